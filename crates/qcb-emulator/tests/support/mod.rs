@@ -1,0 +1,3 @@
+//! Shared helpers for the emulator integration tests.
+
+pub mod openapi;
