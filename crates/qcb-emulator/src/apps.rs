@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, RawPathParams, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -30,8 +30,8 @@ use crate::visibility::{in_space, space_roles};
 const MAGIC: &[u8; 8] = b"QCBQVF\x01\n";
 const FORMAT: &str = "qcb-emulated-qvf/1";
 
-pub fn routes() -> Router<Arc<Tenant>> {
-    Router::new()
+pub fn routes() -> crate::server::RouteSet {
+    crate::server::RouteSet::new()
         .route("/api/v1/apps", post(create_app))
         .route(
             "/api/v1/apps/{appId}",

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 use crate::clock::rfc3339;
@@ -17,8 +17,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::{AccessToken, IdStyle};
 use crate::tenant::Tenant;
 
-pub fn routes() -> Router<Arc<Tenant>> {
-    Router::new()
+pub fn routes() -> crate::server::RouteSet {
+    crate::server::RouteSet::new()
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route(

@@ -69,19 +69,75 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut err = json!({"code": self.code, "title": self.title, "status": self.status.as_u16().to_string()});
-        if let Some(detail) = &self.detail {
-            err["detail"] = json!(detail);
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/error_styles.rs"));
+}
+
+/// The error-body shape an operation declares for a status (see build.rs for the codes).
+pub fn style_for(method: &str, route: &str, status: u16) -> char {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static BY_OP: OnceLock<HashMap<(String, String), Vec<(String, char)>>> = OnceLock::new();
+    let table = BY_OP.get_or_init(|| {
+        let mut m: HashMap<(String, String), Vec<(String, char)>> = HashMap::new();
+        for (method, shape, status, style) in generated::ERROR_STYLES {
+            m.entry((method.to_string(), shape.to_string())).or_default().push((status.to_string(), *style));
         }
-        let body = json!({"errors": [err], "traceId": trace_id()});
+        m
+    });
+    let Some(styles) = table.get(&(method.to_ascii_uppercase(), crate::tiers::path_shape(route))) else { return 'S' };
+    let code = status.to_string();
+    styles
+        .iter()
+        .find(|(s, _)| *s == code)
+        .or_else(|| styles.iter().find(|(s, _)| s == "default"))
+        .or_else(|| styles.iter().find(|(s, _)| s.starts_with('4')))
+        .or_else(|| styles.first())
+        .map_or('S', |(_, style)| *style)
+}
+
+impl ApiError {
+    /// The error body in the shape `style` names.
+    pub fn render(&self, style: char) -> Response {
+        let status = self.status.as_u16();
+        let detail = self.detail.clone().unwrap_or_else(|| self.title.clone());
+        let mut item = json!({"code": self.code, "title": self.title, "detail": detail});
+        let body = match style {
+            'I' => {
+                item["status"] = json!(status);
+                json!({"errors": [item], "traceId": trace_id()})
+            }
+            'C' => {
+                item["code"] = json!(status);
+                json!({"errors": [item], "traceId": trace_id()})
+            }
+            'L' => {
+                item["status"] = json!(status.to_string());
+                json!({"errors": [item], "error": "util.Error", "message": detail, "traceId": trace_id()})
+            }
+            'E' => json!({"error": self.code, "message": detail}),
+            'M' => json!({"code": status, "message": detail}),
+            'F' => json!({"code": self.code, "title": self.title, "detail": detail, "status": status, "traceId": trace_id()}),
+            _ => {
+                item["status"] = json!(status.to_string());
+                json!({"errors": [item], "traceId": trace_id()})
+            }
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after_secs {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert("retry-after", v);
             }
         }
+        resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    /// Qlik's most common shape; the API guard re-renders it in the shape of the operation.
+    fn into_response(self) -> Response {
+        let mut resp = self.render('S');
+        resp.extensions_mut().insert(self);
         resp
     }
 }
@@ -97,3 +153,22 @@ fn trace_id() -> String {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shapes_follow_each_spec() {
+        assert_eq!(style_for("GET", "/api/v1/tenant-settings", 404), 'C');
+        assert_eq!(style_for("GET", "/api/v1/banners", 404), 'I');
+        assert_eq!(style_for("GET", "/api/v1/spaces/{spaceId}", 404), 'S');
+        assert_eq!(style_for("GET", "/api/v1/licenses/overview", 404), 'L');
+    }
+
+    #[test]
+    fn into_response_keeps_the_error_for_restyling() {
+        let resp = ApiError::not_found("x", "y").into_response();
+        assert!(resp.extensions().get::<ApiError>().is_some());
+    }
+}

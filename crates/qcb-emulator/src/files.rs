@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, RawPathParams, RawQuery, State}
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
 use crate::auth::Principal;
@@ -23,8 +23,8 @@ use crate::tenant::Tenant;
 
 type Resp = Result<Response, ApiError>;
 
-pub fn routes() -> Router<Arc<Tenant>> {
-    Router::new()
+pub fn routes() -> crate::server::RouteSet {
+    crate::server::RouteSet::new()
         .route(
             "/api/v1/themes",
             post(|s, p, m| create_bundle("themes", s, p, m)).layer(DefaultBodyLimit::max(64 << 20)),

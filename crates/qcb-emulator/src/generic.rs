@@ -8,7 +8,7 @@ use axum::extract::{RawPathParams, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, put, MethodRouter};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
 use crate::auth::Principal;
@@ -48,11 +48,11 @@ pub fn link_base(t: &Tenant) -> LinkBase {
 }
 
 fn add_routes(
-    mut router: Router<Arc<Tenant>>,
+    mut router: crate::server::RouteSet,
     k: &'static KindSpec,
     list: &'static str,
     item: Option<&'static str>,
-) -> Router<Arc<Tenant>> {
+) -> crate::server::RouteSet {
     let mut lr: MethodRouter<Arc<Tenant>> = get(move |s, p, q, pp| list_handler(k, s, p, q, pp));
     if k.create.is_some() {
         lr = lr.post(move |s, p, q, pp, b| create_handler(k, s, p, q, pp, b));
@@ -65,10 +65,10 @@ fn add_routes(
 }
 
 fn item_routes(
-    router: Router<Arc<Tenant>>,
+    router: crate::server::RouteSet,
     k: &'static KindSpec,
     item: &'static str,
-) -> Router<Arc<Tenant>> {
+) -> crate::server::RouteSet {
     let mut ir: MethodRouter<Arc<Tenant>> = get(move |s, p, q, pp| get_handler(k, s, p, q, pp));
     if k.put.is_some() {
         ir = ir.merge(put(move |s, p, q, pp, b| {
@@ -86,8 +86,8 @@ fn item_routes(
     router.route(item, ir)
 }
 
-pub fn routes() -> Router<Arc<Tenant>> {
-    let mut router = Router::new();
+pub fn routes() -> crate::server::RouteSet {
+    let mut router = crate::server::RouteSet::new();
     for k in kinds() {
         match (k.list_path, k.item_path) {
             (Some(list), item) => router = add_routes(router, k, list, item),
@@ -215,7 +215,15 @@ async fn list_handler(
     list_response(k, page.items, page.links, page.total)
 }
 
-pub fn list_response(k: &KindSpec, items: Vec<Value>, links: Value, total: usize) -> Response {
+pub fn list_response(k: &KindSpec, items: Vec<Value>, mut links: Value, total: usize) -> Response {
+    if k.links_always {
+        for end in ["next", "prev"] {
+            if links.get(end).is_none() {
+                links[end] = json!({"href": null});
+            }
+        }
+    }
+    let page_count = items.len();
     if k.list_property.is_empty() {
         return Json(Value::Array(items)).into_response();
     }
@@ -229,6 +237,10 @@ pub fn list_response(k: &KindSpec, items: Vec<Value>, links: Value, total: usize
         }
         ListExtras::MetaCount => {
             body.insert("meta".into(), json!({"count": total}));
+        }
+        ListExtras::PageCounts => {
+            body.insert("currentPageCount".into(), json!(page_count));
+            body.insert("totalCount".into(), json!(total));
         }
     }
     Json(Value::Object(body)).into_response()

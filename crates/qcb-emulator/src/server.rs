@@ -111,15 +111,61 @@ impl Drop for Emulator {
     }
 }
 
+/// A router that remembers the paths it serves, so that the contract test can hold every
+/// one of them against the specs.
+pub struct RouteSet {
+    pub router: Router<Arc<Tenant>>,
+    pub paths: Vec<&'static str>,
+}
+
+impl RouteSet {
+    pub fn new() -> RouteSet {
+        RouteSet { router: Router::new(), paths: Vec::new() }
+    }
+
+    pub fn route(mut self, path: &'static str, methods: axum::routing::MethodRouter<Arc<Tenant>>) -> RouteSet {
+        self.router = self.router.route(path, methods);
+        if !self.paths.contains(&path) {
+            self.paths.push(path);
+        }
+        self
+    }
+
+    pub fn merge(mut self, other: RouteSet) -> RouteSet {
+        self.router = self.router.merge(other.router);
+        for p in other.paths {
+            if !self.paths.contains(&p) {
+                self.paths.push(p);
+            }
+        }
+        self
+    }
+}
+
+impl Default for RouteSet {
+    fn default() -> Self {
+        RouteSet::new()
+    }
+}
+
+fn api_routes() -> RouteSet {
+    crate::generic::routes().merge(crate::apps::routes()).merge(crate::files::routes()).merge(crate::singletons::routes())
+}
+
+/// Every path the tenant serves under `/api` and `/oauth` (the control routes and the
+/// product-info file aside).
+pub fn served_paths() -> Vec<&'static str> {
+    let mut paths = api_routes().paths;
+    paths.extend(crate::auth_routes::routes().paths);
+    paths.retain(|p| p.starts_with("/api/") || p.starts_with("/oauth/"));
+    paths
+}
+
 pub fn router(tenant: Arc<Tenant>) -> Router {
-    let api = crate::generic::routes()
-        .merge(crate::apps::routes())
-        .merge(crate::files::routes())
-        .merge(crate::singletons::routes())
-        .route_layer(middleware::from_fn_with_state(tenant.clone(), api_guard));
+    let api = api_routes().router.route_layer(middleware::from_fn_with_state(tenant.clone(), api_guard));
     Router::new()
         .merge(api)
-        .merge(crate::auth_routes::routes())
+        .merge(crate::auth_routes::routes().router)
         .merge(crate::control::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(tenant.clone(), observe))
@@ -182,12 +228,27 @@ async fn observe(State(t): State<Arc<Tenant>>, req: Request, next: Next) -> Resp
 }
 
 /// Authentication, faults and rate limits for `/api` routes, in the order Qlik applies them.
-async fn api_guard(State(t): State<Arc<Tenant>>, mut req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
+async fn api_guard(State(t): State<Arc<Tenant>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let method = req.method().to_string();
+    let resp = guarded(t, route.clone(), req, next).await;
+    // Errors leave the handlers in Qlik's common shape; answer them in this operation's own.
+    match resp.extensions().get::<ApiError>() {
+        Some(e) => {
+            let style = crate::error::style_for(&method, &route, e.status.as_u16());
+            if style == 'S' {
+                resp
+            } else {
+                let mut restyled = e.clone().render(style);
+                restyled.headers_mut().insert("x-qlik-emulator", HeaderValue::from_static("qcb"));
+                restyled
+            }
+        }
+        None => resp,
+    }
+}
+
+async fn guarded(t: Arc<Tenant>, route: String, mut req: Request, next: Next) -> Response {
     let now = t.clock.now();
     let auth_header = req
         .headers()

@@ -9,7 +9,7 @@ use axum::extract::{RawPathParams, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::Value;
 
 use crate::auth::Principal;
@@ -143,8 +143,8 @@ pub const SINGLETONS: &[Singleton] = &[
     },
 ];
 
-pub fn routes() -> Router<Arc<Tenant>> {
-    let mut r = Router::new()
+pub fn routes() -> crate::server::RouteSet {
+    let mut r = crate::server::RouteSet::new()
         .route("/api/v1/tenants/me", get(tenant_me))
         .route("/api/v1/users/me", get(user_me));
     for s in SINGLETONS {

@@ -23,6 +23,8 @@ pub enum ListExtras {
     TotalResults,
     /// `meta: {count}`.
     MetaCount,
+    /// `currentPageCount` and `totalCount` (the alerting APIs).
+    PageCounts,
 }
 
 /// How a resource created through the API is completed with what the server owns.
@@ -70,6 +72,8 @@ pub struct KindSpec {
     /// The response property holding the list: `data`, `sharingTasks`, `tasks`; empty for a bare array.
     pub list_property: &'static str,
     pub list_extras: ListExtras,
+    /// `links.next`/`links.prev` are always present, `{"href": null}` at the ends (data files).
+    pub links_always: bool,
     /// Query parameter → JSON pointer of the field it filters on (string equality).
     pub filters: &'static [(&'static str, &'static str)],
     /// Fields dropped from list entries (present only when getting one, like `qConnectionSecret`).

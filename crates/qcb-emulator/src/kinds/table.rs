@@ -34,6 +34,7 @@ const BASE: KindSpec = KindSpec {
     limits: L100,
     list_property: "data",
     list_extras: ListExtras::None,
+    links_always: false,
     filters: &[],
     get_only_fields: &[],
     create: Some(201),
@@ -652,6 +653,7 @@ fn build_table() -> Vec<KindSpec> {
             item_path: Some("/api/v1/sharing-tasks/{taskId}"),
             paging: Paging::Next,
             list_property: "sharingTasks",
+            list_extras: ListExtras::PageCounts,
             filters: &[
                 ("appid", "/appId"),
                 ("type", "/type"),
@@ -674,6 +676,7 @@ fn build_table() -> Vec<KindSpec> {
             list_path: Some("/api/v1/data-alerts"),
             item_path: Some("/api/v1/data-alerts/{alertId}"),
             list_property: "tasks",
+            list_extras: ListExtras::PageCounts,
             filters: &[("appID", "/appId"), ("ownerId", "/ownerId")],
             create: Some(201),
             patch: Some(204),
@@ -716,11 +719,13 @@ fn build_table() -> Vec<KindSpec> {
                 Default("rowEstExpr", "\"\""),
                 Default("properties", "{}"),
             ],
+            delete: false,
             ..BASE
         },
         KindSpec {
             name: "data-files",
             spec: "data-files.json",
+            links_always: true,
             list_path: Some("/api/v1/data-files"),
             item_path: Some("/api/v1/data-files/{id}"),
             paging: Paging::Page,

@@ -169,6 +169,8 @@ pub fn build_space(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
         )));
     }
     v["meta"] = json!({"roles": [], "actions": ["create", "read", "update", "delete"], "assignableRoles": roles_for(&ty)});
+    let base = ctx.tenant_url.trim_end_matches('/');
+    v["links"] = json!({"self": {"href": format!("{base}/api/v1/spaces/{}", ctx.id)}, "assignments": {"href": format!("{base}/api/v1/spaces/{}/assignments", ctx.id)}});
     Ok(v)
 }
 

@@ -39,7 +39,7 @@ const HTTP_METHODS: [&str; 8] = [
 /// Keywords that only mean something to OpenAPI tooling. They are removed so the
 /// draft 7 meta-schema check stays meaningful and so `discriminator`/`example`
 /// payloads are never mistaken for schema structure.
-const OPENAPI_ONLY_KEYWORDS: [&str; 10] = [
+const OPENAPI_ONLY_KEYWORDS: [&str; 9] = [
     "nullable",
     "discriminator",
     "example",
@@ -49,7 +49,6 @@ const OPENAPI_ONLY_KEYWORDS: [&str; 10] = [
     "deprecated",
     "readOnly",
     "writeOnly",
-    "$schema",
 ];
 
 /// Which side of the exchange a body is validated for.
@@ -741,8 +740,8 @@ fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// Percent-encodes a JSON pointer for use as a URI fragment; path templates
-/// contain `{}` and component names occasionally contain spaces.
+/// Percent-encodes a JSON pointer for use as a URI fragment: path templates
+/// contain `{` and `}`, which a URI may not carry raw.
 fn encode_fragment(pointer: &str) -> String {
     let mut out = String::with_capacity(pointer.len());
     for byte in pointer.bytes() {
@@ -1053,6 +1052,14 @@ fn convert_schema<'a>(schema: &'a Value, orig: &str, new: &str, cx: &mut Convert
             };
             out.insert(key.clone(), converted);
         }
+        // OpenAPI tools pick a `oneOf` branch by `discriminator` (or not at all), and Qlik's
+        // specs rely on that: the IdP branches (OIDC, SAML, jwtAuth) and UsageEnum's titled
+        // constants overlap, so "exactly one" can never hold. Read `oneOf` as `anyOf`.
+        if !out.contains_key("anyOf") {
+            if let Some(branches) = out.remove("oneOf") {
+                out.insert("anyOf".into(), branches);
+            }
+        }
         if nullable {
             match out.get_mut("type") {
                 Some(Value::String(t)) => {
@@ -1170,11 +1177,16 @@ fn resolve_local<'a>(doc: &'a Value, mut schema: &'a Value, depth: usize) -> &'a
     schema
 }
 
-/// Rewrites local `$ref`s in a converted schema through `moves`.
+/// Rewrites local `$ref`s in a converted schema through `moves`. Walks the
+/// same keywords as the conversion, so data (`enum`, `default`, a property
+/// that happens to be called `default`) is never mistaken for a schema.
 fn rewrite_refs(schema: &mut Value, moves: &[(String, String)]) {
-    match schema {
-        Value::Object(obj) => {
-            if let Some(Value::String(reference)) = obj.get_mut("$ref") {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    for (key, value) in obj.iter_mut() {
+        match (key.as_str(), value) {
+            ("$ref", Value::String(reference)) => {
                 if let Some(ptr) = reference.strip_prefix('#') {
                     let translated = translate_pointer(moves, ptr);
                     if translated != ptr {
@@ -1182,16 +1194,17 @@ fn rewrite_refs(schema: &mut Value, moves: &[(String, String)]) {
                     }
                 }
             }
-            // Examples and other payloads were stripped by the conversion, and
-            // `enum`/`default`/`const` hold data; every other object value is a schema.
-            for (key, value) in obj.iter_mut() {
-                if !matches!(key.as_str(), "enum" | "default" | "const") {
-                    rewrite_refs(value, moves);
-                }
+            (k, Value::Object(map)) if SCHEMA_MAP_KEYWORDS.contains(&k) => {
+                map.values_mut().for_each(|v| rewrite_refs(v, moves));
             }
+            (k, Value::Array(items)) if SCHEMA_ARRAY_KEYWORDS.contains(&k) || k == "items" => {
+                items.iter_mut().for_each(|v| rewrite_refs(v, moves));
+            }
+            (k, v @ Value::Object(_)) if SCHEMA_KEYWORDS.contains(&k) || k == "items" => {
+                rewrite_refs(v, moves);
+            }
+            _ => {}
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, moves)),
-        _ => {}
     }
 }
 
