@@ -77,15 +77,21 @@ mod generated {
 pub fn style_for(method: &str, route: &str, status: u16) -> char {
     use std::collections::HashMap;
     use std::sync::OnceLock;
-    static BY_OP: OnceLock<HashMap<(String, String), Vec<(String, char)>>> = OnceLock::new();
+    type ByOperation = HashMap<(String, String), Vec<(String, char)>>;
+    static BY_OP: OnceLock<ByOperation> = OnceLock::new();
     let table = BY_OP.get_or_init(|| {
-        let mut m: HashMap<(String, String), Vec<(String, char)>> = HashMap::new();
+        let mut m: ByOperation = HashMap::new();
         for (method, shape, status, style) in generated::ERROR_STYLES {
-            m.entry((method.to_string(), shape.to_string())).or_default().push((status.to_string(), *style));
+            m.entry((method.to_string(), shape.to_string()))
+                .or_default()
+                .push((status.to_string(), *style));
         }
         m
     });
-    let Some(styles) = table.get(&(method.to_ascii_uppercase(), crate::tiers::path_shape(route))) else { return 'S' };
+    let Some(styles) = table.get(&(method.to_ascii_uppercase(), crate::tiers::path_shape(route)))
+    else {
+        return 'S';
+    };
     let code = status.to_string();
     styles
         .iter()
@@ -117,7 +123,9 @@ impl ApiError {
             }
             'E' => json!({"error": self.code, "message": detail}),
             'M' => json!({"code": status, "message": detail}),
-            'F' => json!({"code": self.code, "title": self.title, "detail": detail, "status": status, "traceId": trace_id()}),
+            'F' => {
+                json!({"code": self.code, "title": self.title, "detail": detail, "status": status, "traceId": trace_id()})
+            }
             _ => {
                 item["status"] = json!(status.to_string());
                 json!({"errors": [item], "traceId": trace_id()})

@@ -1,6 +1,8 @@
 //! Kinds that carry files: theme and extension zips (multipart upload, `/file` download),
 //! brand files, report templates (uploaded through temporary contents, downloaded by an
-//! action) and glossaries (export and import as JSON).
+//! action), glossaries (export and import as JSON), and two kinds whose writes are not plain
+//! documents: OAuth clients (a secret answered once) and collection items (membership kept on
+//! the items).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -64,6 +66,15 @@ pub fn routes() -> crate::server::RouteSet {
             get(export_glossary),
         )
         .route("/api/v1/glossaries/actions/import", post(import_glossary))
+        .route("/api/v1/oauth-clients", post(create_oauth_client))
+        .route(
+            "/api/v1/collections/{collectionId}/items",
+            get(list_collection_items).post(add_collection_item),
+        )
+        .route(
+            "/api/v1/collections/{collectionId}/items/{itemId}",
+            get(get_collection_item).delete(remove_collection_item),
+        )
 }
 
 /// A small, valid zip with a `.qext` and a few files, as a theme or extension bundle holds.
@@ -262,10 +273,10 @@ async fn create_brand(
             _ => {}
         }
     }
-    if !fields
+    if fields
         .get("name")
         .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Err(ApiError::bad_request("name is required"));
     }
@@ -440,22 +451,81 @@ async fn download_report_template(
     )
 }
 
+/// `{userId, name, email}` for each steward ID, as the export names people.
+fn steward_details(state: &TenantState, ids: &Value) -> Vec<Value> {
+    ids.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|uid| {
+                    let user = state.get("users", uid);
+                    let field = |f: &str| user.and_then(|u| u[f].as_str()).unwrap_or_default();
+                    json!({"userId": uid, "name": field("name"), "email": field("email")})
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The glossary export: the glossary with its categories and terms, as import takes it back.
+/// People are named by ID, name and e-mail (`stewardDetails`), so another tenant can match them.
 pub fn glossary_export(state: &TenantState, id: &str) -> Option<Value> {
     let g = state.get("glossaries", id)?;
     let categories: Vec<Value> = state
         .values("glossary-categories")
         .filter(|c| c["glossaryId"] == id)
-        .cloned()
+        .map(|c| {
+            let mut out = json!({
+                "id": c["id"], "name": c["name"], "description": c["description"],
+                "stewardDetails": steward_details(state, &c["stewards"]),
+            });
+            if let Some(p) = c.get("parentId").filter(|p| p.is_string()) {
+                out["parentId"] = p.clone();
+            }
+            out
+        })
         .collect();
     let terms: Vec<Value> = state
         .values("glossary-terms")
-        .filter(|c| c["glossaryId"] == id)
-        .cloned()
+        .filter(|t| t["glossaryId"] == id)
+        .map(|t| {
+            let links: Vec<Value> = t["linksTo"]
+                .as_array()
+                .map(|ls| {
+                    ls.iter()
+                        .map(|l| {
+                            let mut out = serde_json::Map::new();
+                            for f in [
+                                "resourceType",
+                                "resourceId",
+                                "type",
+                                "subResourceId",
+                                "subResourceName",
+                                "subResourceType",
+                            ] {
+                                if let Some(v) = l.get(f) {
+                                    out.insert(f.into(), v.clone());
+                                }
+                            }
+                            Value::Object(out)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            // relatedInformation and the status type are not in the export schema, but
+            // nothing forbids them, and without them a round trip would lose them.
+            json!({
+                "id": t["id"], "name": t["name"], "description": t["description"], "abbreviation": t["abbreviation"],
+                "tags": t["tags"], "categories": t["categories"], "relatesTo": t.get("relatesTo").cloned().unwrap_or(json!([])),
+                "linksTo": links, "stewardDetails": steward_details(state, &t["stewards"]),
+                "relatedInformation": t["relatedInformation"], "status": t["status"]["type"],
+            })
+        })
         .collect();
     Some(json!({
-        "name": g["name"], "description": g["description"], "overview": g["overview"], "tags": g["tags"],
+        "id": g["id"], "name": g["name"], "description": g["description"], "overview": g["overview"], "tags": g["tags"],
         "spaceId": g["spaceId"], "ownerId": g["ownerId"], "termTemplate": g["termTemplate"],
+        "createdAt": g["createdAt"], "createdBy": g["createdBy"], "updatedAt": g["updatedAt"], "updatedBy": g["updatedBy"],
         "categories": categories, "terms": terms,
     }))
 }
@@ -480,6 +550,55 @@ async fn export_glossary(
     Ok(Json(doc).into_response())
 }
 
+/// Steward user IDs from an import document: plain IDs (categories), or `{userId, email}`
+/// objects (terms), matched on e-mail when `lookupUserOnEmail=true`; unknown people are dropped.
+fn import_stewards(state: &TenantState, entry: &Value, by_email: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in ["stewards", "stewardDetails"] {
+        for s in entry
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let found = match s {
+                Value::String(uid) => state.get("users", uid).map(|_| uid.clone()),
+                Value::Object(o) => {
+                    let uid = o.get("userId").and_then(Value::as_str).unwrap_or_default();
+                    let email = o.get("email").and_then(Value::as_str).unwrap_or_default();
+                    if state.get("users", uid).is_some() {
+                        Some(uid.to_string())
+                    } else if by_email && !email.is_empty() {
+                        state
+                            .values("users")
+                            .find(|u| u["email"] == email)
+                            .and_then(|u| u["id"].as_str())
+                            .map(str::to_string)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            if let Some(uid) = found.filter(|u| !out.contains(u)) {
+                out.push(uid);
+            }
+        }
+    }
+    out
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn import_glossary(
     State(t): State<Arc<Tenant>>,
     Extension(p): Extension<Principal>,
@@ -502,11 +621,21 @@ async fn import_glossary(
                 .map(str::to_string)
         })
         .unwrap_or_default();
+    let by_email = query_value(&query, "lookupUserOnEmail") == Some("true");
+    let fallback = query_value(&query, "importerAsFallbackSteward") == Some("true");
     let now = rfc3339(t.clock.now());
     let mut state = t.write();
     if !space.is_empty() && state.get("spaces", &space).is_none() {
         return Err(ApiError::not_found("space", &space));
     }
+    let stewards_of = |state: &TenantState, entry: &Value| {
+        let found = import_stewards(state, entry, by_email);
+        if found.is_empty() && fallback {
+            vec![p.user_id.clone()]
+        } else {
+            found
+        }
+    };
     let gid = state.new_id(IdStyle::Uuid);
     let g = json!({
         "id": gid, "name": name, "description": body.get("description").cloned().unwrap_or(json!("")),
@@ -515,45 +644,350 @@ async fn import_glossary(
         "termTemplate": body.get("termTemplate").cloned().unwrap_or(json!({"relatedInformation": ""})),
     });
     state.insert("glossaries", &gid, g.clone());
-    // Categories get new IDs; terms' category references follow them.
-    let mut cat_map = std::collections::HashMap::new();
-    for c in body
+    let categories: Vec<Value> = body
         .get("categories")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
-    {
-        let cid = state.new_id(IdStyle::Uuid);
-        if let Some(old) = c.get("id").and_then(Value::as_str) {
-            cat_map.insert(old.to_string(), cid.clone());
-        }
-        let mut c = c;
-        c["id"] = json!(cid);
-        c["glossaryId"] = json!(gid);
-        c["createdAt"] = json!(now);
-        c["updatedAt"] = json!(now);
-        state.insert("glossary-categories", &cid, c);
-    }
-    for term in body
+        .unwrap_or_default();
+    let terms: Vec<Value> = body
         .get("terms")
         .and_then(Value::as_array)
         .cloned()
-        .unwrap_or_default()
-    {
-        let tid = state.new_id(IdStyle::Uuid);
-        let mut term = term;
-        term["id"] = json!(tid);
-        term["glossaryId"] = json!(gid);
-        if let Some(Value::Array(cats)) = term.get("categories").cloned() {
-            term["categories"] = json!(cats
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|c| cat_map.get(c).cloned().unwrap_or_else(|| c.to_string()))
-                .collect::<Vec<_>>());
+        .unwrap_or_default();
+    // New IDs first, so parents, categories and related terms can be pointed at them.
+    let mut cat_map = std::collections::HashMap::new();
+    let cat_ids: Vec<String> = categories
+        .iter()
+        .map(|c| {
+            let cid = state.new_id(IdStyle::Uuid);
+            if let Some(old) = c.get("id").and_then(Value::as_str) {
+                cat_map.insert(old.to_string(), cid.clone());
+            }
+            cid
+        })
+        .collect();
+    let mut term_map = std::collections::HashMap::new();
+    let term_ids: Vec<String> = terms
+        .iter()
+        .map(|term| {
+            let tid = state.new_id(IdStyle::Uuid);
+            if let Some(old) = term.get("id").and_then(Value::as_str) {
+                term_map.insert(old.to_string(), tid.clone());
+            }
+            tid
+        })
+        .collect();
+    for (c, cid) in categories.iter().zip(cat_ids) {
+        let mut doc = json!({
+            "id": cid, "glossaryId": gid, "name": c.get("name").cloned().unwrap_or(json!("")),
+            "description": c.get("description").cloned().unwrap_or(json!("")), "stewards": stewards_of(&state, c),
+            "createdAt": now, "createdBy": p.user_id, "updatedAt": now, "updatedBy": p.user_id,
+        });
+        if let Some(parent) = c
+            .get("parentId")
+            .and_then(Value::as_str)
+            .and_then(|old| cat_map.get(old))
+        {
+            doc["parentId"] = json!(parent);
         }
-        term["createdAt"] = json!(now);
-        term["updatedAt"] = json!(now);
-        state.insert("glossary-terms", &tid, term);
+        state.insert("glossary-categories", &cid, doc);
+    }
+    for (term, tid) in terms.iter().zip(term_ids) {
+        // "Any category referred in the category array in terms will have to be identical to
+        // the id property of the category. If not, the category reference will be discarded."
+        let cats: Vec<String> = str_list(term.get("categories"))
+            .iter()
+            .filter_map(|c| cat_map.get(c).cloned())
+            .collect();
+        let relates: Vec<Value> = term
+            .get("relatesTo")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let target = term_map.get(r.get("termId")?.as_str()?)?;
+                Some(json!({"termId": target, "type": r.get("type").cloned().unwrap_or(json!("seeAlso"))}))
+            })
+            .collect();
+        let mut links = Vec::new();
+        for l in term
+            .get("linksTo")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let mut link = l.clone();
+            link["id"] = json!(state.new_id(IdStyle::Uuid));
+            link["createdAt"] = json!(now);
+            link["createdBy"] = json!(p.user_id);
+            if link.get("type").is_none() {
+                link["type"] = json!("related");
+            }
+            links.push(link);
+        }
+        let status = match term.get("status") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(o)) => o
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("draft")
+                .to_string(),
+            _ => "draft".to_string(),
+        };
+        let status = if matches!(status.as_str(), "draft" | "verified" | "deprecated") {
+            status
+        } else {
+            "draft".to_string()
+        };
+        let text = |f: &str| term.get(f).cloned().unwrap_or(json!(""));
+        let doc = json!({
+            "id": tid, "glossaryId": gid, "name": text("name"), "description": text("description"),
+            "abbreviation": text("abbreviation"), "relatedInformation": text("relatedInformation"),
+            "tags": term.get("tags").cloned().unwrap_or(json!([])), "stewards": stewards_of(&state, term),
+            "categories": cats, "relatesTo": relates, "linksTo": links, "revision": 1,
+            "status": {"type": status, "updatedBy": p.user_id, "updatedAt": now},
+            "createdAt": now, "createdBy": p.user_id, "updatedAt": now, "updatedBy": p.user_id,
+        });
+        state.insert("glossary-terms", &tid, doc);
     }
     Ok((StatusCode::CREATED, Json(g)).into_response())
+}
+
+// ---------------------------------------------------------------- OAuth clients
+
+/// Creating a client answers its secret once; the stored client keeps only the hint.
+async fn create_oauth_client(
+    State(t): State<Arc<Tenant>>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> Resp {
+    if !p.is_admin() {
+        return Err(ApiError::forbidden(
+            "creating OAuth clients needs the TenantAdmin role",
+        ));
+    }
+    let kind = crate::kinds::kind("oauth-clients")
+        .ok_or_else(|| ApiError::internal("the oauth-clients kind is missing"))?;
+    let doc = crate::generic::create(&t, kind, &p, None, parse_json(&body)?)?;
+    let id = doc["clientId"].as_str().unwrap_or_default().to_string();
+    if let Some(Value::Object(stored)) = t.write().get_mut("oauth-clients", &id) {
+        stored.remove("clientSecret");
+    }
+    Ok((StatusCode::CREATED, Json(doc)).into_response())
+}
+
+// ---------------------------------------------------------------- collection items
+
+const COLLECTION_ITEM_LIMITS: crate::paging::Limits = crate::paging::Limits {
+    min: 1,
+    default: Some(10),
+    max: Some(100),
+};
+
+/// The collection, if the caller may see it.
+fn visible_collection<'s>(state: &'s TenantState, p: &Principal, id: &str) -> ApiResult<&'s Value> {
+    let c = state
+        .get("collections", id)
+        .ok_or_else(|| ApiError::not_found("collection", id))?;
+    let viewer = crate::kinds::Viewer {
+        state,
+        principal: p,
+        query: &[],
+    };
+    if !crate::visibility::collection(&viewer, c) {
+        return Err(ApiError::not_found("collection", id));
+    }
+    Ok(c)
+}
+
+fn item_visible(state: &TenantState, p: &Principal, item: &Value) -> bool {
+    let viewer = crate::kinds::Viewer {
+        state,
+        principal: p,
+        query: &[],
+    };
+    crate::visibility::item(&viewer, item)
+}
+
+fn in_collection(item: &Value, collection_id: &str) -> bool {
+    item["collectionIds"]
+        .as_array()
+        .is_some_and(|ids| ids.iter().any(|c| c == collection_id))
+}
+
+async fn list_collection_items(
+    State(t): State<Arc<Tenant>>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+    pp: RawPathParams,
+) -> Resp {
+    let cid = params(&pp).into_iter().next().unwrap_or_default();
+    let query = parse_query(q);
+    let state = t.read();
+    visible_collection(&state, &p, &cid)?;
+    let exact = ["resourceType", "resourceId", "spaceId", "name"];
+    let search = query_value(&query, "query").map(str::to_lowercase);
+    let mut rows = Vec::new();
+    if let Some(items) = state.collection("items") {
+        for (id, e) in &items.entries {
+            let v = &e.value;
+            if !in_collection(v, &cid) || !item_visible(&state, &p, v) {
+                continue;
+            }
+            if !exact
+                .iter()
+                .all(|f| query_value(&query, f).is_none_or(|want| v[*f] == want))
+            {
+                continue;
+            }
+            if let Some(s) = &search {
+                if !v["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_lowercase()
+                    .contains(s)
+                {
+                    continue;
+                }
+            }
+            rows.push(crate::paging::Row {
+                seq: e.seq,
+                id,
+                value: v.clone(),
+            });
+        }
+    }
+    if let Some(sort) = query_value(&query, "sort") {
+        let (desc, field) = match sort.strip_prefix('-') {
+            Some(f) => (true, f),
+            None => (false, sort.trim_start_matches('+')),
+        };
+        rows.sort_by(|a, b| {
+            let o = a.value[field].to_string().cmp(&b.value[field].to_string());
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let path = format!("/api/v1/collections/{cid}/items");
+    let base = crate::generic::link_base(&t);
+    let page = crate::paging::paginate(
+        rows,
+        &query,
+        crate::paging::Paging::Next,
+        COLLECTION_ITEM_LIMITS,
+        &path,
+        &base,
+    )?;
+    let mut links = page.links;
+    links["collection"] = json!({"href": base.href(&format!("/api/v1/collections/{cid}"), &[])});
+    Ok(Json(json!({"data": page.items, "links": links})).into_response())
+}
+
+async fn get_collection_item(
+    State(t): State<Arc<Tenant>>,
+    Extension(p): Extension<Principal>,
+    pp: RawPathParams,
+) -> Resp {
+    let ps = params(&pp);
+    let (cid, iid) = (
+        ps.first().cloned().unwrap_or_default(),
+        ps.get(1).cloned().unwrap_or_default(),
+    );
+    let state = t.read();
+    visible_collection(&state, &p, &cid)?;
+    let item = state
+        .get("items", &iid)
+        .filter(|i| in_collection(i, &cid) && item_visible(&state, &p, i))
+        .ok_or_else(|| ApiError::not_found("collection item", &iid))?;
+    Ok(Json(item.clone()).into_response())
+}
+
+/// Private and favorite collections change only for their creator; governed ones need an admin.
+fn may_change_collection(p: &Principal, c: &Value) -> bool {
+    match c["type"].as_str().unwrap_or_default() {
+        "private" | "favorite" => c["creatorId"] == p.user_id.as_str(),
+        "publicgoverned" => p.is_admin(),
+        _ => true,
+    }
+}
+
+async fn add_collection_item(
+    State(t): State<Arc<Tenant>>,
+    Extension(p): Extension<Principal>,
+    pp: RawPathParams,
+    body: Bytes,
+) -> Resp {
+    let cid = params(&pp).into_iter().next().unwrap_or_default();
+    let body = parse_json(&body)?;
+    let iid = body
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| ApiError::bad_request("id (the item's ID) is required"))?
+        .to_string();
+    let now = rfc3339(t.clock.now());
+    let mut state = t.write();
+    let (name, allowed) = {
+        let c = visible_collection(&state, &p, &cid)?;
+        (
+            c["name"].as_str().unwrap_or_default().to_string(),
+            may_change_collection(&p, c),
+        )
+    };
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "this collection cannot be changed by the caller",
+        ));
+    }
+    let item = state
+        .get("items", &iid)
+        .filter(|i| item_visible(&state, &p, i))
+        .ok_or_else(|| ApiError::not_found("item", &iid))?;
+    if in_collection(item, &cid) {
+        return Err(ApiError::conflict(format!(
+            "item '{iid}' is already in collection '{cid}'"
+        )));
+    }
+    crate::seed::content::add_to_collection(&mut state, &iid, &cid, &name);
+    bump_collection(&mut state, &cid, &p.user_id, &now, 1);
+    let item = state.get("items", &iid).cloned().unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(item)).into_response())
+}
+
+async fn remove_collection_item(
+    State(t): State<Arc<Tenant>>,
+    Extension(p): Extension<Principal>,
+    pp: RawPathParams,
+) -> Resp {
+    let ps = params(&pp);
+    let (cid, iid) = (
+        ps.first().cloned().unwrap_or_default(),
+        ps.get(1).cloned().unwrap_or_default(),
+    );
+    let now = rfc3339(t.clock.now());
+    let mut state = t.write();
+    let allowed = may_change_collection(&p, visible_collection(&state, &p, &cid)?);
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "this collection cannot be changed by the caller",
+        ));
+    }
+    if !crate::seed::content::remove_from_collection(&mut state, &iid, &cid) {
+        return Err(ApiError::not_found("collection item", &iid));
+    }
+    bump_collection(&mut state, &cid, &p.user_id, &now, -1);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Keeps `itemCount` in step with the items that name the collection.
+fn bump_collection(state: &mut TenantState, cid: &str, user: &str, now: &str, delta: i64) {
+    if let Some(c) = state.get_mut("collections", cid) {
+        let count = c["itemCount"].as_i64().unwrap_or(0) + delta;
+        c["itemCount"] = json!(count.max(0));
+        c["updatedAt"] = json!(now);
+        c["updaterId"] = json!(user);
+    }
 }

@@ -376,7 +376,14 @@ async fn create_handler(
     let (parent, _) = ids(k, &params(&pp));
     let result = parse_json(&body).and_then(|b| create(&t, k, &principal, parent, b));
     match result {
-        Ok(v) => (status(k.create.unwrap_or(201)), Json(strip_get_only(k, v))).into_response(),
+        Ok(v) => {
+            let v = strip_get_only(k, v);
+            let v = match k.created_view {
+                Some(view) => view(v),
+                None => v,
+            };
+            (status(k.create.unwrap_or(201)), Json(v)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }

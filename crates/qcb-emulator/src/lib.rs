@@ -16,6 +16,7 @@ pub mod error;
 pub mod files;
 pub mod generic;
 pub mod kinds;
+pub mod licenses;
 pub mod paging;
 pub mod ratelimit;
 pub mod seed;

@@ -120,10 +120,17 @@ pub struct RouteSet {
 
 impl RouteSet {
     pub fn new() -> RouteSet {
-        RouteSet { router: Router::new(), paths: Vec::new() }
+        RouteSet {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
     }
 
-    pub fn route(mut self, path: &'static str, methods: axum::routing::MethodRouter<Arc<Tenant>>) -> RouteSet {
+    pub fn route(
+        mut self,
+        path: &'static str,
+        methods: axum::routing::MethodRouter<Arc<Tenant>>,
+    ) -> RouteSet {
         self.router = self.router.route(path, methods);
         if !self.paths.contains(&path) {
             self.paths.push(path);
@@ -149,7 +156,11 @@ impl Default for RouteSet {
 }
 
 fn api_routes() -> RouteSet {
-    crate::generic::routes().merge(crate::apps::routes()).merge(crate::files::routes()).merge(crate::singletons::routes())
+    crate::generic::routes()
+        .merge(crate::apps::routes())
+        .merge(crate::files::routes())
+        .merge(crate::singletons::routes())
+        .merge(crate::licenses::routes())
 }
 
 /// Every path the tenant serves under `/api` and `/oauth` (the control routes and the
@@ -162,7 +173,9 @@ pub fn served_paths() -> Vec<&'static str> {
 }
 
 pub fn router(tenant: Arc<Tenant>) -> Router {
-    let api = api_routes().router.route_layer(middleware::from_fn_with_state(tenant.clone(), api_guard));
+    let api = api_routes()
+        .router
+        .route_layer(middleware::from_fn_with_state(tenant.clone(), api_guard));
     Router::new()
         .merge(api)
         .merge(crate::auth_routes::routes().router)
@@ -229,7 +242,11 @@ async fn observe(State(t): State<Arc<Tenant>>, req: Request, next: Next) -> Resp
 
 /// Authentication, faults and rate limits for `/api` routes, in the order Qlik applies them.
 async fn api_guard(State(t): State<Arc<Tenant>>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
     let method = req.method().to_string();
     let resp = guarded(t, route.clone(), req, next).await;
     // Errors leave the handlers in Qlik's common shape; answer them in this operation's own.
@@ -240,7 +257,9 @@ async fn api_guard(State(t): State<Arc<Tenant>>, req: Request, next: Next) -> Re
                 resp
             } else {
                 let mut restyled = e.clone().render(style);
-                restyled.headers_mut().insert("x-qlik-emulator", HeaderValue::from_static("qcb"));
+                restyled
+                    .headers_mut()
+                    .insert("x-qlik-emulator", HeaderValue::from_static("qcb"));
                 restyled
             }
         }

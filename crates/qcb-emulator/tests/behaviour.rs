@@ -9,11 +9,18 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 async fn start(config: EmulatorConfig) -> Emulator {
-    Emulator::start(config, "127.0.0.1:0").await.expect("emulator starts")
+    Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator starts")
 }
 
 fn demo() -> EmulatorConfig {
-    EmulatorConfig { profile: Profile::Demo, rate_limits: false, export_latency: Duration::from_millis(200), ..EmulatorConfig::default() }
+    EmulatorConfig {
+        profile: Profile::Demo,
+        rate_limits: false,
+        export_latency: Duration::from_millis(200),
+        ..EmulatorConfig::default()
+    }
 }
 
 struct Client {
@@ -24,11 +31,20 @@ struct Client {
 
 impl Client {
     fn new(e: &Emulator, token: &str) -> Client {
-        Client { http: reqwest::Client::new(), url: e.url(), token: token.to_string() }
+        Client {
+            http: reqwest::Client::new(),
+            url: e.url(),
+            token: token.to_string(),
+        }
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await.expect("GET")
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET")
     }
 
     async fn json(&self, path: &str) -> Value {
@@ -38,7 +54,10 @@ impl Client {
     }
 
     async fn post(&self, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut req = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.token);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -52,7 +71,11 @@ impl Client {
         loop {
             let page = self.json(&format!("/api/v1/items?{q}")).await;
             out.extend(page["data"].as_array().cloned().unwrap_or_default());
-            match page.pointer("/links/next/href").and_then(Value::as_str).and_then(|h| h.split_once('?')) {
+            match page
+                .pointer("/links/next/href")
+                .and_then(Value::as_str)
+                .and_then(|h| h.split_once('?'))
+            {
                 Some((_, next)) => q = next.to_string(),
                 None => return out,
             }
@@ -62,16 +85,33 @@ impl Client {
     /// An app in a shared space, which the generated admin holds a role in.
     async fn exportable_app(&self) -> Value {
         let spaces = self.json("/api/v1/spaces?limit=100&type=shared").await;
-        let shared: Vec<&str> = spaces["data"].as_array().map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect()).unwrap_or_default();
-        self.app_items().await.into_iter().find(|i| i["spaceId"].as_str().is_some_and(|s| shared.contains(&s))).expect("an app in a shared space")
+        let shared: Vec<&str> = spaces["data"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+            .unwrap_or_default();
+        self.app_items()
+            .await
+            .into_iter()
+            .find(|i| i["spaceId"].as_str().is_some_and(|s| shared.contains(&s)))
+            .expect("an app in a shared space")
     }
 
     /// Starts an export and returns the temporary content's path.
     async fn export(&self, app_id: &str) -> String {
-        let r = self.post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None).await;
+        let r = self
+            .post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None)
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
-        let loc = r.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location").to_string();
-        assert!(loc.starts_with("/api/v1/temp-contents/"), "relative Location, got {loc}");
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .expect("Location")
+            .to_string();
+        assert!(
+            loc.starts_with("/api/v1/temp-contents/"),
+            "relative Location, got {loc}"
+        );
         loc
     }
 
@@ -81,8 +121,17 @@ impl Client {
             match r.status() {
                 StatusCode::NO_CONTENT => tokio::time::sleep(Duration::from_millis(20)).await,
                 StatusCode::OK => {
-                    assert_eq!(r.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/octet-stream"));
-                    assert!(r.headers().get("content-disposition").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("attachment")));
+                    assert_eq!(
+                        r.headers()
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok()),
+                        Some("application/octet-stream")
+                    );
+                    assert!(r
+                        .headers()
+                        .get("content-disposition")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("attachment")));
                     return r.bytes().await.expect("body").to_vec();
                 }
                 other => panic!("download {loc} answered {other}"),
@@ -93,25 +142,50 @@ impl Client {
 }
 
 async fn oauth_token(e: &Emulator, body: Value) -> reqwest::Response {
-    reqwest::Client::new().post(format!("{}/oauth/token", e.url())).json(&body).send().await.expect("token")
+    reqwest::Client::new()
+        .post(format!("{}/oauth/token", e.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("token")
 }
 
 #[tokio::test]
 async fn api_keys_and_oauth_tokens_authenticate_and_expire() {
     let e = start(demo()).await;
-    let anon = reqwest::get(format!("{}/api/v1/spaces", e.url())).await.expect("anon");
+    let anon = reqwest::get(format!("{}/api/v1/spaces", e.url()))
+        .await
+        .expect("anon");
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     let body: Value = anon.json().await.expect("error body");
     assert_eq!(body["errors"][0]["code"], "HTTP-401");
-    assert_eq!(Client::new(&e, "wrong").get("/api/v1/spaces").await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(Client::new(&e, e.admin_api_key()).get("/api/v1/spaces").await.status(), StatusCode::OK);
+    assert_eq!(
+        Client::new(&e, "wrong")
+            .get("/api/v1/spaces")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Client::new(&e, e.admin_api_key())
+            .get("/api/v1/spaces")
+            .await
+            .status(),
+        StatusCode::OK
+    );
 
     let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
-    let r = oauth_token(&e, json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"})).await;
+    let r = oauth_token(
+        &e,
+        json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let tok: Value = r.json().await.expect("token json");
     assert_eq!(tok["token_type"], "bearer");
-    let expires = chrono::DateTime::parse_from_rfc3339(tok["expires_at"].as_str().expect("expires_at")).expect("RFC 3339");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(tok["expires_at"].as_str().expect("expires_at"))
+            .expect("RFC 3339");
     assert!(expires > chrono::Utc::now());
     let bot = Client::new(&e, tok["access_token"].as_str().expect("access_token"));
     assert_eq!(bot.get("/api/v1/spaces").await.status(), StatusCode::OK);
@@ -119,24 +193,53 @@ async fn api_keys_and_oauth_tokens_authenticate_and_expire() {
     // Form-encoded requests work too; a wrong secret does not.
     let form = reqwest::Client::new()
         .post(format!("{}/oauth/token", e.url()))
-        .form(&[("client_id", id.as_str()), ("client_secret", secret.as_str()), ("grant_type", "client_credentials")])
+        .form(&[
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "client_credentials"),
+        ])
         .send()
         .await
         .expect("form");
     assert_eq!(form.status(), StatusCode::OK);
-    let bad = oauth_token(&e, json!({"client_id": id, "client_secret": "nope", "grant_type": "client_credentials"})).await;
+    let bad = oauth_token(
+        &e,
+        json!({"client_id": id, "client_secret": "nope", "grant_type": "client_credentials"}),
+    )
+    .await;
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
 
     // Tokens expire with emulated time; an expired token gets 401.
     e.tenant().clock.advance(Duration::from_secs(6 * 3600 + 1));
-    assert_eq!(bot.get("/api/v1/spaces").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bot.get("/api/v1/spaces").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // And on demand (a test switch), while API keys keep working.
-    let r = oauth_token(&e, json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"})).await;
-    let bot = Client::new(&e, r.json::<Value>().await.expect("json")["access_token"].as_str().expect("token"));
+    let r = oauth_token(
+        &e,
+        json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}),
+    )
+    .await;
+    let bot = Client::new(
+        &e,
+        r.json::<Value>().await.expect("json")["access_token"]
+            .as_str()
+            .expect("token"),
+    );
     assert_eq!(bot.get("/api/v1/spaces").await.status(), StatusCode::OK);
     e.tenant().expire_tokens();
-    assert_eq!(bot.get("/api/v1/spaces").await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(Client::new(&e, e.admin_api_key()).get("/api/v1/spaces").await.status(), StatusCode::OK);
+    assert_eq!(
+        bot.get("/api/v1/spaces").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Client::new(&e, e.admin_api_key())
+            .get("/api/v1/spaces")
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -144,11 +247,26 @@ async fn impersonation_acts_as_the_user() {
     let e = start(demo()).await;
     let admin = Client::new(&e, e.admin_api_key());
     let users = admin.json("/api/v1/users?limit=100").await;
-    let user = users["data"].as_array().and_then(|u| u.iter().find(|u| u["subject"].as_str().is_some_and(|s| s.starts_with("auth0|corp")))).cloned().expect("a user");
+    let user = users["data"]
+        .as_array()
+        .and_then(|u| {
+            u.iter().find(|u| {
+                u["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("auth0|corp"))
+            })
+        })
+        .cloned()
+        .expect("a user");
     let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
     let r = oauth_token(&e, json!({"client_id": id, "client_secret": secret, "grant_type": "urn:qlik:oauth:user-impersonation", "user_lookup": {"field": "subject", "value": user["subject"]}})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let as_user = Client::new(&e, r.json::<Value>().await.expect("json")["access_token"].as_str().expect("token"));
+    let as_user = Client::new(
+        &e,
+        r.json::<Value>().await.expect("json")["access_token"]
+            .as_str()
+            .expect("token"),
+    );
     // /users/me redirects to the user the token acts as.
     let me = as_user.json("/api/v1/users/me").await;
     assert_eq!(me["id"], user["id"]);
@@ -165,22 +283,44 @@ async fn admins_do_not_see_other_users_personal_apps_but_an_admin_apps_bot_does(
     let all_apps = e.tenant().ids("apps").len();
     let admin_items = admin.app_items().await;
     let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
-    let r = oauth_token(&e, json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"})).await;
-    let bot = Client::new(&e, r.json::<Value>().await.expect("json")["access_token"].as_str().expect("token"));
+    let r = oauth_token(
+        &e,
+        json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}),
+    )
+    .await;
+    let bot = Client::new(
+        &e,
+        r.json::<Value>().await.expect("json")["access_token"]
+            .as_str()
+            .expect("token"),
+    );
     let bot_items = bot.app_items().await;
     assert_eq!(bot_items.len(), all_apps, "admin.apps reaches every app");
-    assert!(admin_items.len() < all_apps, "an admin API key does not see others' personal apps");
-    assert!(admin_items.iter().all(|i| i.get("spaceId").is_some() || i["ownerId"] == admin_items[0]["ownerId"] || i["ownerId"].as_str().is_some()));
+    assert!(
+        admin_items.len() < all_apps,
+        "an admin API key does not see others' personal apps"
+    );
+    assert!(admin_items.iter().all(|i| i.get("spaceId").is_some()
+        || i["ownerId"] == admin_items[0]["ownerId"]
+        || i["ownerId"].as_str().is_some()));
 
     // A regular user sees even less, and cannot list other users' automations.
-    let user = Client::new(&e, &e.tenant().credentials().user_api_key.expect("user key"));
+    let user = Client::new(
+        &e,
+        &e.tenant().credentials().user_api_key.expect("user key"),
+    );
     let user_items = user.app_items().await;
     assert!(user_items.len() < admin_items.len());
 
     // Export: the admin key is refused another user's personal app; the bot is not.
-    let personal = bot_items.iter().find(|i| i.get("spaceId").is_none() && !admin_items.iter().any(|a| a["id"] == i["id"])).expect("someone's personal app");
+    let personal = bot_items
+        .iter()
+        .find(|i| i.get("spaceId").is_none() && !admin_items.iter().any(|a| a["id"] == i["id"]))
+        .expect("someone's personal app");
     let app_id = personal["resourceId"].as_str().expect("resourceId");
-    let r = admin.post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None).await;
+    let r = admin
+        .post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None)
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let loc = bot.export(app_id).await;
     assert!(!bot.download(&loc).await.is_empty());
@@ -189,21 +329,49 @@ async fn admins_do_not_see_other_users_personal_apps_but_an_admin_apps_bot_does(
 
 #[tokio::test]
 async fn exports_run_then_serve_ranges_then_expire() {
-    let config = EmulatorConfig { export_latency: Duration::from_millis(300), export_ttl: Duration::from_secs(600), ..demo() };
+    let config = EmulatorConfig {
+        export_latency: Duration::from_millis(300),
+        export_ttl: Duration::from_secs(600),
+        ..demo()
+    };
     let e = start(config).await;
     let c = Client::new(&e, e.admin_api_key());
     let app = c.exportable_app().await;
     let app_id = app["resourceId"].as_str().expect("id");
     let loc = c.export(app_id).await;
-    assert_eq!(c.get(&loc).await.status(), StatusCode::NO_CONTENT, "204 while the export runs");
+    assert_eq!(
+        c.get(&loc).await.status(),
+        StatusCode::NO_CONTENT,
+        "204 while the export runs"
+    );
     let whole = c.download(&loc).await;
 
     // Range requests answer 206 with exactly those bytes.
-    let r = c.http.get(format!("{}{loc}", c.url)).bearer_auth(&c.token).header("Range", "bytes=100-1099").send().await.expect("range");
+    let r = c
+        .http
+        .get(format!("{}{loc}", c.url))
+        .bearer_auth(&c.token)
+        .header("Range", "bytes=100-1099")
+        .send()
+        .await
+        .expect("range");
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(r.headers()["content-range"].to_str().expect("cr"), format!("bytes 100-1099/{}", whole.len()));
-    assert_eq!(r.bytes().await.expect("bytes").to_vec(), whole[100..1100].to_vec());
-    let r = c.http.get(format!("{}{loc}", c.url)).bearer_auth(&c.token).header("Range", format!("bytes={}-", whole.len() + 5)).send().await.expect("range");
+    assert_eq!(
+        r.headers()["content-range"].to_str().expect("cr"),
+        format!("bytes 100-1099/{}", whole.len())
+    );
+    assert_eq!(
+        r.bytes().await.expect("bytes").to_vec(),
+        whole[100..1100].to_vec()
+    );
+    let r = c
+        .http
+        .get(format!("{}{loc}", c.url))
+        .bearer_auth(&c.token)
+        .header("Range", format!("bytes={}-", whole.len() + 5))
+        .send()
+        .await
+        .expect("range");
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 
     // Unchanged app: identical bytes. Changed app: different bytes, newer resourceUpdatedAt.
@@ -212,8 +380,15 @@ async fn exports_run_then_serve_ranges_then_expire() {
     e.tenant().touch("apps", app_id).expect("touch");
     let changed = c.download(&c.export(app_id).await).await;
     assert_ne!(changed, whole);
-    let item = c.json(&format!("/api/v1/items?resourceType=app&resourceId={app_id}")).await;
-    assert_ne!(item["data"][0]["resourceUpdatedAt"], app["resourceUpdatedAt"]);
+    let item = c
+        .json(&format!(
+            "/api/v1/items?resourceType=app&resourceId={app_id}"
+        ))
+        .await;
+    assert_ne!(
+        item["data"][0]["resourceUpdatedAt"],
+        app["resourceUpdatedAt"]
+    );
 
     // Incompressible like a real QVF: byte values spread evenly past the header.
     let body = &whole[whole.len().min(4096)..];
@@ -223,7 +398,10 @@ async fn exports_run_then_serve_ranges_then_expire() {
             counts[*b as usize] += 1;
         }
         let expected = body.len() as f64 / 256.0;
-        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        let chi2: f64 = counts
+            .iter()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
         assert!(chi2 < 400.0, "export body looks compressible (chi² {chi2})");
     }
 
@@ -243,12 +421,27 @@ async fn import_makes_a_new_app_whose_export_matches() {
     let app_id = app["resourceId"].as_str().expect("id");
     let space = app["spaceId"].as_str().expect("space");
     let original = c.download(&c.export(app_id).await).await;
-    let r = c.http.post(format!("{}/api/v1/apps/import?spaceId={space}", c.url)).bearer_auth(&c.token).header("content-type", "application/octet-stream").body(original.clone()).send().await.expect("import");
+    let r = c
+        .http
+        .post(format!("{}/api/v1/apps/import?spaceId={space}", c.url))
+        .bearer_auth(&c.token)
+        .header("content-type", "application/octet-stream")
+        .body(original.clone())
+        .send()
+        .await
+        .expect("import");
     let status = r.status();
     let created: Value = r.json().await.expect("json");
     if status == StatusCode::FORBIDDEN {
         // A managed space: import is refused there, as in Qlik Cloud; import elsewhere instead.
-        let r = c.http.post(format!("{}/api/v1/apps/import", c.url)).bearer_auth(&c.token).body(original.clone()).send().await.expect("import");
+        let r = c
+            .http
+            .post(format!("{}/api/v1/apps/import", c.url))
+            .bearer_auth(&c.token)
+            .body(original.clone())
+            .send()
+            .await
+            .expect("import");
         assert_eq!(r.status(), StatusCode::OK);
         let created: Value = r.json().await.expect("json");
         check_import(&c, app_id, &created, &original).await;
@@ -258,9 +451,23 @@ async fn import_makes_a_new_app_whose_export_matches() {
     check_import(&c, app_id, &created, &original).await;
 
     // A file that is not an app is refused with a clear error; mode=AUTOREPLACE is not for external use.
-    let r = c.http.post(format!("{}/api/v1/apps/import", c.url)).bearer_auth(&c.token).body(b"PK\x03\x04 not an app".to_vec()).send().await.expect("import");
+    let r = c
+        .http
+        .post(format!("{}/api/v1/apps/import", c.url))
+        .bearer_auth(&c.token)
+        .body(b"PK\x03\x04 not an app".to_vec())
+        .send()
+        .await
+        .expect("import");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = c.http.post(format!("{}/api/v1/apps/import?mode=AUTOREPLACE", c.url)).bearer_auth(&c.token).body(original[..100].to_vec()).send().await.expect("import");
+    let r = c
+        .http
+        .post(format!("{}/api/v1/apps/import?mode=AUTOREPLACE", c.url))
+        .bearer_auth(&c.token)
+        .body(original[..100].to_vec())
+        .send()
+        .await
+        .expect("import");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -273,14 +480,24 @@ async fn check_import(c: &Client, old_id: &str, created: &Value, original: &[u8]
 
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_per_tier() {
-    let config = EmulatorConfig { rate_limits: true, rate_window_minutes: 1, time_scale: 60.0, ..demo() };
+    let config = EmulatorConfig {
+        rate_limits: true,
+        rate_window_minutes: 1,
+        time_scale: 60.0,
+        ..demo()
+    };
     let e = start(config).await;
     let c = Client::new(&e, e.admin_api_key());
-    let app_id = c.exportable_app().await["resourceId"].as_str().expect("id").to_string();
+    let app_id = c.exportable_app().await["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     // Tier 2 (export) allows 100 per minute; the 101st within the window gets 429.
     let mut throttled = None;
     for i in 0..130 {
-        let r = c.post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None).await;
+        let r = c
+            .post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None)
+            .await;
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
             throttled = Some((i, r));
             break;
@@ -288,7 +505,11 @@ async fn rate_limits_answer_429_with_retry_after_per_tier() {
     }
     let (i, r) = throttled.expect("tier 2 throttles");
     assert!((95..=105).contains(&i), "throttled after {i} exports");
-    let retry: u64 = r.headers()["retry-after"].to_str().expect("header").parse().expect("seconds");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
     assert!(retry >= 1);
     let body: Value = r.json().await.expect("body");
     assert_eq!(body["errors"][0]["title"], "API rate limit reached.");
@@ -296,7 +517,12 @@ async fn rate_limits_answer_429_with_retry_after_per_tier() {
     assert_eq!(c.get("/api/v1/spaces").await.status(), StatusCode::OK);
     // At time scale 60, a second of real time refills a minute: exports work again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(c.post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        c.post(&format!("/api/v1/apps/{app_id}/export?NoData=true"), None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
     assert!(e.tenant().counters().throttled >= 1);
 }
 
@@ -306,45 +532,110 @@ async fn faults_can_be_switched_on_over_http() {
     let c = Client::new(&e, e.admin_api_key());
     let put = |f: Faults| {
         let url = format!("{}/_qcb/faults", e.url());
-        async move { reqwest::Client::new().put(url).json(&f).send().await.expect("faults").status() }
+        async move {
+            reqwest::Client::new()
+                .put(url)
+                .json(&f)
+                .send()
+                .await
+                .expect("faults")
+                .status()
+        }
     };
-    assert_eq!(put(Faults { error_rate: 1.0, ..Faults::default() }).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        put(Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        })
+        .await,
+        StatusCode::NO_CONTENT
+    );
     assert!(c.get("/api/v1/spaces").await.status().is_server_error());
-    put(Faults { throttle_storm_secs: 30, ..Faults::default() }).await;
+    put(Faults {
+        throttle_storm_secs: 30,
+        ..Faults::default()
+    })
+    .await;
     let r = c.get("/api/v1/spaces").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     e.tenant().clock.advance(Duration::from_secs(31));
-    put(Faults { drop_rate: 1.0, ..Faults::default() }).await;
+    put(Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
     assert_eq!(c.get("/api/v1/spaces").await.status(), StatusCode::OK);
-    let app_id = c.exportable_app().await["resourceId"].as_str().expect("id").to_string();
+    let app_id = c.exportable_app().await["resourceId"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let loc = c.export(&app_id).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     // The connection drops part-way: before the headers are flushed, or mid-body.
-    match c.http.get(format!("{}{loc}", c.url)).bearer_auth(&c.token).send().await {
+    match c
+        .http
+        .get(format!("{}{loc}", c.url))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+    {
         Err(_) => {}
         Ok(r) => {
             assert_eq!(r.status(), StatusCode::OK);
-            let declared: usize = r.headers()["content-length"].to_str().expect("len").parse().expect("n");
+            let declared: usize = r.headers()["content-length"]
+                .to_str()
+                .expect("len")
+                .parse()
+                .expect("n");
             let got = r.bytes().await;
-            assert!(got.is_err() || got.as_ref().map(|b| b.len()).unwrap_or(0) < declared, "the connection dropped mid-body");
+            assert!(
+                got.is_err() || got.as_ref().map(|b| b.len()).unwrap_or(0) < declared,
+                "the connection dropped mid-body"
+            );
         }
     }
     assert!(e.tenant().counters().dropped_connections >= 1);
-    put(Faults { exports_fail: true, ..Faults::default() }).await;
-    assert_eq!(c.post(&format!("/api/v1/apps/{app_id}/export"), None).await.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let counters: Value = reqwest::get(format!("{}/_qcb/counters", e.url())).await.expect("counters").json().await.expect("json");
-    assert!(counters["per_operation"]["GET /api/v1/spaces"].as_u64().unwrap_or(0) >= 3);
+    put(Faults {
+        exports_fail: true,
+        ..Faults::default()
+    })
+    .await;
+    assert_eq!(
+        c.post(&format!("/api/v1/apps/{app_id}/export"), None)
+            .await
+            .status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let counters: Value = reqwest::get(format!("{}/_qcb/counters", e.url()))
+        .await
+        .expect("counters")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        counters["per_operation"]["GET /api/v1/spaces"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3
+    );
     assert!(counters["injected_errors"].as_u64().unwrap_or(0) >= 1);
 }
 
 #[tokio::test]
 async fn internal_links_keep_the_query_that_matters() {
-    let e = start(EmulatorConfig { link_style: LinkStyle::Internal, ..demo() }).await;
+    let e = start(EmulatorConfig {
+        link_style: LinkStyle::Internal,
+        ..demo()
+    })
+    .await;
     let c = Client::new(&e, e.admin_api_key());
     let page = c.json("/api/v1/users?limit=5").await;
     let next = page["links"]["next"]["href"].as_str().expect("next");
-    assert!(next.starts_with("http://localhost:8787/v1/users?"), "{next}");
+    assert!(
+        next.starts_with("http://localhost:8787/v1/users?"),
+        "{next}"
+    );
     let (_, q) = next.split_once('?').expect("query");
     let page2 = c.json(&format!("/api/v1/users?{q}")).await;
     assert_ne!(page2["data"][0]["id"], page["data"][0]["id"]);
@@ -354,32 +645,67 @@ async fn internal_links_keep_the_query_that_matters() {
 async fn state_file_keeps_the_tenant_across_restarts() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("tenant.json");
-    let config = EmulatorConfig { state_file: Some(path.clone()), ..demo() };
+    let config = EmulatorConfig {
+        state_file: Some(path.clone()),
+        ..demo()
+    };
     let e = start(config.clone()).await;
     let c = Client::new(&e, e.admin_api_key());
-    let r = c.post("/api/v1/spaces", Some(json!({"name": "Kept across restarts", "type": "shared"}))).await;
+    let r = c
+        .post(
+            "/api/v1/spaces",
+            Some(json!({"name": "Kept across restarts", "type": "shared"})),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let key = e.admin_api_key().to_string();
     e.stop().await.expect("stop saves");
     assert!(path.exists());
     let e = start(config).await;
     assert_eq!(e.admin_api_key(), key);
-    let spaces = Client::new(&e, &key).json("/api/v1/spaces?limit=100&name=Kept%20across%20restarts").await;
+    let spaces = Client::new(&e, &key)
+        .json("/api/v1/spaces?limit=100&name=Kept%20across%20restarts")
+        .await;
     assert_eq!(spaces["data"].as_array().map(Vec::len), Some(1));
     std::fs::write(&path, b"not json").expect("write");
-    let err = Emulator::start(EmulatorConfig { state_file: Some(path), ..demo() }, "127.0.0.1:0").await.err().expect("a broken state file is refused");
-    assert!(err.to_string().contains("not an emulator state file"), "{err}");
+    let err = Emulator::start(
+        EmulatorConfig {
+            state_file: Some(path),
+            ..demo()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .err()
+    .expect("a broken state file is refused");
+    assert!(
+        err.to_string().contains("not an emulator state file"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn the_empty_profile_holds_only_what_qlik_creates() {
-    let e = start(EmulatorConfig { profile: Profile::Empty, ..demo() }).await;
+    let e = start(EmulatorConfig {
+        profile: Profile::Empty,
+        ..demo()
+    })
+    .await;
     let c = Client::new(&e, e.admin_api_key());
     assert_eq!(c.app_items().await.len(), 0);
-    assert_eq!(c.json("/api/v1/spaces").await["data"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        c.json("/api/v1/spaces").await["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
     let roles = c.json("/api/v1/roles?limit=100").await;
-    assert!(roles["data"].as_array().is_some_and(|r| r.iter().any(|r| r["name"] == "TenantAdmin")));
+    assert!(roles["data"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["name"] == "TenantAdmin")));
     let groups = c.json("/api/v1/groups?limit=100").await;
-    assert!(groups["data"].as_array().is_some_and(|g| g.iter().any(|g| g["name"] == "com.qlik.Everyone")));
-    assert_eq!(c.json("/api/v1/tenant-settings").await.is_object(), true);
+    assert!(groups["data"]
+        .as_array()
+        .is_some_and(|g| g.iter().any(|g| g["name"] == "com.qlik.Everyone")));
+    assert!(c.json("/api/v1/tenant-settings").await.is_object());
 }

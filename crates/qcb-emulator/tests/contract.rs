@@ -29,8 +29,16 @@ struct Tenant {
 }
 
 impl Tenant {
-    async fn call(&self, method: Method, path_and_query: &str, body: Option<Value>) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut req = self.http.request(method, format!("{}{path_and_query}", self.url)).bearer_auth(&self.key);
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.url))
+            .bearer_auth(&self.key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -38,7 +46,11 @@ impl Tenant {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap_or_default();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), headers)
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            headers,
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -54,9 +66,17 @@ impl Tenant {
             let sep = if q.is_empty() { "" } else { "?" };
             let (status, body) = self.get(&format!("{path}{sep}{q}")).await;
             assert_eq!(status, 200, "GET {path}?{q}: {body}");
-            let page = if property.is_empty() { body.as_array() } else { body.get(property).and_then(Value::as_array) };
+            let page = if property.is_empty() {
+                body.as_array()
+            } else {
+                body.get(property).and_then(Value::as_array)
+            };
             out.extend(page.cloned().unwrap_or_default());
-            match body.pointer("/links/next/href").and_then(Value::as_str).and_then(|h| h.split_once('?')) {
+            match body
+                .pointer("/links/next/href")
+                .and_then(Value::as_str)
+                .and_then(|h| h.split_once('?'))
+            {
                 Some((_, next)) => q = next.to_string(),
                 None => return out,
             }
@@ -69,7 +89,15 @@ fn fill(template: &str, values: &[&str]) -> String {
     let mut it = values.iter();
     template
         .split('/')
-        .map(|seg| if seg.starts_with('{') { it.next().map(|s| s.to_string()).unwrap_or_else(|| "qcb-probe".into()) } else { seg.to_string() })
+        .map(|seg| {
+            if seg.starts_with('{') {
+                it.next()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "qcb-probe".into())
+            } else {
+                seg.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -86,7 +114,21 @@ fn parent_kind(k: &KindSpec) -> Option<&'static str> {
 fn create_body(k: &KindSpec, doc: &Value, n: usize) -> Value {
     let mut b = doc.clone();
     if let Value::Object(m) = &mut b {
-        for f in [k.id_field, "id", "links", "createdAt", "updatedAt", "createdBy", "updatedBy", "tenantId", "tenant", "created", "updated", "lastUpdated", "lastUpdatedAt"] {
+        for f in [
+            k.id_field,
+            "id",
+            "links",
+            "createdAt",
+            "updatedAt",
+            "createdBy",
+            "updatedBy",
+            "tenantId",
+            "tenant",
+            "created",
+            "updated",
+            "lastUpdated",
+            "lastUpdatedAt",
+        ] {
             m.remove(f);
         }
         for name_field in ["name", "qName", "subject", "clientName"] {
@@ -113,24 +155,58 @@ async fn exercise_kinds(t: &Tenant, full: bool) {
         let parents: Vec<String> = match parent_kind(k) {
             Some(pk) => {
                 let pk = kinds().iter().find(|x| x.name == pk).expect("parent kind");
-                let ps = t.walk(pk.list_path.expect("parent list"), "", pk.list_property).await;
-                ps.iter().take(3).filter_map(|p| pk.id_of(p).map(str::to_string)).collect()
+                let ps = t
+                    .walk(pk.list_path.expect("parent list"), "", pk.list_property)
+                    .await;
+                ps.iter()
+                    .take(3)
+                    .filter_map(|p| pk.id_of(p).map(str::to_string))
+                    .collect()
             }
             None => vec![String::new()],
         };
         for parent in parents.iter().take(if full { 3 } else { 1 }) {
-            let pvals: Vec<&str> = if parent.is_empty() { vec![] } else { vec![parent.as_str()] };
+            let pvals: Vec<&str> = if parent.is_empty() {
+                vec![]
+            } else {
+                vec![parent.as_str()]
+            };
             let path = fill(list_path, &pvals);
-            let extra = if k.name.starts_with("automation") { "listAll=true" } else { "" };
-            let max = k.limits.max.map(|m| format!("limit={m}")).unwrap_or_default();
-            let q = [extra, max.as_str()].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("&");
+            let extra = if k.name.starts_with("automation") {
+                "listAll=true"
+            } else {
+                ""
+            };
+            let max = k
+                .limits
+                .max
+                .map(|m| format!("limit={m}"))
+                .unwrap_or_default();
+            let q = [extra, max.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("&");
             let items = t.walk(&path, &q, k.list_property).await;
             if full && k.limits.max.is_some() && items.len() > 2 {
-                let small = [extra, "limit=2"].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join("&");
+                let small = [extra, "limit=2"]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("&");
                 let paged = t.walk(&path, &small, k.list_property).await;
-                assert_eq!(paged.len(), items.len(), "{}: paging by 2 gives every item once", k.name);
+                assert_eq!(
+                    paged.len(),
+                    items.len(),
+                    "{}: paging by 2 gives every item once",
+                    k.name
+                );
             }
-            let Some(item_path) = k.item_path else { continue };
+            let Some(item_path) = k.item_path else {
+                continue;
+            };
             for doc in items.iter().take(if full { 25 } else { 2 }) {
                 let Some(id) = k.id_of(doc) else { continue };
                 let mut v = pvals.clone();
@@ -140,21 +216,32 @@ async fn exercise_kinds(t: &Tenant, full: bool) {
             if !full || k.create.is_none() {
                 continue;
             }
-            let Some(template) = items.first() else { continue };
-            let (status, created, _) = t.call(Method::POST, &path, Some(create_body(k, template, n))).await;
+            let Some(template) = items.first() else {
+                continue;
+            };
+            let (status, created, _) = t
+                .call(Method::POST, &path, Some(create_body(k, template, n)))
+                .await;
             if !(200..300).contains(&status) {
                 continue; // recorded and judged like any other answer
             }
-            let Some(id) = k.id_of(&created).map(str::to_string) else { continue };
+            let Some(id) = k.id_of(&created).map(str::to_string) else {
+                continue;
+            };
             let mut v = pvals.clone();
             v.push(&id);
             let item = fill(item_path, &v);
             let (_, current) = t.get(&item).await;
             if k.put.is_some() {
-                t.call(Method::PUT, &item, Some(create_body(k, &current, n + 1000))).await;
+                t.call(Method::PUT, &item, Some(create_body(k, &current, n + 1000)))
+                    .await;
             }
             if k.patch.is_some() {
-                let field = if current.get("description").is_some() { "/description" } else { "/name" };
+                let field = if current.get("description").is_some() {
+                    "/description"
+                } else {
+                    "/name"
+                };
                 t.call(Method::PATCH, &item, Some(json!([{"op": "replace", "path": field, "value": "changed by the contract test"}]))).await;
             }
             if k.delete {
@@ -189,7 +276,13 @@ async fn exercise_singletons(t: &Tenant, tenant_id: &str) {
 
 async fn wait_download(t: &Tenant, location: &str) -> (u16, usize) {
     for _ in 0..200 {
-        let resp = t.http.get(format!("{}{location}", t.url)).bearer_auth(&t.key).send().await.expect("download");
+        let resp = t
+            .http
+            .get(format!("{}{location}", t.url))
+            .bearer_auth(&t.key)
+            .send()
+            .await
+            .expect("download");
         let status = resp.status().as_u16();
         if status == 204 {
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -203,27 +296,74 @@ async fn wait_download(t: &Tenant, location: &str) -> (u16, usize) {
 
 /// Apps: items, get, export/download, import, copy, publish, republish, owner, space, delete.
 async fn exercise_apps(t: &Tenant) {
-    let items = t.walk("/api/v1/items", "resourceType=app&limit=100", "data").await;
+    let items = t
+        .walk("/api/v1/items", "resourceType=app&limit=100", "data")
+        .await;
     assert!(!items.is_empty(), "the tenant has apps");
     let spaces = t.walk("/api/v1/spaces", "limit=100", "data").await;
-    let shared = spaces.iter().find(|s| s["type"] == "shared").and_then(|s| s["id"].as_str()).expect("a shared space").to_string();
+    let shared = spaces
+        .iter()
+        .find(|s| s["type"] == "shared")
+        .and_then(|s| s["id"].as_str())
+        .expect("a shared space")
+        .to_string();
     let (_, me) = t.get("/api/v1/users/me").await;
     let _ = me;
-    let app_id = items.iter().find(|i| i["spaceId"] == shared.as_str()).or(items.first()).and_then(|i| i["resourceId"].as_str()).expect("app").to_string();
+    // An app in a shared space: the admin holds a role in every generated shared space.
+    let shared_ids: Vec<&str> = spaces
+        .iter()
+        .filter(|s| s["type"] == "shared")
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    let app_id = items
+        .iter()
+        .find(|i| {
+            i["spaceId"]
+                .as_str()
+                .is_some_and(|s| shared_ids.contains(&s))
+        })
+        .and_then(|i| i["resourceId"].as_str())
+        .expect("an app in a shared space")
+        .to_string();
     t.get(&format!("/api/v1/apps/{app_id}")).await;
-    t.get(&format!("/api/v1/items?resourceType=app&resourceId={app_id}")).await;
-    let (status, _, headers) = t.call(Method::POST, &format!("/api/v1/apps/{app_id}/export?NoData=true"), None).await;
+    t.get(&format!(
+        "/api/v1/items?resourceType=app&resourceId={app_id}"
+    ))
+    .await;
+    let (status, _, headers) = t
+        .call(
+            Method::POST,
+            &format!("/api/v1/apps/{app_id}/export?NoData=true"),
+            None,
+        )
+        .await;
     assert_eq!(status, 201);
-    let location = headers.get("location").and_then(|v| v.to_str().ok()).expect("Location").to_string();
+    let location = headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location")
+        .to_string();
     let (status, len) = wait_download(t, &location).await;
     assert_eq!(status, 200);
     t.get(&format!("{location}/details")).await;
     // Import the export back (body), then copy, move, publish and delete.
-    let bytes = t.http.get(format!("{}{location}", t.url)).bearer_auth(&t.key).send().await.expect("dl").bytes().await.expect("bytes");
+    let bytes = t
+        .http
+        .get(format!("{}{location}", t.url))
+        .bearer_auth(&t.key)
+        .send()
+        .await
+        .expect("dl")
+        .bytes()
+        .await
+        .expect("bytes");
     assert_eq!(bytes.len(), len);
     let resp = t
         .http
-        .post(format!("{}/api/v1/apps/import?spaceId={shared}&name=contract-import", t.url))
+        .post(format!(
+            "{}/api/v1/apps/import?spaceId={shared}&name=contract-import",
+            t.url
+        ))
         .bearer_auth(&t.key)
         .header("content-type", "application/octet-stream")
         .body(bytes.to_vec())
@@ -232,42 +372,123 @@ async fn exercise_apps(t: &Tenant) {
         .expect("import");
     assert_eq!(resp.status().as_u16(), 200);
     let imported: Value = resp.json().await.expect("json");
-    let new_id = imported["attributes"]["id"].as_str().expect("new id").to_string();
+    let new_id = imported["attributes"]["id"]
+        .as_str()
+        .expect("new id")
+        .to_string();
     assert_ne!(new_id, app_id, "import makes a new app ID");
-    t.call(Method::PUT, &format!("/api/v1/apps/{new_id}"), Some(json!({"attributes": {"description": "imported by the contract test"}}))).await;
-    let (_, copy, _) = t.call(Method::POST, &format!("/api/v1/apps/{new_id}/copy"), Some(json!({"attributes": {"name": "contract copy"}}))).await;
-    let copy_id = copy["attributes"]["id"].as_str().unwrap_or_default().to_string();
-    t.call(Method::DELETE, &format!("/api/v1/apps/{copy_id}/space"), None).await;
-    t.call(Method::PUT, &format!("/api/v1/apps/{copy_id}/space"), Some(json!({"spaceId": shared}))).await;
+    t.call(
+        Method::PUT,
+        &format!("/api/v1/apps/{new_id}"),
+        Some(json!({"attributes": {"description": "imported by the contract test"}})),
+    )
+    .await;
+    let (_, copy, _) = t
+        .call(
+            Method::POST,
+            &format!("/api/v1/apps/{new_id}/copy"),
+            Some(json!({"attributes": {"name": "contract copy"}})),
+        )
+        .await;
+    let copy_id = copy["attributes"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    t.call(
+        Method::DELETE,
+        &format!("/api/v1/apps/{copy_id}/space"),
+        None,
+    )
+    .await;
+    t.call(
+        Method::PUT,
+        &format!("/api/v1/apps/{copy_id}/space"),
+        Some(json!({"spaceId": shared})),
+    )
+    .await;
     let users = t.walk("/api/v1/users", "limit=100", "data").await;
-    let other = users.iter().filter_map(|u| u["id"].as_str()).nth(3).unwrap_or_default().to_string();
-    t.call(Method::PUT, &format!("/api/v1/apps/{copy_id}/owner"), Some(json!({"ownerId": other}))).await;
+    let other = users
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .nth(3)
+        .unwrap_or_default()
+        .to_string();
+    t.call(
+        Method::PUT,
+        &format!("/api/v1/apps/{copy_id}/owner"),
+        Some(json!({"ownerId": other})),
+    )
+    .await;
     // Upload through temporary contents and import by fileId.
-    let resp = t.http.post(format!("{}/api/v1/temp-contents?filename=app.qvf&ttl=600", t.url)).bearer_auth(&t.key).body(bytes.to_vec()).send().await.expect("upload");
+    let resp = t
+        .http
+        .post(format!(
+            "{}/api/v1/temp-contents?filename=app.qvf&ttl=600",
+            t.url
+        ))
+        .bearer_auth(&t.key)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("upload");
     assert_eq!(resp.status().as_u16(), 201);
-    let file = resp.headers().get("location").and_then(|v| v.to_str().ok()).and_then(|l| l.rsplit('/').next()).expect("location").to_string();
-    t.call(Method::POST, &format!("/api/v1/apps/import?fileId={file}&spaceId={shared}"), None).await;
+    let file = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| l.rsplit('/').next())
+        .expect("location")
+        .to_string();
+    t.call(
+        Method::POST,
+        &format!("/api/v1/apps/import?fileId={file}&spaceId={shared}"),
+        None,
+    )
+    .await;
     // Publish to a managed space where the admin is publisher (the demo tenant has one).
     let mut published = false;
     for sp in spaces.iter().filter(|s| s["type"] == "managed") {
         let sid = sp["id"].as_str().unwrap_or_default();
-        let (status, target, _) = t.call(Method::POST, &format!("/api/v1/apps/{new_id}/publish"), Some(json!({"spaceId": sid, "data": "source"}))).await;
+        let (status, target, _) = t
+            .call(
+                Method::POST,
+                &format!("/api/v1/apps/{new_id}/publish"),
+                Some(json!({"spaceId": sid, "data": "source"})),
+            )
+            .await;
         if status == 200 {
             let target_id = target["attributes"]["id"].as_str().unwrap_or_default();
             assert_eq!(target["attributes"]["originAppId"], new_id.as_str());
-            let (s, _, _) = t.call(Method::PUT, &format!("/api/v1/apps/{new_id}/publish"), Some(json!({"targetId": target_id, "data": "source"}))).await;
+            let (s, _, _) = t
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/apps/{new_id}/publish"),
+                    Some(json!({"targetId": target_id, "data": "source"})),
+                )
+                .await;
             assert_eq!(s, 200);
             published = true;
             break;
         }
     }
     assert!(published, "publishing to a managed space worked somewhere");
-    t.call(Method::POST, "/api/v1/apps", Some(json!({"attributes": {"name": "contract empty app"}}))).await;
-    t.call(Method::DELETE, &format!("/api/v1/apps/{copy_id}"), None).await;
+    t.call(
+        Method::POST,
+        "/api/v1/apps",
+        Some(json!({"attributes": {"name": "contract empty app"}})),
+    )
+    .await;
+    t.call(Method::DELETE, &format!("/api/v1/apps/{copy_id}"), None)
+        .await;
     // Errors: a missing app, a bad limit, no credentials.
     t.get("/api/v1/apps/does-not-exist").await;
     t.get("/api/v1/items?limit=1000").await;
-    let anon = t.http.get(format!("{}/api/v1/spaces", t.url)).send().await.expect("anon");
+    let anon = t
+        .http
+        .get(format!("{}/api/v1/spaces", t.url))
+        .send()
+        .await
+        .expect("anon");
     assert_eq!(anon.status().as_u16(), 401);
 }
 
@@ -275,35 +496,92 @@ async fn exercise_files(t: &Tenant) {
     for kind in ["themes", "extensions"] {
         let list = t.walk(&format!("/api/v1/{kind}"), "", "data").await;
         if let Some(id) = list.first().and_then(|d| d["id"].as_str()) {
-            let resp = t.http.get(format!("{}/api/v1/{kind}/{id}/file", t.url)).bearer_auth(&t.key).send().await.expect("zip");
+            let resp = t
+                .http
+                .get(format!("{}/api/v1/{kind}/{id}/file", t.url))
+                .bearer_auth(&t.key)
+                .send()
+                .await
+                .expect("zip");
             assert_eq!(resp.status().as_u16(), 200);
-            assert_eq!(resp.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/zip"));
+            assert_eq!(
+                resp.headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok()),
+                Some("application/zip")
+            );
         }
     }
-    for rt in t.walk("/api/v1/report-templates", "limit=100", "data").await.iter().take(2) {
+    for rt in t
+        .walk("/api/v1/report-templates", "limit=100", "data")
+        .await
+        .iter()
+        .take(2)
+    {
         let id = rt["id"].as_str().unwrap_or_default();
-        t.call(Method::POST, &format!("/api/v1/report-templates/{id}/actions/download"), None).await;
+        t.call(
+            Method::POST,
+            &format!("/api/v1/report-templates/{id}/actions/download"),
+            None,
+        )
+        .await;
     }
-    for g in t.walk("/api/v1/glossaries", "limit=100", "data").await.iter().take(2) {
+    for g in t
+        .walk("/api/v1/glossaries", "limit=100", "data")
+        .await
+        .iter()
+        .take(2)
+    {
         let id = g["id"].as_str().unwrap_or_default();
-        let (s, export) = t.get(&format!("/api/v1/glossaries/{id}/actions/export")).await;
+        let (s, export) = t
+            .get(&format!("/api/v1/glossaries/{id}/actions/export"))
+            .await;
         assert_eq!(s, 200);
-        t.call(Method::POST, "/api/v1/glossaries/actions/import", Some(export)).await;
+        t.call(
+            Method::POST,
+            "/api/v1/glossaries/actions/import",
+            Some(export),
+        )
+        .await;
     }
+}
+
+async fn exercise_licenses(t: &Tenant) {
+    let (s, added, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/add", Some(json!({"add": [{"subject": "auth0|contract", "type": "analyzer"}, {"subject": "auth0|contract", "type": "analyzer"}]}))).await;
+    assert_eq!(s, 207);
+    assert_eq!(added["data"][0]["status"], 201);
+    assert_eq!(added["data"][1]["status"], 409);
+    let (s, updated, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/update", Some(json!({"update": [{"subject": "auth0|contract", "type": "professional", "sourceType": "analyzer"}]}))).await;
+    assert_eq!((s, updated["data"][0]["status"].as_u64()), (207, Some(200)));
+    let (s, deleted, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/delete", Some(json!({"delete": [{"subject": "auth0|contract", "type": "professional"}, {"subject": "auth0|nobody", "type": "analyzer"}]}))).await;
+    assert_eq!(s, 207);
+    assert_eq!(deleted["data"][1]["status"], 404);
 }
 
 async fn exercise_oauth(t: &Tenant, emulator: &Emulator) {
     let creds = emulator.tenant().credentials();
-    let Some((id, secret)) = creds.admin_bot else { return };
+    let Some((id, secret)) = creds.admin_bot else {
+        return;
+    };
     let resp = t
         .http
         .post(format!("{}/oauth/token", t.url))
-        .json(&json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}))
+        .json(
+            &json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}),
+        )
         .send()
         .await
         .expect("token");
     assert_eq!(resp.status().as_u16(), 200);
-    let bad = t.http.post(format!("{}/oauth/token", t.url)).json(&json!({"client_id": id, "client_secret": "wrong", "grant_type": "client_credentials"})).send().await.expect("token");
+    let bad = t
+        .http
+        .post(format!("{}/oauth/token", t.url))
+        .json(
+            &json!({"client_id": id, "client_secret": "wrong", "grant_type": "client_credentials"}),
+        )
+        .send()
+        .await
+        .expect("token");
     assert_eq!(bad.status().as_u16(), 401);
 }
 
@@ -313,8 +591,20 @@ async fn served_operations(t: &Tenant) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for path in qcb_emulator::server::served_paths() {
         let concrete = fill(path, &[]);
-        for m in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-            let resp = t.http.request(m.clone(), format!("{}{concrete}", t.url)).bearer_auth(&t.key).send().await.expect("probe");
+        for m in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            let resp = t
+                .http
+                .request(m.clone(), format!("{}{concrete}", t.url))
+                .bearer_auth(&t.key)
+                .send()
+                .await
+                .expect("probe");
             if resp.status().as_u16() != 405 {
                 out.insert((m.to_string(), path.to_string()));
             }
@@ -339,23 +629,39 @@ fn judge(exchanges: &[Exchange], served: &BTreeSet<String>) -> Verdict {
             continue; // no route matched: the fallback's 404
         }
         let Some(op) = spec.operation(&ex.method, &ex.route) else {
-            v.failures.push(format!("{} {} is served but no spec has it", ex.method, ex.route));
+            v.failures.push(format!(
+                "{} {} is served but no spec has it",
+                ex.method, ex.route
+            ));
             continue;
         };
         let body = ex.body.clone().unwrap_or(Value::Null);
-        let outcome = if ex.body.is_some() { spec.validate_response(&op, ex.status, &ex.content_type, &body) } else { Validation::NoSchema };
+        let outcome = if ex.body.is_some() {
+            spec.validate_response(&op, ex.status, &ex.content_type, &body)
+        } else {
+            Validation::NoSchema
+        };
         match outcome {
             Validation::Valid => v.validated += 1,
             Validation::NoSchema => v.no_schema += 1,
             Validation::UndeclaredStatus if ex.status >= 400 => {
-                *v.undeclared_errors.entry(format!("{} {} → {}", ex.method, ex.route, ex.status)).or_default() += 1;
+                *v.undeclared_errors
+                    .entry(format!("{} {} → {}", ex.method, ex.route, ex.status))
+                    .or_default() += 1;
             }
             Validation::UndeclaredContentType(_) if ex.status >= 400 => {
-                *v.undeclared_errors.entry(format!("{} {} → {} ({})", ex.method, ex.route, ex.status, ex.content_type)).or_default() += 1;
+                *v.undeclared_errors
+                    .entry(format!(
+                        "{} {} → {} ({})",
+                        ex.method, ex.route, ex.status, ex.content_type
+                    ))
+                    .or_default() += 1;
             }
             other => {
                 let detail = match &other {
-                    Validation::Invalid(errs) => errs.iter().take(4).cloned().collect::<Vec<_>>().join("; "),
+                    Validation::Invalid(errs) => {
+                        errs.iter().take(4).cloned().collect::<Vec<_>>().join("; ")
+                    }
                     o => format!("{o:?}"),
                 };
                 let msg = format!("{} {} → {}: {detail}", ex.method, ex.route, ex.status);
@@ -369,9 +675,22 @@ fn judge(exchanges: &[Exchange], served: &BTreeSet<String>) -> Verdict {
 }
 
 async fn run_profile(profile: Profile, full: bool) -> Verdict {
-    let config = EmulatorConfig { profile, seed: 7, rate_limits: false, record_exchanges: true, export_latency: Duration::from_millis(50), ..EmulatorConfig::default() };
-    let emulator = Emulator::start(config, "127.0.0.1:0").await.expect("emulator starts");
-    let t = Tenant { http: reqwest::Client::new(), url: emulator.url(), key: emulator.admin_api_key().to_string() };
+    let config = EmulatorConfig {
+        profile,
+        seed: 7,
+        rate_limits: false,
+        record_exchanges: true,
+        export_latency: Duration::from_millis(50),
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator starts");
+    let t = Tenant {
+        http: reqwest::Client::new(),
+        url: emulator.url(),
+        key: emulator.admin_api_key().to_string(),
+    };
     let tenant_id = emulator.tenant().credentials().tenant_id;
     exercise_singletons(&t, &tenant_id).await;
     exercise_kinds(&t, full).await;
@@ -379,29 +698,45 @@ async fn run_profile(profile: Profile, full: bool) -> Verdict {
         exercise_apps(&t).await;
         exercise_files(&t).await;
         exercise_oauth(&t, &emulator).await;
+        exercise_licenses(&t).await;
     }
-    let served: BTreeSet<String> = qcb_emulator::server::served_paths().into_iter().map(str::to_string).collect();
+    let served: BTreeSet<String> = qcb_emulator::server::served_paths()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let verdict = judge(&emulator.tenant().exchanges(), &served);
     let _ = emulator.stop().await;
     verdict
 }
 
 fn report(name: &str, v: &Verdict) {
-    println!("{name}: {} JSON answers valid, {} without a JSON schema", v.validated, v.no_schema);
+    println!(
+        "{name}: {} JSON answers valid, {} without a JSON schema",
+        v.validated, v.no_schema
+    );
     if !v.undeclared_errors.is_empty() {
         println!("{name}: error statuses the spec does not declare for the operation (Qlik answers them too):");
         for (k, n) in &v.undeclared_errors {
             println!("  {k} ×{n}");
         }
     }
-    assert!(v.failures.is_empty(), "{name}: {} contract failures:\n{}", v.failures.len(), v.failures.join("\n"));
+    assert!(
+        v.failures.is_empty(),
+        "{name}: {} contract failures:\n{}",
+        v.failures.len(),
+        v.failures.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_tenant_answers_as_the_specs_say() {
     let v = run_profile(Profile::Demo, true).await;
     report("demo", &v);
-    assert!(v.validated > 100, "the exercise validated only {} answers", v.validated);
+    assert!(
+        v.validated > 100,
+        "the exercise validated only {} answers",
+        v.validated
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,18 +747,48 @@ async fn large_tenant_answers_as_the_specs_say() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_served_operation_is_in_a_spec_and_coverage_is_reported() {
-    let config = EmulatorConfig { profile: Profile::Empty, rate_limits: false, ..EmulatorConfig::default() };
-    let emulator = Emulator::start(config, "127.0.0.1:0").await.expect("emulator starts");
-    let t = Tenant { http: reqwest::Client::new(), url: emulator.url(), key: emulator.admin_api_key().to_string() };
+    let config = EmulatorConfig {
+        profile: Profile::Empty,
+        rate_limits: false,
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator starts");
+    let t = Tenant {
+        http: reqwest::Client::new(),
+        url: emulator.url(),
+        key: emulator.admin_api_key().to_string(),
+    };
     let served = served_operations(&t).await;
     let spec = index();
-    let unknown: Vec<String> = served.iter().filter(|(m, p)| spec.operation(m, p).is_none()).map(|(m, p)| format!("{m} {p}")).collect();
-    assert!(unknown.is_empty(), "served but in no spec:\n{}", unknown.join("\n"));
+    let unknown: Vec<String> = served
+        .iter()
+        .filter(|(m, p)| spec.operation(m, p).is_none())
+        .map(|(m, p)| format!("{m} {p}"))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "served but in no spec:\n{}",
+        unknown.join("\n")
+    );
 
     // Coverage over the spec files of the kinds we emulate.
-    let files: BTreeSet<String> = served.iter().filter_map(|(m, p)| spec.operation(m, p)).map(|op| op.spec_file.clone()).collect();
-    let in_scope: Vec<_> = spec.operations().into_iter().filter(|o| files.contains(&o.spec_file)).collect();
-    let covered: BTreeSet<(String, String)> = served.iter().filter_map(|(m, p)| spec.operation(m, p)).map(|op| (op.method.clone(), op.path.clone())).collect();
+    let files: BTreeSet<String> = served
+        .iter()
+        .filter_map(|(m, p)| spec.operation(m, p))
+        .map(|op| op.spec_file.clone())
+        .collect();
+    let in_scope: Vec<_> = spec
+        .operations()
+        .into_iter()
+        .filter(|o| files.contains(&o.spec_file))
+        .collect();
+    let covered: BTreeSet<(String, String)> = served
+        .iter()
+        .filter_map(|(m, p)| spec.operation(m, p))
+        .map(|op| (op.method.clone(), op.path.clone()))
+        .collect();
     println!("coverage: {} of {} operations in the {} specs of emulated kinds are served ({} in all specs)", covered.len(), in_scope.len(), files.len(), spec.operations().len());
     let mut per_file: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for o in &in_scope {

@@ -67,10 +67,7 @@ pub fn stamp_new(ctx: &BuildCtx<'_>, stamps: &[Stamp], obj: &mut Map<String, Val
                 obj.insert(f.into(), json!(ctx.principal.user_id));
             }
             Stamp::OwnerUnlessGiven(f) => {
-                if !obj
-                    .get(f)
-                    .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()))
-                {
+                if obj.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
                     obj.insert(f.into(), json!(ctx.principal.user_id));
                 }
             }

@@ -88,6 +88,8 @@ pub struct KindSpec {
     pub stamps: &'static [build::Stamp],
     /// Code of the kind's own, run after stamping on create.
     pub custom_build: Option<BuildFn>,
+    /// How the create answer differs from a GET of the same resource, where a spec says so.
+    pub created_view: Option<fn(Value) -> Value>,
     pub visible: VisibleFn,
 }
 

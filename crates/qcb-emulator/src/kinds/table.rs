@@ -43,6 +43,7 @@ const BASE: KindSpec = KindSpec {
     delete: true,
     stamps: &[],
     custom_build: None,
+    created_view: None,
     visible: everyone,
 };
 
@@ -323,12 +324,16 @@ fn build_table() -> Vec<KindSpec> {
             spec: "oauth-clients.json",
             list_path: Some("/api/v1/oauth-clients"),
             item_path: Some("/api/v1/oauth-clients/{id}"),
+            // Clients are addressed by their client ID; there is no other ID.
+            id_field: "clientId",
+            create: None, // answers the one-time secret: served by crate::files
             patch: Some(204),
             stamps: &[
                 Tenant("tenantId"),
                 Created("createdAt"),
                 Updated("updatedAt"),
                 Creator("createdBy"),
+                OwnerUnlessGiven("ownerId"),
             ],
             custom_build: Some(crate::seed::config::build_oauth_client),
             ..BASE
@@ -355,7 +360,7 @@ fn build_table() -> Vec<KindSpec> {
                 OwnerUnlessGiven("ownerId"),
                 Default("origin", "\"api\""),
                 Default("level", "\"tenant\""),
-                Default("enabled", "true"),
+                Default("enabled", "false"),
             ],
             custom_build: Some(crate::seed::config::build_webhook),
             ..BASE
@@ -408,7 +413,8 @@ fn build_table() -> Vec<KindSpec> {
                 Creator("user"),
             ],
             custom_build: Some(crate::seed::connections::build_data_connection),
-            visible: visibility::data_connection,
+            visible: crate::seed::connections::data_connection_visible,
+            created_view: Some(crate::seed::connections::created_view),
             ..BASE
         },
         KindSpec {
@@ -530,9 +536,9 @@ fn build_table() -> Vec<KindSpec> {
                 Default("relatedInformation", "\"\""),
                 Default("stewards", "[]"),
                 Default("tags", "[]"),
-                Default("status", "\"draft\""),
                 Default("revision", "1"),
             ],
+            custom_build: Some(crate::seed::content::build_term),
             ..BASE
         },
         KindSpec {
@@ -557,6 +563,7 @@ fn build_table() -> Vec<KindSpec> {
                 SelfLink,
                 Default("itemCount", "0"),
             ],
+            custom_build: Some(crate::seed::content::build_collection),
             visible: visibility::collection,
             ..BASE
         },
@@ -578,7 +585,7 @@ fn build_table() -> Vec<KindSpec> {
             stamps: &[
                 Created("createdAt"),
                 Updated("updatedAt"),
-                OwnerUnlessGiven("ownerId"),
+                Creator("ownerId"),
                 Default("state", "\"available\""),
                 Default("runMode", "\"manual\""),
                 Default("schedules", "[]"),
@@ -610,6 +617,8 @@ fn build_table() -> Vec<KindSpec> {
                 OwnerUnlessGiven("ownerId"),
                 Default("isConnected", "false"),
             ],
+            get_only_fields: &["params", "oauthAccountName", "redirect", "error"],
+            custom_build: Some(crate::seed::automations::build_automation_connection),
             visible: visibility::owned_unless_list_all,
             ..BASE
         },
@@ -628,6 +637,7 @@ fn build_table() -> Vec<KindSpec> {
                 Default("state", "\"Enabled\""),
                 Default("timeZone", "\"UTC\""),
             ],
+            custom_build: Some(crate::seed::tasks::build_reload_task),
             ..BASE
         },
         KindSpec {
@@ -667,7 +677,9 @@ fn build_table() -> Vec<KindSpec> {
                 Updater("updatedBy"),
                 OwnerUnlessGiven("owner"),
                 Tenant("tenant"),
+                SelfLink,
             ],
+            custom_build: Some(crate::seed::tasks::build_sharing_task),
             ..BASE
         },
         KindSpec {
@@ -678,16 +690,21 @@ fn build_table() -> Vec<KindSpec> {
             list_property: "tasks",
             list_extras: ListExtras::PageCounts,
             filters: &[("appID", "/appId"), ("ownerId", "/ownerId")],
-            create: Some(201),
+            create: Some(202),
             patch: Some(204),
             stamps: &[
                 Tenant("tenantId"),
                 Created("dateCreated"),
                 Updated("lastUpdated"),
                 OwnerUnlessGiven("ownerId"),
-                Default("triggerStats", "{}"),
+                SelfLink,
+                Default(
+                    "triggerStats",
+                    "{\"totalScans\":0,\"last10Scans\":0,\"last100Scans\":0}",
+                ),
                 Default("enabled", "true"),
             ],
+            custom_build: Some(crate::seed::tasks::build_data_alert),
             ..BASE
         },
         KindSpec {
@@ -717,8 +734,11 @@ fn build_table() -> Vec<KindSpec> {
                 Updated("modifiedDate"),
                 Default("status", "\"active\""),
                 Default("rowEstExpr", "\"\""),
-                Default("properties", "{}"),
+                Default("includeScript", "false"),
+                Default("dynamicView", "false"),
             ],
+            filters: &[("selectionAppID", "/selectionApp")],
+            custom_build: Some(crate::seed::content::build_odag_link),
             delete: false,
             ..BASE
         },
@@ -734,13 +754,9 @@ fn build_table() -> Vec<KindSpec> {
                 default: Some(20),
                 max: Some(1000),
             },
-            filters: &[
-                ("ownerId", "/ownerId"),
-                ("appId", "/appId"),
-                ("connectionId", "/connectionId"),
-                ("folderId", "/folderId"),
-            ],
+            filters: &[("ownerId", "/ownerId"), ("folderId", "/folderId")],
             create: None,
+            visible: crate::seed::connections::data_file_visible,
             ..BASE
         },
         KindSpec {

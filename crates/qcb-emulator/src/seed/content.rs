@@ -104,13 +104,17 @@ fn themes(s: &mut Seeder<'_>) {
         let (qext, title) = if round == 0 {
             (qext.to_string(), title.to_string())
         } else {
-            (format!("{qext}-{}", round + 1), format!("{title} {}", round + 1))
+            (
+                format!("{qext}-{}", round + 1),
+                format!("{title} {}", round + 1),
+            )
         };
         let id = s.id(IdStyle::Uuid);
         let created = s.past(500);
         let updated = created + chrono::Duration::days(s.rng.random_range(0..60));
         let doc = json!({
-            "id": id, "name": title, "qextFilename": qext, "qextVersion": "1.0.0", "type": "theme",
+            "id": id, "name": title, "description": format!("{title} colours and fonts"),
+            "qextFilename": qext, "qextVersion": "1.0.0", "type": "theme",
             "version": format!("1.{}.0", i % 4), "author": "BI Center of Excellence", "icon": "",
             "license": "proprietary", "homepage": "", "keywords": "theme corporate", "supplier": "Corp IT",
             "repository": "", "dependencies": {}, "tags": ["corporate"],
@@ -143,7 +147,10 @@ fn extensions(s: &mut Seeder<'_>) {
         let (qext, title) = if round == 0 {
             (qext.to_string(), title.to_string())
         } else {
-            (format!("{qext}-v{}", round + 1), format!("{title} v{}", round + 1))
+            (
+                format!("{qext}-v{}", round + 1),
+                format!("{title} v{}", round + 1),
+            )
         };
         let id = s.id(IdStyle::Uuid);
         let created = s.past(600);
@@ -152,7 +159,8 @@ fn extensions(s: &mut Seeder<'_>) {
         let checksum = hex::encode(Sha256::digest(&zip));
         let owner = s.user();
         let mut doc = json!({
-            "id": id, "name": title, "qextFilename": qext, "qextVersion": "1.0.0", "type": "visualization",
+            "id": id, "name": title, "description": format!("{title} visualization"),
+            "qextFilename": qext, "qextVersion": "1.0.0", "type": "visualization",
             "version": format!("2.{}.{}", i % 3, i % 5), "author": "Corp Visualization Team", "icon": "extension",
             "license": "MIT", "homepage": "", "keywords": "visualization", "supplier": "Corp IT", "repository": "",
             "dependencies": {"qlik-sense": ">=5.x"}, "tags": [], "preview": "", "loadpath": "",
@@ -171,7 +179,14 @@ fn extensions(s: &mut Seeder<'_>) {
 
 // ---------------------------------------------------------------- report templates
 
-const TEMPLATE_TYPES: &[&str] = &["excel", "pixelPerfect", "excel", "powerPoint", "word", "html"];
+const TEMPLATE_TYPES: &[&str] = &[
+    "excel",
+    "pixelPerfect",
+    "excel",
+    "powerPoint",
+    "word",
+    "html",
+];
 
 /// The file a template of type `ty` is stored as: the OOXML types are zip containers.
 pub fn template_file(ty: &str, name: &str) -> Vec<u8> {
@@ -222,9 +237,10 @@ fn report_templates(s: &mut Seeder<'_>) {
         let owner = s.user();
         let created = s.past(400);
         let updated = created + chrono::Duration::days(s.rng.random_range(0..30));
-        // The GET schema is closed (additionalProperties: false): no other fields.
+        // The GET schema is closed (additionalProperties: false): these fields and no others.
         let doc = json!({
-            "id": id, "name": name, "type": ty, "ownerId": owner, "createdBy": owner, "updatedBy": owner,
+            "id": id, "name": name, "description": format!("{name}, generated from {}", app_name(s.state, &app)),
+            "type": ty, "ownerId": owner, "createdBy": owner, "updatedBy": owner,
             "createdAt": rfc3339(created), "updatedAt": rfc3339(updated),
             "sourceAppId": app, "sourceAppName": app_name(s.state, &app), "metadataVersion": 2,
         });
@@ -238,8 +254,14 @@ fn report_templates(s: &mut Seeder<'_>) {
 // ---------------------------------------------------------------- glossaries
 
 const GLOSSARIES: &[(&str, &str)] = &[
-    ("Business Glossary", "Company-wide definitions of business terms"),
-    ("Finance Glossary", "Definitions used in financial reporting"),
+    (
+        "Business Glossary",
+        "Company-wide definitions of business terms",
+    ),
+    (
+        "Finance Glossary",
+        "Definitions used in financial reporting",
+    ),
     ("Sales Glossary", "Pipeline and bookings vocabulary"),
     ("Supply Chain Glossary", "Logistics and inventory measures"),
     ("People Glossary", "HR and workforce analytics terms"),
@@ -249,30 +271,118 @@ const CATEGORIES: &[&str] = &["Finance", "Sales", "Operations", "People", "Custo
 
 /// (name, abbreviation, definition)
 const TERMS: &[(&str, &str, &str)] = &[
-    ("Revenue", "REV", "Income from sales of goods and services before any costs."),
-    ("Gross Margin", "GM", "Revenue minus cost of goods sold, as a share of revenue."),
-    ("Earnings Before Interest and Tax", "EBIT", "Operating profit before interest and income tax."),
-    ("Days Sales Outstanding", "DSO", "Average number of days to collect payment after a sale."),
-    ("Customer Churn Rate", "", "Share of customers lost during a period."),
-    ("Net Promoter Score", "NPS", "Promoters minus detractors, from the customer survey."),
-    ("Customer Lifetime Value", "CLV", "Expected margin from a customer over the relationship."),
-    ("Annual Recurring Revenue", "ARR", "Yearly value of active subscriptions."),
+    (
+        "Revenue",
+        "REV",
+        "Income from sales of goods and services before any costs.",
+    ),
+    (
+        "Gross Margin",
+        "GM",
+        "Revenue minus cost of goods sold, as a share of revenue.",
+    ),
+    (
+        "Earnings Before Interest and Tax",
+        "EBIT",
+        "Operating profit before interest and income tax.",
+    ),
+    (
+        "Days Sales Outstanding",
+        "DSO",
+        "Average number of days to collect payment after a sale.",
+    ),
+    (
+        "Customer Churn Rate",
+        "",
+        "Share of customers lost during a period.",
+    ),
+    (
+        "Net Promoter Score",
+        "NPS",
+        "Promoters minus detractors, from the customer survey.",
+    ),
+    (
+        "Customer Lifetime Value",
+        "CLV",
+        "Expected margin from a customer over the relationship.",
+    ),
+    (
+        "Annual Recurring Revenue",
+        "ARR",
+        "Yearly value of active subscriptions.",
+    ),
     ("Backlog", "", "Orders received but not yet delivered."),
-    ("On-Time Delivery", "OTD", "Share of orders delivered on or before the promised date."),
-    ("Inventory Turnover", "", "Cost of goods sold divided by average inventory."),
+    (
+        "On-Time Delivery",
+        "OTD",
+        "Share of orders delivered on or before the promised date.",
+    ),
+    (
+        "Inventory Turnover",
+        "",
+        "Cost of goods sold divided by average inventory.",
+    ),
     ("Lead Time", "", "Days from order to delivery."),
-    ("Headcount", "HC", "Number of employees on the payroll at period end."),
-    ("Full-Time Equivalent", "FTE", "Hours worked expressed as full-time positions."),
-    ("Attrition Rate", "", "Employees leaving during a period, over average headcount."),
-    ("Operating Expense", "OPEX", "Costs of running the business day to day."),
-    ("Capital Expenditure", "CAPEX", "Spend on long-lived assets."),
-    ("Cash Conversion Cycle", "CCC", "Days between paying suppliers and collecting from customers."),
-    ("Win Rate", "", "Closed-won opportunities over all closed opportunities."),
-    ("Average Order Value", "AOV", "Revenue divided by the number of orders."),
-    ("Forecast Accuracy", "", "One minus the absolute forecast error, relative to actuals."),
-    ("Service Level Agreement", "SLA", "Agreed response and resolution times for tickets."),
-    ("First Contact Resolution", "FCR", "Tickets solved without a follow-up contact."),
-    ("Budget Variance", "", "Actuals minus budget for the period."),
+    (
+        "Headcount",
+        "HC",
+        "Number of employees on the payroll at period end.",
+    ),
+    (
+        "Full-Time Equivalent",
+        "FTE",
+        "Hours worked expressed as full-time positions.",
+    ),
+    (
+        "Attrition Rate",
+        "",
+        "Employees leaving during a period, over average headcount.",
+    ),
+    (
+        "Operating Expense",
+        "OPEX",
+        "Costs of running the business day to day.",
+    ),
+    (
+        "Capital Expenditure",
+        "CAPEX",
+        "Spend on long-lived assets.",
+    ),
+    (
+        "Cash Conversion Cycle",
+        "CCC",
+        "Days between paying suppliers and collecting from customers.",
+    ),
+    (
+        "Win Rate",
+        "",
+        "Closed-won opportunities over all closed opportunities.",
+    ),
+    (
+        "Average Order Value",
+        "AOV",
+        "Revenue divided by the number of orders.",
+    ),
+    (
+        "Forecast Accuracy",
+        "",
+        "One minus the absolute forecast error, relative to actuals.",
+    ),
+    (
+        "Service Level Agreement",
+        "SLA",
+        "Agreed response and resolution times for tickets.",
+    ),
+    (
+        "First Contact Resolution",
+        "FCR",
+        "Tickets solved without a follow-up contact.",
+    ),
+    (
+        "Budget Variance",
+        "",
+        "Actuals minus budget for the period.",
+    ),
 ];
 
 const FIELDS: &[&str] = &["Amount", "OrderID", "CustomerID"];
@@ -280,8 +390,7 @@ const FIELDS: &[&str] = &["Amount", "OrderID", "CustomerID"];
 fn glossaries(s: &mut Seeder<'_>) {
     let n = (s.scale.other / 6).max(2).min(GLOSSARIES.len());
     let terms_per = if s.profile == Profile::Large { 24 } else { 10 };
-    for g in 0..n {
-        let (name, description) = GLOSSARIES[g];
+    for (g, (name, description)) in GLOSSARIES.iter().copied().enumerate().take(n) {
         let id = s.id(IdStyle::Uuid);
         let owner = s.user();
         let created = s.past(500);
@@ -388,7 +497,10 @@ fn glossary_terms(
 
 /// A term created through the API: the status is an object (type, who, when), not a string.
 pub fn build_term(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
-    if v.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if v.get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err(ApiError::bad_request("name is required"));
     }
     let ty = match v.get("status") {
@@ -405,7 +517,8 @@ pub fn build_term(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
             "status must be draft, verified or deprecated, got '{ty}'"
         )));
     }
-    v["status"] = json!({"type": ty, "updatedBy": ctx.principal.user_id, "updatedAt": rfc3339(ctx.now)});
+    v["status"] =
+        json!({"type": ty, "updatedBy": ctx.principal.user_id, "updatedAt": rfc3339(ctx.now)});
     Ok(v)
 }
 
@@ -437,7 +550,7 @@ fn collections(s: &mut Seeder<'_>) {
         .unwrap_or_default();
     let admin = s.admin_id.clone();
     let mut plan: Vec<(String, &str, String)> = Vec::new();
-    for i in 0..other.min(20).max(3) {
+    for i in 0..other.clamp(3, 20) {
         let base = PUBLIC[i % PUBLIC.len()];
         let name = if i < PUBLIC.len() {
             base.to_string()
@@ -510,7 +623,10 @@ pub fn add_to_collection(state: &mut State, item_id: &str, collection_id: &str, 
     } else {
         item["collectionIds"] = json!([collection_id]);
     }
-    match item.pointer_mut("/meta/collections").and_then(Value::as_array_mut) {
+    match item
+        .pointer_mut("/meta/collections")
+        .and_then(Value::as_array_mut)
+    {
         Some(cs) => cs.push(json!({"id": collection_id, "name": name})),
         None => item["meta"]["collections"] = json!([{"id": collection_id, "name": name}]),
     }
@@ -538,7 +654,10 @@ pub fn remove_from_collection(state: &mut State, item_id: &str, collection_id: &
 
 /// A collection created through the API: a known type, and the link to its items.
 pub fn build_collection(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
-    if v.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if v.get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err(ApiError::bad_request("name is required"));
     }
     let ty = v
@@ -549,6 +668,17 @@ pub fn build_collection(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value
     if !matches!(ty.as_str(), "private" | "public" | "publicgoverned") {
         return Err(ApiError::bad_request(format!(
             "type must be private, public or publicgoverned, got '{ty}'"
+        )));
+    }
+    let name = v["name"].as_str().unwrap_or_default().to_string();
+    // Public collections are the tenant's tags: their names are unique (the spec's 409).
+    if ty == "public"
+        && ctx.state.values("collections").any(|c| {
+            c["type"] == "public" && c["name"] == name.as_str() && c["id"] != ctx.id.as_str()
+        })
+    {
+        return Err(ApiError::conflict(format!(
+            "a public collection named '{name}' already exists"
         )));
     }
     let base = ctx.tenant_url.trim_end_matches('/');
@@ -666,9 +796,10 @@ pub fn build_odag_link(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value>
     v["modifiedByUser"] = user;
     if v.pointer("/properties/rowEstRange").is_none() {
         let mut props = odag_properties(&name, 100_000);
-        if let (Value::Object(given), Value::Object(defaults)) =
-            (v.get("properties").cloned().unwrap_or(json!({})), &mut props)
-        {
+        if let (Value::Object(given), Value::Object(defaults)) = (
+            v.get("properties").cloned().unwrap_or(json!({})),
+            &mut props,
+        ) {
             defaults.extend(given);
         }
         v["properties"] = props;
@@ -708,14 +839,20 @@ fn favicon() -> Vec<u8> {
 fn brands(s: &mut Seeder<'_>) {
     const BRANDS: &[(&str, &str, &str)] = &[
         ("Corporate", "Company logo and colours", "#0b3d91"),
-        ("Customer Portal", "Branding for the embedded customer portal", "#00875a"),
+        (
+            "Customer Portal",
+            "Branding for the embedded customer portal",
+            "#00875a",
+        ),
         ("Holiday Season", "Seasonal variant", "#b3261e"),
     ];
     let n = if s.profile == Profile::Large { 3 } else { 2 };
     for (i, (name, description, colour)) in BRANDS.iter().take(n).enumerate() {
         let id = s.id(IdStyle::Hex24);
         let created = s.past(400);
-        let css = format!(":root {{ --brand-primary: {colour}; }}\n.qv-panel-sheet {{ background: #fff; }}\n");
+        let css = format!(
+            ":root {{ --brand-primary: {colour}; }}\n.qv-panel-sheet {{ background: #fff; }}\n"
+        );
         let files: [(&str, &str, Vec<u8>); 3] = [
             ("logo", "image/png", PNG_1X1.to_vec()),
             ("favIcon", "image/x-icon", favicon()),
@@ -752,7 +889,11 @@ fn audits(s: &mut Seeder<'_>) {
         ("com.qlik.v1.user.created", "com.qlik/users"),
         ("com.qlik.v1.api-key.created", "com.qlik/api-keys"),
     ];
-    let n = if s.profile == Profile::Large { 400 } else { s.scale.other * 10 };
+    let n = if s.profile == Profile::Large {
+        400
+    } else {
+        s.scale.other * 10
+    };
     let tenant_id = s.state.tenant_id.clone();
     let base = s.url.trim_end_matches('/').to_string();
     // The list answers newest first (the spec's default sort is -eventTime): insert in that order.
@@ -765,7 +906,9 @@ fn audits(s: &mut Seeder<'_>) {
         let user = s.user();
         let mut extensions = json!({"actor": {"sub": user, "subType": "user"}});
         let data = match event_type {
-            "com.qlik.v1.app.reload.finished" | "com.qlik.v1.app.created" | "com.qlik.v1.app.exported" => {
+            "com.qlik.v1.app.reload.finished"
+            | "com.qlik.v1.app.created"
+            | "com.qlik.v1.app.exported" => {
                 let app = s.app().unwrap_or_default();
                 let (owner, space) = s
                     .state
@@ -794,7 +937,9 @@ fn audits(s: &mut Seeder<'_>) {
                 extensions["spaceId"] = json!(space);
                 json!({"id": space})
             }
-            "com.qlik.user-session.begin" => json!({"sessionId": s.id(IdStyle::Hex24), "userAgent": "Mozilla/5.0"}),
+            "com.qlik.user-session.begin" => {
+                json!({"sessionId": s.id(IdStyle::Hex24), "userAgent": "Mozilla/5.0"})
+            }
             _ => json!({"id": s.id(IdStyle::Hex24)}),
         };
         let doc = json!({

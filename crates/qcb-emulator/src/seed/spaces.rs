@@ -74,8 +74,8 @@ pub fn seed(s: &mut Seeder<'_>) {
     for i in 0..s.scale.spaces {
         // Roughly half shared, a third managed, the rest data spaces.
         let ty = match i % 6 {
-            0 | 1 | 2 => "shared",
-            3 | 4 => "managed",
+            0..=2 => "shared",
+            3..=4 => "managed",
             _ => "data",
         };
         let area = AREAS[i % AREAS.len()];

@@ -1058,6 +1058,9 @@ fn convert_schema<'a>(schema: &'a Value, orig: &str, new: &str, cx: &mut Convert
         if !out.contains_key("anyOf") {
             if let Some(branches) = out.remove("oneOf") {
                 out.insert("anyOf".into(), branches);
+                // Pointers into the branches (examples, `$ref`s) follow the rename.
+                cx.moves
+                    .push((format!("{orig}/oneOf"), format!("{inner_new}/anyOf")));
             }
         }
         if nullable {
