@@ -168,13 +168,10 @@ async fn list_handler(
     let (parent, _) = ids(k, &pp);
     let path = list_path_for(k, &pp);
     let state = t.read();
-    if let (Some(pf), Some(parent_id)) = (k.parent_field, &parent) {
-        if let Some(parent_kind) = parent_kind(k) {
-            if state.get(parent_kind, parent_id).is_none() {
-                return ApiError::not_found(parent_kind, parent_id).into_response();
-            }
+    if let (Some(parent_kind), Some(parent_id)) = (k.parent_kind, &parent) {
+        if state.get(parent_kind, parent_id).is_none() {
+            return ApiError::not_found(parent_kind, parent_id).into_response();
         }
-        let _ = pf;
     }
     let viewer = Viewer {
         state: &state,
@@ -246,14 +243,6 @@ pub fn list_response(k: &KindSpec, items: Vec<Value>, mut links: Value, total: u
     Json(Value::Object(body)).into_response()
 }
 
-fn parent_kind(k: &KindSpec) -> Option<&'static str> {
-    match k.name {
-        "space-assignments" | "space-shares" => Some("spaces"),
-        "glossary-categories" | "glossary-terms" => Some("glossaries"),
-        _ => None,
-    }
-}
-
 /// The concrete list path of this request (template with parameters filled in).
 fn list_path_for(k: &KindSpec, pp: &[String]) -> String {
     let template = k.list_path.unwrap_or_default();
@@ -323,7 +312,7 @@ pub fn create(
     body: Value,
 ) -> ApiResult<Value> {
     let mut state = t.write();
-    if let (Some(pk), Some(p)) = (parent_kind(k), &parent) {
+    if let (Some(pk), Some(p)) = (k.parent_kind, &parent) {
         if state.get(pk, p).is_none() {
             return Err(ApiError::not_found(pk, p));
         }

@@ -102,14 +102,6 @@ fn fill(template: &str, values: &[&str]) -> String {
         .join("/")
 }
 
-fn parent_kind(k: &KindSpec) -> Option<&'static str> {
-    match k.name {
-        "space-assignments" | "space-shares" => Some("spaces"),
-        "glossary-categories" | "glossary-terms" => Some("glossaries"),
-        _ => None,
-    }
-}
-
 /// A create body derived from an existing document: server-owned fields dropped, names made unique.
 fn create_body(k: &KindSpec, doc: &Value, n: usize) -> Value {
     let mut b = doc.clone();
@@ -152,7 +144,7 @@ async fn exercise_kinds(t: &Tenant, full: bool) {
         let Some(list_path) = k.list_path else {
             continue;
         };
-        let parents: Vec<String> = match parent_kind(k) {
+        let parents: Vec<String> = match k.parent_kind {
             Some(pk) => {
                 let pk = kinds().iter().find(|x| x.name == pk).expect("parent kind");
                 let ps = t
@@ -307,8 +299,6 @@ async fn exercise_apps(t: &Tenant) {
         .and_then(|s| s["id"].as_str())
         .expect("a shared space")
         .to_string();
-    let (_, me) = t.get("/api/v1/users/me").await;
-    let _ = me;
     // An app in a shared space: the admin holds a role in every generated shared space.
     let shared_ids: Vec<&str> = spaces
         .iter()

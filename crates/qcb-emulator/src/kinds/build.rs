@@ -132,7 +132,6 @@ pub fn stamp_update(
 pub fn self_href(kind: &KindSpec, tenant_url: &str, parent: Option<&str>, id: &str) -> String {
     let path = kind.item_path.unwrap_or_default();
     let mut out = String::new();
-    let mut params_filled = 0;
     for (i, seg) in path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
@@ -145,11 +144,9 @@ pub fn self_href(kind: &KindSpec, tenant_url: &str, parent: Option<&str>, id: &s
             } else {
                 parent.unwrap_or_default()
             });
-            params_filled += 1;
         } else {
             out.push_str(seg);
         }
     }
-    let _ = params_filled;
     format!("{}{}", tenant_url.trim_end_matches('/'), out)
 }

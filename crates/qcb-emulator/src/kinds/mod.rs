@@ -65,8 +65,9 @@ pub struct KindSpec {
     pub item_path: Option<&'static str>,
     pub id_field: &'static str,
     pub id_style: IdStyle,
-    /// For nested kinds: the JSON field that holds the parent's ID.
+    /// For nested kinds: the JSON field that holds the parent's ID, and the parent's kind.
     pub parent_field: Option<&'static str>,
+    pub parent_kind: Option<&'static str>,
     pub paging: Paging,
     pub limits: Limits,
     /// The response property holding the list: `data`, `sharingTasks`, `tasks`; empty for a bare array.
