@@ -6,6 +6,7 @@
 //!
 //! The emulator never imports the qcb client, and the client never imports the emulator.
 
+pub mod actions;
 pub mod apps;
 pub mod auth;
 pub mod auth_routes;

@@ -161,6 +161,7 @@ fn api_routes() -> RouteSet {
         .merge(crate::files::routes())
         .merge(crate::singletons::routes())
         .merge(crate::licenses::routes())
+        .merge(crate::actions::routes())
 }
 
 /// Every path the tenant serves under `/api` and `/oauth` (the control routes and the

@@ -536,6 +536,106 @@ async fn exercise_files(t: &Tenant) {
     }
 }
 
+/// Actions a restore needs: owners, spaces, enable/disable, brand activation, banner, conditions.
+async fn exercise_actions(t: &Tenant) {
+    let users = t.walk("/api/v1/users", "limit=100", "data").await;
+    let user = users
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .nth(2)
+        .expect("a user")
+        .to_string();
+    let spaces = t.walk("/api/v1/spaces", "limit=100", "data").await;
+    let space = spaces
+        .iter()
+        .find(|s| s["type"] == "shared")
+        .and_then(|s| s["id"].as_str())
+        .expect("a shared space")
+        .to_string();
+    for base in ["/api/workflows/automations", "/api/v1/automations"] {
+        let autos = t.walk(base, "listAll=true&limit=200", "data").await;
+        let id = autos
+            .first()
+            .and_then(|a| a["id"].as_str())
+            .expect("an automation")
+            .to_string();
+        for (action, body) in [
+            ("change-space", Some(json!({"spaceId": space}))),
+            ("disable", None),
+            ("enable", None),
+            ("change-owner", Some(json!({"userId": user}))),
+        ] {
+            let (s, _, _) = t
+                .call(Method::POST, &format!("{base}/{id}/actions/{action}"), body)
+                .await;
+            assert_eq!(s, 204, "{base} {action}");
+        }
+    }
+    let conns = t
+        .walk(
+            "/api/workflows/automation-connections",
+            "listAll=true&limit=200",
+            "data",
+        )
+        .await;
+    let id = conns
+        .first()
+        .and_then(|a| a["id"].as_str())
+        .expect("an automation connection")
+        .to_string();
+    let (s, _, _) = t
+        .call(
+            Method::POST,
+            &format!("/api/workflows/automation-connections/{id}/actions/change-owner"),
+            Some(json!({"userId": user})),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let brands = t.walk("/api/v1/brands", "limit=100", "data").await;
+    if let Some(id) = brands
+        .iter()
+        .find(|b| b["active"] != true)
+        .and_then(|b| b["id"].as_str())
+    {
+        let (s, b, _) = t
+            .call(
+                Method::POST,
+                &format!("/api/v1/brands/{id}/actions/activate"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!((s, b["active"].as_bool()), (200, Some(true)));
+        t.call(
+            Method::POST,
+            &format!("/api/v1/brands/{id}/actions/deactivate"),
+            Some(json!({})),
+        )
+        .await;
+    }
+    let banner = json!({"type": "warning", "enabled": true, "message": "Restored by qcb", "startTime": "2026-11-01T00:00:00Z", "endTime": "2026-12-01T00:00:00Z", "linkEnabled": false});
+    let (s, _, _) = t
+        .call(Method::POST, "/api/v1/banners/actions/upsert", Some(banner))
+        .await;
+    assert_eq!(s, 201);
+    let apps = t
+        .walk("/api/v1/items", "resourceType=app&limit=100", "data")
+        .await;
+    let app = apps
+        .first()
+        .and_then(|a| a["resourceId"].as_str())
+        .unwrap_or_default();
+    let condition = json!({"type": "data", "dataCondition": {"conditionBase": {"appId": app, "description": "restored"}, "headers": ["Sales"], "measures": [{"title": "Sales"}], "dimensions": [], "selections": []}});
+    let (s, created, _) = t
+        .call(Method::POST, "/api/v1/conditions", Some(condition))
+        .await;
+    assert_eq!(s, 201);
+    let id = created
+        .pointer("/dataCondition/conditionBase/id")
+        .and_then(Value::as_str)
+        .expect("condition id");
+    t.get(&format!("/api/v1/conditions/{id}")).await;
+}
+
 async fn exercise_licenses(t: &Tenant) {
     let (s, added, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/add", Some(json!({"add": [{"subject": "auth0|contract", "type": "analyzer"}, {"subject": "auth0|contract", "type": "analyzer"}]}))).await;
     assert_eq!(s, 207);
@@ -689,6 +789,7 @@ async fn run_profile(profile: Profile, full: bool) -> Verdict {
         exercise_files(&t).await;
         exercise_oauth(&t, &emulator).await;
         exercise_licenses(&t).await;
+        exercise_actions(&t).await;
     }
     let served: BTreeSet<String> = qcb_emulator::server::served_paths()
         .into_iter()
