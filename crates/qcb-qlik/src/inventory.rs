@@ -1,20 +1,8 @@
 //! Counts what a tenant holds, kind by kind, through the list endpoints. Used by `qcb demo`
 //! until backup exists.
 
-use secrecy::SecretString;
-
-use crate::paging::{list_all, ListError};
-use crate::tenant_url::{TenantUrl, TenantUrlError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
-    #[error(transparent)]
-    Url(#[from] TenantUrlError),
-    #[error(transparent)]
-    List(#[from] ListError),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(reqwest::Error),
-}
+use crate::client::TenantClient;
+use crate::error::ClientError;
 
 /// (label, path, query, list property) of what the inventory counts.
 const LISTS: &[(&str, &str, &str, &str)] = &[
@@ -92,19 +80,11 @@ const LISTS: &[(&str, &str, &str, &str)] = &[
     ("collections", "/api/v1/collections", "limit=100", "data"),
 ];
 
-pub async fn inventory(
-    tenant: &str,
-    key: SecretString,
-) -> Result<Vec<(String, usize)>, InventoryError> {
-    let tenant = TenantUrl::parse(tenant)?;
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("qcb/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(InventoryError::Client)?;
-    let mut out = Vec::new();
-    for (label, path, query, prop) in LISTS {
-        let items = list_all(&http, &tenant, &key, path, query, prop).await?;
-        out.push((label.to_string(), items.len()));
-    }
-    Ok(out)
+/// Every kind with its count, listed concurrently within the client's limits.
+pub async fn inventory(client: &TenantClient) -> Result<Vec<(String, usize)>, ClientError> {
+    let counts = LISTS.iter().map(|(label, path, query, prop)| async move {
+        let items = client.list_all(path, query, prop).await?;
+        Ok::<_, ClientError>((label.to_string(), items.len()))
+    });
+    futures::future::try_join_all(counts).await
 }

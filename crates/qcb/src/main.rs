@@ -53,6 +53,13 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => code,
+        // A closed pipe (`qcb … | head`) is the reader's choice, not a failure.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -1,11 +1,13 @@
 //! `qcb demo`: starts the built-in emulated tenant and shows what it holds. (Until backup
 //! lands, the demo lists the tenant; later it backs it up into a temporary repository.)
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+use qcb_qlik::{ClientOptions, Credentials, TenantClient, TenantUrl};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -26,14 +28,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the emulated tenant")?;
     let key = secrecy::SecretString::from(emulator.admin_api_key().to_string());
-    let summary = qcb_qlik::inventory::inventory(&emulator.url(), key)
+    let client = TenantClient::new(
+        TenantUrl::parse(&emulator.url())?,
+        Credentials::ApiKey(key),
+        ClientOptions::default(),
+    )?;
+    let summary = qcb_qlik::inventory::inventory(&client)
         .await
         .context("listing the emulated tenant")?;
-    println!("Emulated Qlik Cloud tenant at {}", emulator.url());
-    println!("{:<28} {:>8}", "component", "count");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Emulated Qlik Cloud tenant at {}", emulator.url())?;
+    writeln!(out, "{:<28} {:>8}", "component", "count")?;
     for (kind, n) in &summary {
-        println!("{kind:<28} {n:>8}");
+        writeln!(out, "{kind:<28} {n:>8}")?;
     }
+    let api = client.counters();
+    writeln!(
+        out,
+        "\n{} API requests, {} throttled, {} retried",
+        api.requests, api.throttled, api.retries
+    )?;
+    drop(out);
     emulator.stop().await?;
     Ok(ExitCode::SUCCESS)
 }

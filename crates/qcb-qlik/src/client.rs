@@ -1,0 +1,651 @@
+//! `TenantClient`: every request to a tenant goes through here. Each request is paced by its
+//! tier's budget, signed with a fresh bearer token, retried with jittered exponential backoff
+//! when that is safe (idempotent requests on 5xx, timeouts and dropped connections; any request
+//! on 429, which Qlik did not process, or when the connection never opened), and counted.
+//! Lists are followed page by page; downloads stream with bounded memory and resume with
+//! `Range` after a dropped connection.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use reqwest::header::{
+    HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTER,
+};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::{Authenticator, Credentials};
+use crate::error::{parse_error_body, ClientError, RequestName};
+use crate::limiter::{Budget, Limiter};
+use crate::tenant_url::TenantUrl;
+use crate::tiers::Tiers;
+
+/// How the client behaves; the same struct serves flags and configuration.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub budget: Budget,
+    /// Retries of one request before its error is returned.
+    pub max_retries: u32,
+    /// First and longest backoff between retries.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Time to connect and to wait for an answer's headers.
+    pub request_timeout: Duration,
+    /// How long an export may stay "not ready yet" (204).
+    pub export_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            budget: Budget::default(),
+            max_retries: 6,
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(120),
+            export_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// What the manifest reports of a run's API use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ApiCounters {
+    pub requests: u64,
+    pub throttled: u64,
+    pub retries: u64,
+    pub bytes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    retries: AtomicU64,
+    bytes: AtomicU64,
+}
+
+struct Inner {
+    tenant: TenantUrl,
+    http: reqwest::Client,
+    auth: Authenticator,
+    limiter: Limiter,
+    counters: Counters,
+    opts: ClientOptions,
+}
+
+/// A client of one tenant, cheap to clone (clones share limits, token and counters).
+#[derive(Clone)]
+pub struct TenantClient {
+    inner: Arc<Inner>,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Option<(Bytes, &'static str)>,
+    /// Safe to repeat: GET, PUT and DELETE are; a POST only when the caller says so.
+    pub idempotent: bool,
+    pub range_from: Option<u64>,
+}
+
+impl Request {
+    pub fn new(method: Method, path: impl Into<String>) -> Request {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        );
+        Request {
+            method,
+            path: path.into(),
+            query: None,
+            body: None,
+            idempotent,
+            range_from: None,
+        }
+    }
+    pub fn get(path: impl Into<String>) -> Request {
+        Request::new(Method::GET, path)
+    }
+    pub fn query(mut self, q: impl Into<String>) -> Request {
+        let q = q.into();
+        self.query = (!q.is_empty()).then_some(q);
+        self
+    }
+    pub fn json(mut self, body: &Value) -> Request {
+        self.body = Some((
+            Bytes::from(serde_json::to_vec(body).unwrap_or_default()),
+            "application/json",
+        ));
+        self
+    }
+    pub fn bytes(mut self, body: Bytes, content_type: &'static str) -> Request {
+        self.body = Some((body, content_type));
+        self
+    }
+    /// Marks a POST as safe to repeat (an export only makes another temporary file).
+    pub fn idempotent(mut self) -> Request {
+        self.idempotent = true;
+        self
+    }
+    fn name(&self) -> RequestName {
+        RequestName {
+            method: self.method.to_string(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A download in progress: the total size when known, and the bytes as they arrive.
+pub struct Download {
+    pub total: Option<u64>,
+    pub stream: BoxStream<'static, Result<Bytes, ClientError>>,
+}
+
+fn retry_after(headers: &HeaderMap) -> Duration {
+    let v = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if let Ok(secs) = v.parse::<f64>() {
+        return Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc2822(&v) {
+        return (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+    }
+    Duration::from_secs(5)
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 500 | 502 | 503 | 504)
+}
+
+impl TenantClient {
+    pub fn new(
+        tenant: TenantUrl,
+        credentials: Credentials,
+        opts: ClientOptions,
+    ) -> Result<TenantClient, ClientError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("qcb/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.request_timeout.min(Duration::from_secs(30)))
+            .read_timeout(opts.request_timeout)
+            // Qlik answers redirects for /users/me and /tenants/me; follow them within the tenant.
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        let auth = Authenticator::new(credentials, tenant.clone(), http.clone());
+        Ok(TenantClient {
+            inner: Arc::new(Inner {
+                limiter: Limiter::new(opts.budget),
+                tenant,
+                http,
+                auth,
+                counters: Counters::default(),
+                opts,
+            }),
+        })
+    }
+
+    pub fn tenant(&self) -> &TenantUrl {
+        &self.inner.tenant
+    }
+
+    pub fn counters(&self) -> ApiCounters {
+        let c = &self.inner.counters;
+        ApiCounters {
+            requests: c.requests.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// OAuth tokens fetched so far (tests: refresh before expiry and after a 401).
+    pub fn token_requests(&self) -> u64 {
+        self.inner.auth.refreshes.load(Ordering::Relaxed)
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.inner.opts.min_backoff)
+            .with_max_delay(self.inner.opts.max_backoff)
+            .with_jitter()
+            .with_max_times(self.inner.opts.max_retries as usize)
+            .build()
+    }
+
+    /// Sends a request with pacing, auth, retries and counting. Answers below 400 are
+    /// returned as they are; 4xx/5xx become `ClientError::Api` once retries are spent.
+    pub async fn send(&self, req: &Request) -> Result<reqwest::Response, ClientError> {
+        let inner = &self.inner;
+        let tier = Tiers::get().of(req.method.as_str(), &req.path);
+        let mut backoff = self.backoff();
+        let mut attempts = 0u32;
+        let mut reauthenticated = false;
+        loop {
+            attempts += 1;
+            inner.limiter.acquire(&tier).await;
+            let token = inner.auth.bearer().await?;
+            let mut builder = inner
+                .http
+                .request(
+                    req.method.clone(),
+                    inner.tenant.join(&req.path, req.query.as_deref()),
+                )
+                .bearer_auth(token.expose_secret());
+            if let Some((body, ct)) = &req.body {
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, *ct)
+                    .body(body.clone());
+            }
+            if let Some(from) = req.range_from.filter(|f| *f > 0) {
+                builder = builder.header(RANGE, format!("bytes={from}-"));
+            }
+            inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = builder.send().await;
+            let resp = match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    // A connection that never opened carried nothing: always safe to repeat.
+                    let safe = req.idempotent || e.is_connect();
+                    if safe && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) {
+                        if let Some(delay) = backoff.next() {
+                            inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(request = %req.name(), "retrying after {e}");
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                    }
+                    return Err(ClientError::Transport {
+                        request: req.name(),
+                        detail: e.without_url().to_string(),
+                        attempts,
+                    });
+                }
+            };
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                let wait = retry_after(resp.headers());
+                inner.limiter.block(&tier, wait);
+                // Qlik did not process a throttled request: repeating it is always safe.
+                if attempts <= inner.opts.max_retries {
+                    inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            } else if status == StatusCode::UNAUTHORIZED
+                && !reauthenticated
+                && inner.auth.rejected(&token).await
+            {
+                reauthenticated = true;
+                inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                continue;
+            } else if is_retryable_status(status) && req.idempotent {
+                if let Some(delay) = backoff.next() {
+                    inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            }
+            if status.as_u16() >= 400 {
+                let body = resp.bytes().await.unwrap_or_default();
+                let (errors, trace_id) = parse_error_body(&body);
+                return Err(ClientError::Api {
+                    request: req.name(),
+                    status: status.as_u16(),
+                    errors,
+                    trace_id,
+                });
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// GET a JSON document.
+    pub async fn get_json(&self, path: &str, query: &str) -> Result<Value, ClientError> {
+        let req = Request::get(path).query(query);
+        let resp = self.send(&req).await?;
+        decode(&req, resp).await
+    }
+
+    /// Sends a request and reads its JSON answer (`Null` for an empty one, such as 204).
+    pub async fn call_json(&self, req: &Request) -> Result<(StatusCode, Value), ClientError> {
+        let resp = self.send(req).await?;
+        let status = resp.status();
+        Ok((status, decode(req, resp).await?))
+    }
+
+    /// Every page of a list, following `links.next.href`. Only the href's query string is
+    /// used, against the tenant and the path asked for (some specs' own examples put internal
+    /// hosts there). `property` is the list property (`data`, `sharingTasks`, `tasks`), or
+    /// empty for an API that answers a bare array.
+    pub fn pages(
+        &self,
+        path: &str,
+        query: &str,
+        property: &str,
+    ) -> BoxStream<'static, Result<Vec<Value>, ClientError>> {
+        struct State {
+            client: TenantClient,
+            path: String,
+            property: String,
+            next: Option<String>,
+            seen: HashSet<String>,
+        }
+        let state = State {
+            client: self.clone(),
+            path: path.to_string(),
+            property: property.to_string(),
+            next: Some(query.to_string()),
+            seen: HashSet::new(),
+        };
+        futures::stream::try_unfold(state, |mut st| async move {
+            let Some(query) = st.next.take() else {
+                return Ok(None);
+            };
+            let req = Request::get(st.path.clone()).query(query.clone());
+            if !st.seen.insert(query.clone()) {
+                return Err(ClientError::RepeatedCursor {
+                    request: req.name(),
+                    cursor: query,
+                });
+            }
+            let resp = st.client.send(&req).await?;
+            let doc = decode(&req, resp).await?;
+            let page = if st.property.is_empty() {
+                doc.as_array()
+            } else {
+                doc.get(&st.property).and_then(Value::as_array)
+            };
+            let Some(page) = page.cloned() else {
+                let detail = if st.property.is_empty() {
+                    "no list in the answer".to_string()
+                } else {
+                    format!("no '{}' list in the answer", st.property)
+                };
+                return Err(ClientError::Decode {
+                    request: req.name(),
+                    detail,
+                });
+            };
+            st.next = doc
+                .pointer("/links/next/href")
+                .and_then(Value::as_str)
+                .and_then(|href| href.split_once('?'))
+                .map(|(_, q)| q.to_string());
+            Ok(Some((page, st)))
+        })
+        .boxed()
+    }
+
+    /// Every item of a list, one at a time.
+    pub fn list(
+        &self,
+        path: &str,
+        query: &str,
+        property: &str,
+    ) -> BoxStream<'static, Result<Value, ClientError>> {
+        self.pages(path, query, property)
+            .map_ok(|page| futures::stream::iter(page.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+
+    /// Every item of a list, collected.
+    pub async fn list_all(
+        &self,
+        path: &str,
+        query: &str,
+        property: &str,
+    ) -> Result<Vec<Value>, ClientError> {
+        self.list(path, query, property).try_collect().await
+    }
+
+    /// Downloads `path` (a temporary content, a zip, a template): waits while it answers 204
+    /// (not ready), then streams it, resuming with `Range` if the connection drops.
+    pub async fn download(&self, path_and_query: &str) -> Result<Download, ClientError> {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (path_and_query.to_string(), None),
+        };
+        let mut req = Request::get(path);
+        req.query = query;
+        self.download_request(req).await
+    }
+
+    /// Like `download`, for any request whose answer is a file (e.g. a POST action).
+    pub async fn download_request(&self, req: Request) -> Result<Download, ClientError> {
+        let started = Instant::now();
+        let mut poll = Duration::from_millis(100);
+        let first = loop {
+            let resp = self.send(&req).await?;
+            if resp.status() != StatusCode::NO_CONTENT {
+                break resp;
+            }
+            if started.elapsed() > self.inner.opts.export_timeout {
+                return Err(ClientError::ExportTimeout {
+                    request: req.name(),
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            tokio::time::sleep(poll).await;
+            poll = (poll.mul_f64(1.5)).min(Duration::from_secs(5));
+        };
+        Ok(self.resuming_stream(req, first))
+    }
+
+    fn resuming_stream(&self, req: Request, first: reqwest::Response) -> Download {
+        struct State {
+            client: TenantClient,
+            req: Request,
+            body: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
+            offset: u64,
+            total: Option<u64>,
+            skip: u64,
+            resumes: u32,
+            resumable: bool,
+        }
+        let total = content_total(first.headers(), first.status());
+        let resumable = req.method == Method::GET;
+        let state = State {
+            client: self.clone(),
+            req,
+            body: Some(first.bytes_stream().boxed()),
+            offset: 0,
+            total,
+            skip: 0,
+            resumes: 0,
+            resumable,
+        };
+        let stream = futures::stream::try_unfold(state, |mut st| async move {
+            loop {
+                if st.body.is_none() {
+                    if st.total.is_some_and(|t| st.offset >= t) {
+                        return Ok(None);
+                    }
+                    let mut req = st.req.clone();
+                    req.range_from = Some(st.offset);
+                    let resp = st.client.send(&req).await?;
+                    // A server that ignores Range starts again from zero: skip what we have.
+                    st.skip = if resp.status() == StatusCode::PARTIAL_CONTENT {
+                        0
+                    } else {
+                        st.offset
+                    };
+                    if st.total.is_none() {
+                        st.total = content_total(resp.headers(), resp.status());
+                    }
+                    st.body = Some(resp.bytes_stream().boxed());
+                }
+                let next = match st.body.as_mut() {
+                    Some(body) => body.next().await,
+                    None => None,
+                };
+                match next {
+                    Some(Ok(mut chunk)) => {
+                        if st.skip > 0 {
+                            let n = st.skip.min(chunk.len() as u64);
+                            chunk = chunk.slice(n as usize..);
+                            st.skip -= n;
+                        }
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        st.offset += chunk.len() as u64;
+                        st.client
+                            .inner
+                            .counters
+                            .bytes
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        return Ok(Some((chunk, st)));
+                    }
+                    Some(Err(e)) => st.dropped(e.without_url().to_string())?,
+                    None if st.total.is_some_and(|t| st.offset < t) => {
+                        st.dropped("the connection closed early".into())?
+                    }
+                    None => return Ok(None),
+                }
+            }
+        });
+
+        impl State {
+            /// The body broke off: open it again from where it stopped, within the retry budget.
+            fn dropped(&mut self, why: String) -> Result<(), ClientError> {
+                self.resumes += 1;
+                if !self.resumable || self.resumes > self.client.inner.opts.max_retries {
+                    return Err(ClientError::Transport {
+                        request: self.req.name(),
+                        detail: format!("download broke off at byte {}: {why}", self.offset),
+                        attempts: self.resumes,
+                    });
+                }
+                self.client
+                    .inner
+                    .counters
+                    .retries
+                    .fetch_add(1, Ordering::Relaxed);
+                self.body = None;
+                Ok(())
+            }
+        }
+        Download {
+            total,
+            stream: stream.boxed(),
+        }
+    }
+
+    /// Exports an app without data and returns its download. Follows Qlik's flow: `POST
+    /// /apps/{id}/export?NoData=true` → 201 + `Location` → the temporary content (204 while
+    /// running). An export that expired before its download started is made again.
+    pub async fn export_app(&self, app_id: &str) -> Result<Download, ClientError> {
+        let export = Request::new(Method::POST, format!("/api/v1/apps/{app_id}/export"))
+            .query("NoData=true")
+            .idempotent();
+        let mut expired = 0;
+        loop {
+            let resp = self.send(&export).await?;
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(location_path);
+            let Some(location) = location else {
+                // Some clients see the file itself in a 200; take it as it comes.
+                if resp.status() == StatusCode::OK {
+                    return Ok(self.resuming_stream(export.clone(), resp));
+                }
+                return Err(ClientError::Decode {
+                    request: export.name(),
+                    detail: format!("answered {} without a Location", resp.status()),
+                });
+            };
+            match self.download(&location).await {
+                Err(ClientError::Api { status: 410, .. }) if expired < 2 => expired += 1,
+                Err(ClientError::Api { status: 410, .. }) => {
+                    return Err(ClientError::ExportExpired {
+                        request: export.name(),
+                        times: expired + 1,
+                    })
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The path and query of a `Location`, relative or absolute.
+fn location_path(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        },
+        Err(_) => raw.to_string(),
+    }
+}
+
+fn content_total(headers: &HeaderMap, status: StatusCode) -> Option<u64> {
+    let text = |h: Option<&HeaderValue>| h.and_then(|v| v.to_str().ok()).map(str::to_string);
+    if status == StatusCode::PARTIAL_CONTENT {
+        return text(headers.get(CONTENT_RANGE))
+            .and_then(|r| r.rsplit('/').next().and_then(|t| t.parse().ok()));
+    }
+    text(headers.get(CONTENT_LENGTH)).and_then(|l| l.parse().ok())
+}
+
+async fn decode(req: &Request, resp: reqwest::Response) -> Result<Value, ClientError> {
+    let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+        request: req.name(),
+        detail: e.without_url().to_string(),
+        attempts: 1,
+    })?;
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+        request: req.name(),
+        detail: format!("not JSON: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("13"));
+        assert_eq!(retry_after(&h), Duration::from_secs(13));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("0.25"));
+        assert_eq!(retry_after(&h), Duration::from_millis(250));
+        assert_eq!(retry_after(&HeaderMap::new()), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn locations_keep_path_and_query_only() {
+        assert_eq!(
+            location_path("/api/v1/temp-contents/abc"),
+            "/api/v1/temp-contents/abc"
+        );
+        assert_eq!(
+            location_path("http://localhost:8787/v1/temp-contents/abc?inline=1"),
+            "/v1/temp-contents/abc?inline=1"
+        );
+    }
+}
