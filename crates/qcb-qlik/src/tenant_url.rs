@@ -12,6 +12,54 @@ pub enum TenantUrlError {
     HasPath(String),
     #[error("'{0}' has an unsupported scheme: use https://")]
     Scheme(String),
+    #[error("'{url}' does not look like a Qlik Cloud address: {why}")]
+    Hostname { url: String, why: String },
+}
+
+/// Region codes seen in Qlik Cloud hostnames (`<tenant>.<region>.qlikcloud.com`).
+const KNOWN_REGIONS: &[&str] = &["us", "eu", "uk", "de", "se", "sg", "ap", "jp", "in", "ae", "ca", "kr"];
+
+/// Levenshtein distance, for "did you mean" on a mistyped domain.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Checks the shape of a `*.qlikcloud.com` hostname; custom domains are taken as they are.
+fn check_qlik_hostname(raw: &str, host: &str) -> Result<(), TenantUrlError> {
+    let err = |why: String| Err(TenantUrlError::Hostname { url: raw.to_string(), why });
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() < 2 {
+        return Ok(());
+    }
+    {
+        let domain = labels[labels.len() - 2..].join(".");
+        if domain != "qlikcloud.com" && distance(&domain, "qlikcloud.com") <= 2 {
+            return err(format!("'{domain}' — did you mean qlikcloud.com?"));
+        }
+        if domain != "qlikcloud.com" {
+            return Ok(());
+        }
+    }
+    match labels.as_slice() {
+        [_tenant, region, _, _] => {
+            let known = KNOWN_REGIONS.join(", ");
+            if region.len() != 2 || !region.chars().all(|c| c.is_ascii_lowercase()) {
+                return err(format!("the region '{region}' is not a region code (Qlik Cloud uses two letters: {known})"));
+            }
+            Ok(())
+        }
+        [_tenant, _, _] => err("the region is missing: the address is https://<tenant>.<region>.qlikcloud.com, e.g. acme.eu.qlikcloud.com".into()),
+        _ => err("expected https://<tenant>.<region>.qlikcloud.com".into()),
+    }
 }
 
 /// The base URL of a tenant, without a trailing slash.
@@ -35,6 +83,9 @@ impl TenantUrl {
         }
         if !(url.path() == "/" || url.path().is_empty()) || url.query().is_some() {
             return Err(TenantUrlError::HasPath(raw.to_string()));
+        }
+        if let Some(url::Host::Domain(d)) = url.host() {
+            check_qlik_hostname(raw, &d.to_ascii_lowercase())?;
         }
         Ok(TenantUrl(url))
     }
