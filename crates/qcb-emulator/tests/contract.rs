@@ -7,100 +7,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use qcb_emulator::kinds::{kinds, KindSpec};
 use qcb_emulator::{Emulator, EmulatorConfig, Exchange, Profile};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::openapi::{SpecIndex, Validation};
-
-fn index() -> &'static SpecIndex {
-    static INDEX: OnceLock<SpecIndex> = OnceLock::new();
-    INDEX.get_or_init(|| SpecIndex::load_default().unwrap_or_else(|e| panic!("loading specs: {e}")))
-}
-
-/// A client for the tenant under test.
-struct Tenant {
-    http: reqwest::Client,
-    url: String,
-    key: String,
-}
-
-impl Tenant {
-    async fn call(
-        &self,
-        method: Method,
-        path_and_query: &str,
-        body: Option<Value>,
-    ) -> (u16, Value, reqwest::header::HeaderMap) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path_and_query}", self.url))
-            .bearer_auth(&self.key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            headers,
-        )
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let (s, v, _) = self.call(Method::GET, path, None).await;
-        (s, v)
-    }
-
-    /// Walks a list through `links.next.href` (by its query string), returns every item.
-    async fn walk(&self, path: &str, query: &str, property: &str) -> Vec<Value> {
-        let mut out = Vec::new();
-        let mut q = query.to_string();
-        for _ in 0..500 {
-            let sep = if q.is_empty() { "" } else { "?" };
-            let (status, body) = self.get(&format!("{path}{sep}{q}")).await;
-            assert_eq!(status, 200, "GET {path}?{q}: {body}");
-            let page = if property.is_empty() {
-                body.as_array()
-            } else {
-                body.get(property).and_then(Value::as_array)
-            };
-            out.extend(page.cloned().unwrap_or_default());
-            match body
-                .pointer("/links/next/href")
-                .and_then(Value::as_str)
-                .and_then(|h| h.split_once('?'))
-            {
-                Some((_, next)) => q = next.to_string(),
-                None => return out,
-            }
-        }
-        panic!("{path}: paging did not end");
-    }
-}
-
-fn fill(template: &str, values: &[&str]) -> String {
-    let mut it = values.iter();
-    template
-        .split('/')
-        .map(|seg| {
-            if seg.starts_with('{') {
-                it.next()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "qcb-probe".into())
-            } else {
-                seg.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
+use support::openapi::Validation;
+use support::tenant::{fill, index, oauth_token, start, TestTenant};
 
 /// A create body derived from an existing document: server-owned fields dropped, names made unique.
 fn create_body(k: &KindSpec, doc: &Value, n: usize) -> Value {
@@ -139,7 +53,7 @@ fn create_body(k: &KindSpec, doc: &Value, n: usize) -> Value {
 }
 
 /// Drives every kind through list, get, create, replace, patch and delete.
-async fn exercise_kinds(t: &Tenant, full: bool) {
+async fn exercise_kinds(t: &TestTenant, full: bool) {
     for (n, k) in kinds().iter().enumerate() {
         let Some(list_path) = k.list_path else {
             continue;
@@ -211,22 +125,26 @@ async fn exercise_kinds(t: &Tenant, full: bool) {
             let Some(template) = items.first() else {
                 continue;
             };
-            let (status, created, _) = t
-                .call(Method::POST, &path, Some(create_body(k, template, n)))
+            let created = t
+                .call(Method::POST, &path, Some(&create_body(k, template, n)))
                 .await;
-            if !(200..300).contains(&status) {
+            if !(200..300).contains(&created.status) {
                 continue; // recorded and judged like any other answer
             }
-            let Some(id) = k.id_of(&created).map(str::to_string) else {
+            let Some(id) = k.id_of(&created.body).map(str::to_string) else {
                 continue;
             };
             let mut v = pvals.clone();
             v.push(&id);
             let item = fill(item_path, &v);
-            let (_, current) = t.get(&item).await;
+            let current = t.get(&item).await.body;
             if k.put.is_some() {
-                t.call(Method::PUT, &item, Some(create_body(k, &current, n + 1000)))
-                    .await;
+                t.call(
+                    Method::PUT,
+                    &item,
+                    Some(&create_body(k, &current, n + 1000)),
+                )
+                .await;
             }
             if k.patch.is_some() {
                 let field = if current.get("description").is_some() {
@@ -234,63 +152,47 @@ async fn exercise_kinds(t: &Tenant, full: bool) {
                 } else {
                     "/name"
                 };
-                t.call(Method::PATCH, &item, Some(json!([{"op": "replace", "path": field, "value": "changed by the contract test"}]))).await;
+                t.call(Method::PATCH, &item, Some(&json!([{"op": "replace", "path": field, "value": "changed by the contract test"}]))).await;
             }
             if k.delete {
-                let (s, _, _) = t.call(Method::DELETE, &item, None).await;
+                let s = t.call(Method::DELETE, &item, None).await.status;
                 assert!((200..300).contains(&s), "DELETE {item} answered {s}");
             }
         }
     }
 }
 
-async fn exercise_singletons(t: &Tenant, tenant_id: &str) {
+async fn exercise_singletons(t: &TestTenant, tenant_id: &str) {
     for s in qcb_emulator::singletons::SINGLETONS {
         let path = fill(s.path, &[tenant_id]);
-        let (status, doc) = t.get(&path).await;
-        if status != 200 {
+        let r = t.get(&path).await;
+        if r.status != 200 {
             continue;
         }
+        let doc = r.body;
         for w in s.writes {
             match w {
                 qcb_emulator::singletons::Write::Put(_) => {
-                    t.call(Method::PUT, &path, Some(doc.clone())).await;
+                    t.call(Method::PUT, &path, Some(&doc)).await;
                 }
                 qcb_emulator::singletons::Write::Patch(_) => {
-                    t.call(Method::PATCH, &path, Some(json!([]))).await;
+                    t.call(Method::PATCH, &path, Some(&json!([]))).await;
                 }
             }
         }
     }
-    let (s, _, h) = t.call(Method::GET, "/api/v1/tenants/me", None).await;
-    assert!(s == 302 || s == 200, "tenants/me answered {s} {h:?}");
-}
-
-async fn wait_download(t: &Tenant, location: &str) -> (u16, usize) {
-    for _ in 0..200 {
-        let resp = t
-            .http
-            .get(format!("{}{location}", t.url))
-            .bearer_auth(&t.key)
-            .send()
-            .await
-            .expect("download");
-        let status = resp.status().as_u16();
-        if status == 204 {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-            continue;
-        }
-        let len = resp.bytes().await.map(|b| b.len()).unwrap_or(0);
-        return (status, len);
-    }
-    panic!("export at {location} never became ready");
+    let r = t.call(Method::GET, "/api/v1/tenants/me", None).await;
+    assert!(
+        r.status == 302 || r.status == 200,
+        "tenants/me answered {} {:?}",
+        r.status,
+        r.headers
+    );
 }
 
 /// Apps: items, get, export/download, import, copy, publish, republish, owner, space, delete.
-async fn exercise_apps(t: &Tenant) {
-    let items = t
-        .walk("/api/v1/items", "resourceType=app&limit=100", "data")
-        .await;
+async fn exercise_apps(t: &TestTenant) {
+    let items = t.app_items().await;
     assert!(!items.is_empty(), "the tenant has apps");
     let spaces = t.walk("/api/v1/spaces", "limit=100", "data").await;
     let shared = spaces
@@ -320,48 +222,21 @@ async fn exercise_apps(t: &Tenant) {
         "/api/v1/items?resourceType=app&resourceId={app_id}"
     ))
     .await;
-    let (status, _, headers) = t
-        .call(
-            Method::POST,
-            &format!("/api/v1/apps/{app_id}/export?NoData=true"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 201);
-    let location = headers
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("Location")
-        .to_string();
-    let (status, len) = wait_download(t, &location).await;
-    assert_eq!(status, 200);
+    let location = t.export(&app_id).await;
+    let len = t.download(&location).await.len();
     t.get(&format!("{location}/details")).await;
     // Import the export back (body), then copy, move, publish and delete.
-    let bytes = t
-        .http
-        .get(format!("{}{location}", t.url))
-        .bearer_auth(&t.key)
-        .send()
-        .await
-        .expect("dl")
-        .bytes()
-        .await
-        .expect("bytes");
+    let bytes = t.download(&location).await;
     assert_eq!(bytes.len(), len);
     let resp = t
-        .http
-        .post(format!(
-            "{}/api/v1/apps/import?spaceId={shared}&name=contract-import",
-            t.url
-        ))
-        .bearer_auth(&t.key)
-        .header("content-type", "application/octet-stream")
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("import");
-    assert_eq!(resp.status().as_u16(), 200);
-    let imported: Value = resp.json().await.expect("json");
+        .send(
+            Method::POST,
+            &format!("/api/v1/apps/import?spaceId={shared}&name=contract-import"),
+            Some(("application/octet-stream", bytes.clone())),
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    let imported = resp.json().expect("json");
     let new_id = imported["attributes"]["id"]
         .as_str()
         .expect("new id")
@@ -370,16 +245,17 @@ async fn exercise_apps(t: &Tenant) {
     t.call(
         Method::PUT,
         &format!("/api/v1/apps/{new_id}"),
-        Some(json!({"attributes": {"description": "imported by the contract test"}})),
+        Some(&json!({"attributes": {"description": "imported by the contract test"}})),
     )
     .await;
-    let (_, copy, _) = t
+    let copy = t
         .call(
             Method::POST,
             &format!("/api/v1/apps/{new_id}/copy"),
-            Some(json!({"attributes": {"name": "contract copy"}})),
+            Some(&json!({"attributes": {"name": "contract copy"}})),
         )
-        .await;
+        .await
+        .body;
     let copy_id = copy["attributes"]["id"]
         .as_str()
         .unwrap_or_default()
@@ -393,7 +269,7 @@ async fn exercise_apps(t: &Tenant) {
     t.call(
         Method::PUT,
         &format!("/api/v1/apps/{copy_id}/space"),
-        Some(json!({"spaceId": shared})),
+        Some(&json!({"spaceId": shared})),
     )
     .await;
     let users = t.walk("/api/v1/users", "limit=100", "data").await;
@@ -406,18 +282,16 @@ async fn exercise_apps(t: &Tenant) {
     t.call(
         Method::PUT,
         &format!("/api/v1/apps/{copy_id}/owner"),
-        Some(json!({"ownerId": other})),
+        Some(&json!({"ownerId": other})),
     )
     .await;
     // Upload through temporary contents and import by fileId.
     let resp = t
-        .http
-        .post(format!(
-            "{}/api/v1/temp-contents?filename=app.qvf&ttl=600",
-            t.url
-        ))
-        .bearer_auth(&t.key)
-        .body(bytes.to_vec())
+        .request(
+            Method::POST,
+            "/api/v1/temp-contents?filename=app.qvf&ttl=600",
+        )
+        .body(bytes)
         .send()
         .await
         .expect("upload");
@@ -439,23 +313,25 @@ async fn exercise_apps(t: &Tenant) {
     let mut published = false;
     for sp in spaces.iter().filter(|s| s["type"] == "managed") {
         let sid = sp["id"].as_str().unwrap_or_default();
-        let (status, target, _) = t
+        let r = t
             .call(
                 Method::POST,
                 &format!("/api/v1/apps/{new_id}/publish"),
-                Some(json!({"spaceId": sid, "data": "source"})),
+                Some(&json!({"spaceId": sid, "data": "source"})),
             )
             .await;
-        if status == 200 {
+        if r.status == 200 {
+            let target = r.body;
             let target_id = target["attributes"]["id"].as_str().unwrap_or_default();
             assert_eq!(target["attributes"]["originAppId"], new_id.as_str());
-            let (s, _, _) = t
+            let s = t
                 .call(
                     Method::PUT,
                     &format!("/api/v1/apps/{new_id}/publish"),
-                    Some(json!({"targetId": target_id, "data": "source"})),
+                    Some(&json!({"targetId": target_id, "data": "source"})),
                 )
-                .await;
+                .await
+                .status;
             assert_eq!(s, 200);
             published = true;
             break;
@@ -465,7 +341,7 @@ async fn exercise_apps(t: &Tenant) {
     t.call(
         Method::POST,
         "/api/v1/apps",
-        Some(json!({"attributes": {"name": "contract empty app"}})),
+        Some(&json!({"attributes": {"name": "contract empty app"}})),
     )
     .await;
     t.call(Method::DELETE, &format!("/api/v1/apps/{copy_id}"), None)
@@ -475,31 +351,20 @@ async fn exercise_apps(t: &Tenant) {
     t.get("/api/v1/items?limit=1000").await;
     let anon = t
         .http
-        .get(format!("{}/api/v1/spaces", t.url))
+        .get(t.url_for("/api/v1/spaces"))
         .send()
         .await
         .expect("anon");
     assert_eq!(anon.status().as_u16(), 401);
 }
 
-async fn exercise_files(t: &Tenant) {
+async fn exercise_files(t: &TestTenant) {
     for kind in ["themes", "extensions"] {
         let list = t.walk(&format!("/api/v1/{kind}"), "", "data").await;
         if let Some(id) = list.first().and_then(|d| d["id"].as_str()) {
-            let resp = t
-                .http
-                .get(format!("{}/api/v1/{kind}/{id}/file", t.url))
-                .bearer_auth(&t.key)
-                .send()
-                .await
-                .expect("zip");
-            assert_eq!(resp.status().as_u16(), 200);
-            assert_eq!(
-                resp.headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok()),
-                Some("application/zip")
-            );
+            let zip = t.get(&format!("/api/v1/{kind}/{id}/file")).await;
+            assert_eq!(zip.status, 200);
+            assert_eq!(zip.header("content-type"), Some("application/zip"));
         }
     }
     for rt in t
@@ -523,21 +388,21 @@ async fn exercise_files(t: &Tenant) {
         .take(2)
     {
         let id = g["id"].as_str().unwrap_or_default();
-        let (s, export) = t
+        let export = t
             .get(&format!("/api/v1/glossaries/{id}/actions/export"))
             .await;
-        assert_eq!(s, 200);
+        assert_eq!(export.status, 200);
         t.call(
             Method::POST,
             "/api/v1/glossaries/actions/import",
-            Some(export),
+            Some(&export.body),
         )
         .await;
     }
 }
 
 /// Actions a restore needs: owners, spaces, enable/disable, brand activation, banner, conditions.
-async fn exercise_actions(t: &Tenant) {
+async fn exercise_actions(t: &TestTenant) {
     let users = t.walk("/api/v1/users", "limit=100", "data").await;
     let user = users
         .iter()
@@ -565,9 +430,14 @@ async fn exercise_actions(t: &Tenant) {
             ("enable", None),
             ("change-owner", Some(json!({"userId": user}))),
         ] {
-            let (s, _, _) = t
-                .call(Method::POST, &format!("{base}/{id}/actions/{action}"), body)
-                .await;
+            let s = t
+                .call(
+                    Method::POST,
+                    &format!("{base}/{id}/actions/{action}"),
+                    body.as_ref(),
+                )
+                .await
+                .status;
             assert_eq!(s, 204, "{base} {action}");
         }
     }
@@ -583,13 +453,14 @@ async fn exercise_actions(t: &Tenant) {
         .and_then(|a| a["id"].as_str())
         .expect("an automation connection")
         .to_string();
-    let (s, _, _) = t
+    let s = t
         .call(
             Method::POST,
             &format!("/api/workflows/automation-connections/{id}/actions/change-owner"),
-            Some(json!({"userId": user})),
+            Some(&json!({"userId": user})),
         )
-        .await;
+        .await
+        .status;
     assert_eq!(s, 204);
     let brands = t.walk("/api/v1/brands", "limit=100", "data").await;
     if let Some(id) = brands
@@ -597,87 +468,86 @@ async fn exercise_actions(t: &Tenant) {
         .find(|b| b["active"] != true)
         .and_then(|b| b["id"].as_str())
     {
-        let (s, b, _) = t
+        let r = t
             .call(
                 Method::POST,
                 &format!("/api/v1/brands/{id}/actions/activate"),
-                Some(json!({})),
+                Some(&json!({})),
             )
             .await;
-        assert_eq!((s, b["active"].as_bool()), (200, Some(true)));
+        assert_eq!((r.status, r.body["active"].as_bool()), (200, Some(true)));
         t.call(
             Method::POST,
             &format!("/api/v1/brands/{id}/actions/deactivate"),
-            Some(json!({})),
+            Some(&json!({})),
         )
         .await;
     }
     let banner = json!({"type": "warning", "enabled": true, "message": "Restored by qcb", "startTime": "2026-11-01T00:00:00Z", "endTime": "2026-12-01T00:00:00Z", "linkEnabled": false});
-    let (s, _, _) = t
-        .call(Method::POST, "/api/v1/banners/actions/upsert", Some(banner))
-        .await;
+    let s = t
+        .call(
+            Method::POST,
+            "/api/v1/banners/actions/upsert",
+            Some(&banner),
+        )
+        .await
+        .status;
     assert_eq!(s, 201);
-    let apps = t
-        .walk("/api/v1/items", "resourceType=app&limit=100", "data")
-        .await;
+    let apps = t.app_items().await;
     let app = apps
         .first()
         .and_then(|a| a["resourceId"].as_str())
         .unwrap_or_default();
     let condition = json!({"type": "data", "dataCondition": {"conditionBase": {"appId": app, "description": "restored"}, "headers": ["Sales"], "measures": [{"title": "Sales"}], "dimensions": [], "selections": []}});
-    let (s, created, _) = t
-        .call(Method::POST, "/api/v1/conditions", Some(condition))
+    let created = t
+        .call(Method::POST, "/api/v1/conditions", Some(&condition))
         .await;
-    assert_eq!(s, 201);
+    assert_eq!(created.status, 201);
     let id = created
+        .body
         .pointer("/dataCondition/conditionBase/id")
         .and_then(Value::as_str)
         .expect("condition id");
     t.get(&format!("/api/v1/conditions/{id}")).await;
 }
 
-async fn exercise_licenses(t: &Tenant) {
-    let (s, added, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/add", Some(json!({"add": [{"subject": "auth0|contract", "type": "analyzer"}, {"subject": "auth0|contract", "type": "analyzer"}]}))).await;
-    assert_eq!(s, 207);
-    assert_eq!(added["data"][0]["status"], 201);
-    assert_eq!(added["data"][1]["status"], 409);
-    let (s, updated, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/update", Some(json!({"update": [{"subject": "auth0|contract", "type": "professional", "sourceType": "analyzer"}]}))).await;
-    assert_eq!((s, updated["data"][0]["status"].as_u64()), (207, Some(200)));
-    let (s, deleted, _) = t.call(Method::POST, "/api/v1/licenses/assignments/actions/delete", Some(json!({"delete": [{"subject": "auth0|contract", "type": "professional"}, {"subject": "auth0|nobody", "type": "analyzer"}]}))).await;
-    assert_eq!(s, 207);
-    assert_eq!(deleted["data"][1]["status"], 404);
+async fn exercise_licenses(t: &TestTenant) {
+    let added = t.call(Method::POST, "/api/v1/licenses/assignments/actions/add", Some(&json!({"add": [{"subject": "auth0|contract", "type": "analyzer"}, {"subject": "auth0|contract", "type": "analyzer"}]}))).await;
+    assert_eq!(added.status, 207);
+    assert_eq!(added.body["data"][0]["status"], 201);
+    assert_eq!(added.body["data"][1]["status"], 409);
+    let updated = t.call(Method::POST, "/api/v1/licenses/assignments/actions/update", Some(&json!({"update": [{"subject": "auth0|contract", "type": "professional", "sourceType": "analyzer"}]}))).await;
+    assert_eq!(
+        (updated.status, updated.body["data"][0]["status"].as_u64()),
+        (207, Some(200))
+    );
+    let deleted = t.call(Method::POST, "/api/v1/licenses/assignments/actions/delete", Some(&json!({"delete": [{"subject": "auth0|contract", "type": "professional"}, {"subject": "auth0|nobody", "type": "analyzer"}]}))).await;
+    assert_eq!(deleted.status, 207);
+    assert_eq!(deleted.body["data"][1]["status"], 404);
 }
 
-async fn exercise_oauth(t: &Tenant, emulator: &Emulator) {
+async fn exercise_oauth(emulator: &Emulator) {
     let creds = emulator.tenant().credentials();
     let Some((id, secret)) = creds.admin_bot else {
         return;
     };
-    let resp = t
-        .http
-        .post(format!("{}/oauth/token", t.url))
-        .json(
-            &json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}),
-        )
-        .send()
-        .await
-        .expect("token");
+    let resp = oauth_token(
+        emulator,
+        json!({"client_id": id, "client_secret": secret, "grant_type": "client_credentials"}),
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 200);
-    let bad = t
-        .http
-        .post(format!("{}/oauth/token", t.url))
-        .json(
-            &json!({"client_id": id, "client_secret": "wrong", "grant_type": "client_credentials"}),
-        )
-        .send()
-        .await
-        .expect("token");
+    let bad = oauth_token(
+        emulator,
+        json!({"client_id": id, "client_secret": "wrong", "grant_type": "client_credentials"}),
+    )
+    .await;
     assert_eq!(bad.status().as_u16(), 401);
 }
 
 /// Every (method, path) the emulator answers, found by asking each served path with each
 /// method: axum answers 405 for a method a path does not have.
-async fn served_operations(t: &Tenant) -> BTreeSet<(String, String)> {
+async fn served_operations(t: &TestTenant) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for path in qcb_emulator::server::served_paths() {
         let concrete = fill(path, &[]);
@@ -688,13 +558,7 @@ async fn served_operations(t: &Tenant) -> BTreeSet<(String, String)> {
             Method::PATCH,
             Method::DELETE,
         ] {
-            let resp = t
-                .http
-                .request(m.clone(), format!("{}{concrete}", t.url))
-                .bearer_auth(&t.key)
-                .send()
-                .await
-                .expect("probe");
+            let resp = t.request(m.clone(), &concrete).send().await.expect("probe");
             if resp.status().as_u16() != 405 {
                 out.insert((m.to_string(), path.to_string()));
             }
@@ -773,21 +637,15 @@ async fn run_profile(profile: Profile, full: bool) -> Verdict {
         export_latency: Duration::from_millis(50),
         ..EmulatorConfig::default()
     };
-    let emulator = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator starts");
-    let t = Tenant {
-        http: reqwest::Client::new(),
-        url: emulator.url(),
-        key: emulator.admin_api_key().to_string(),
-    };
+    let emulator = start(config).await;
+    let t = TestTenant::admin(&emulator);
     let tenant_id = emulator.tenant().credentials().tenant_id;
     exercise_singletons(&t, &tenant_id).await;
     exercise_kinds(&t, full).await;
     if full {
         exercise_apps(&t).await;
         exercise_files(&t).await;
-        exercise_oauth(&t, &emulator).await;
+        exercise_oauth(&emulator).await;
         exercise_licenses(&t).await;
         exercise_actions(&t).await;
     }
@@ -843,14 +701,8 @@ async fn every_served_operation_is_in_a_spec_and_coverage_is_reported() {
         rate_limits: false,
         ..EmulatorConfig::default()
     };
-    let emulator = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator starts");
-    let t = Tenant {
-        http: reqwest::Client::new(),
-        url: emulator.url(),
-        key: emulator.admin_api_key().to_string(),
-    };
+    let emulator = start(config).await;
+    let t = TestTenant::admin(&emulator);
     let served = served_operations(&t).await;
     let spec = index();
     let unknown: Vec<String> = served

@@ -6,17 +6,12 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
 
-use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+use qcb_emulator::{Emulator, Profile};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::openapi::{SpecIndex, Validation};
-
-fn index() -> &'static SpecIndex {
-    static INDEX: OnceLock<SpecIndex> = OnceLock::new();
-    INDEX.get_or_init(|| SpecIndex::load_default().unwrap_or_else(|e| panic!("loading specs: {e}")))
-}
+use support::openapi::Validation;
+use support::tenant::{fill, next_href, start_profile, Reply, TestTenant};
 
 /// (list path, item path template, ID field) of the list kinds under test.
 const LISTS: &[(&str, &str, &str)] = &[
@@ -64,81 +59,20 @@ const LISTS: &[(&str, &str, &str)] = &[
 /// Authorization header. Anything else holding the marker is a leak in the seed.
 const SECRET_FIELDS: &[&str] = &["licenseKey", "secret", "Authorization"];
 
-struct Reply {
-    status: u16,
-    content_type: String,
-    bytes: Vec<u8>,
-    location: Option<String>,
-}
-
-impl Reply {
-    fn json(&self) -> Option<Value> {
-        serde_json::from_slice(&self.bytes).ok()
-    }
-}
-
+/// The admin's client, with the problems found so far.
 struct Client {
-    http: reqwest::Client,
-    base: String,
-    key: String,
+    tenant: TestTenant,
     failures: Vec<String>,
     /// Every JSON body read, for the secret scan.
     bodies: Vec<(String, Value)>,
 }
 
-fn fill(template: &str, ids: &[&str]) -> String {
-    let mut ids = ids.iter();
-    template
-        .split('/')
-        .map(|seg| {
-            if seg.starts_with('{') {
-                ids.next().map_or(seg.to_string(), |s| s.to_string())
-            } else {
-                seg.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 impl Client {
     fn new(emulator: &Emulator) -> Client {
         Client {
-            http: reqwest::Client::new(),
-            base: emulator.url(),
-            key: emulator.admin_api_key().to_string(),
+            tenant: TestTenant::admin(emulator),
             failures: Vec::new(),
             bodies: Vec::new(),
-        }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>) -> Reply {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.key);
-        if let Some((ct, bytes)) = body {
-            req = req.header("content-type", ct).body(bytes);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header("content-type").unwrap_or_default();
-        let location = header("location");
-        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        Reply {
-            status,
-            content_type,
-            bytes,
-            location,
         }
     }
 
@@ -154,18 +88,12 @@ impl Client {
             return Value::Null;
         };
         self.bodies.push((what.clone(), body.clone()));
-        let Some(op) = index().operation(method, template) else {
+        let Some(validation) = reply.validate(method, template) else {
             self.failures
                 .push(format!("{what}: {method} {template} is not in the specs"));
             return body;
         };
-        let essence = reply
-            .content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim();
-        match index().validate_response(&op, reply.status, essence, &body) {
+        match validation {
             Validation::Valid => {}
             Validation::Invalid(errors) => {
                 if !errors.is_empty() {
@@ -181,7 +109,7 @@ impl Client {
     }
 
     async fn get(&mut self, template: &str, path: &str) -> Value {
-        let reply = self.send(Method::GET, path, None).await;
+        let reply = self.tenant.send(Method::GET, path, None).await;
         if reply.status != 200 {
             self.failures.push(format!(
                 "GET {path}: status {} ({})",
@@ -208,9 +136,9 @@ impl Client {
                         .iter()
                         .find_map(|p| body.get(*p).and_then(Value::as_array));
                     out.extend(items.into_iter().flatten().cloned());
-                    if let Some(href) = body.pointer("/links/next/href").and_then(Value::as_str) {
+                    if let Some(href) = next_href(&body) {
                         let url = reqwest::Url::parse(href)
-                            .or_else(|_| reqwest::Url::parse(&format!("{}{href}", self.base)))
+                            .or_else(|_| reqwest::Url::parse(&format!("{}{href}", self.tenant.url)))
                             .unwrap_or_else(|e| panic!("{template}: bad next link {href}: {e}"));
                         next = Some(match url.query() {
                             Some(q) => format!("{}?{q}", url.path()),
@@ -235,6 +163,7 @@ impl Client {
     ) -> Value {
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let reply = self
+            .tenant
             .send(method.clone(), path, Some(("application/json", bytes)))
             .await;
         self.expect(method.as_str(), template, path, reply, status)
@@ -281,39 +210,29 @@ impl Client {
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let ct = format!("multipart/form-data; boundary={boundary}");
-        let reply = self.send(Method::POST, template, Some((&ct, body))).await;
+        let reply = self
+            .tenant
+            .send(Method::POST, template, Some((&ct, body)))
+            .await;
         self.expect("POST", template, template, reply, 201)
     }
 
     /// A download: the status, the content type it should start with, and non-empty bytes.
     async fn download(&mut self, method: Method, path: &str, content_type: &str) -> Vec<u8> {
-        let reply = self.send(method.clone(), path, None).await;
+        let reply = self.tenant.send(method.clone(), path, None).await;
         if reply.status != 200
-            || !reply.content_type.starts_with(content_type)
+            || !reply.content_type().starts_with(content_type)
             || reply.bytes.is_empty()
         {
             self.failures.push(format!(
                 "{method} {path}: status {}, content type '{}', {} bytes",
                 reply.status,
-                reply.content_type,
+                reply.content_type(),
                 reply.bytes.len()
             ));
         }
         reply.bytes
     }
-}
-
-async fn start(profile: Profile) -> Emulator {
-    Emulator::start(
-        EmulatorConfig {
-            profile,
-            rate_limits: false,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("starting the emulator: {e}"))
 }
 
 fn singleton_path(path: &str, tenant_id: &str) -> String {
@@ -491,7 +410,7 @@ async fn read_all(
 
 #[tokio::test]
 async fn demo_content_and_configuration_match_the_specs() {
-    let emulator = start(Profile::Demo).await;
+    let emulator = start_profile(Profile::Demo).await;
     let tenant_id = emulator.tenant().read().tenant_id.clone();
     let mut c = Client::new(&emulator);
     let (seen, exports) = read_all(&mut c, &tenant_id).await;
@@ -676,6 +595,7 @@ async fn demo_content_and_configuration_match_the_specs() {
     .await;
 
     let upload = c
+        .tenant
         .send(
             Method::POST,
             "/api/v1/temp-contents?filename=test.xlsx",
@@ -683,8 +603,7 @@ async fn demo_content_and_configuration_match_the_specs() {
         )
         .await;
     let temp_id = upload
-        .location
-        .as_deref()
+        .location()
         .and_then(|l| l.rsplit('/').next())
         .unwrap_or_default()
         .to_string();
@@ -838,6 +757,7 @@ async fn demo_content_and_configuration_match_the_specs() {
         .await;
     check_eq!(c, listed.len(), 1, "the collection lists its item");
     let del = c
+        .tenant
         .send(
             Method::DELETE,
             &format!("/api/v1/collections/{cid}/items/{item_id}"),
@@ -853,6 +773,7 @@ async fn demo_content_and_configuration_match_the_specs() {
         .await;
     check_eq!(c, after["itemCount"], 0, "itemCount after removing");
     let dup = c
+        .tenant
         .send(
             Method::POST,
             "/api/v1/collections",
@@ -1014,7 +935,7 @@ async fn demo_content_and_configuration_match_the_specs() {
 
 #[tokio::test]
 async fn large_content_and_configuration_match_the_specs() {
-    let emulator = start(Profile::Large).await;
+    let emulator = start_profile(Profile::Large).await;
     let tenant_id = emulator.tenant().read().tenant_id.clone();
     let mut c = Client::new(&emulator);
     let (seen, _) = read_all(&mut c, &tenant_id).await;
@@ -1036,7 +957,7 @@ async fn large_content_and_configuration_match_the_specs() {
 
 #[tokio::test]
 async fn empty_tenant_has_every_setting_and_no_content() {
-    let emulator = start(Profile::Empty).await;
+    let emulator = start_profile(Profile::Empty).await;
     let tenant_id = emulator.tenant().read().tenant_id.clone();
     let mut c = Client::new(&emulator);
     for s in qcb_emulator::singletons::SINGLETONS

@@ -6,101 +6,22 @@
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+use qcb_emulator::Profile;
 use serde_json::{json, Value};
-use support::openapi::{SpecIndex, Validation};
+use support::openapi::Validation;
+use support::tenant::{next_href, start_profile, Reply, TestTenant};
 
 const MARKER: &str = "QCBSECRET";
-
-fn index() -> &'static SpecIndex {
-    static INDEX: OnceLock<SpecIndex> = OnceLock::new();
-    INDEX.get_or_init(|| SpecIndex::load_default().unwrap_or_else(|e| panic!("loading specs: {e}")))
-}
-
-async fn start(profile: Profile) -> Emulator {
-    Emulator::start(
-        EmulatorConfig {
-            profile,
-            rate_limits: false,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .expect("emulator starts")
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Value,
-}
-
-impl Client {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path_or_url: &str,
-        body: Option<&Value>,
-    ) -> Reply {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_string()
-        } else {
-            format!("{}{path_or_url}", self.base)
-        };
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let bytes = resp.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Reply {
-            status,
-            content_type,
-            body,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-}
 
 /// Validates a body; errors in the list envelope (not in the items) are returned apart,
 /// because the envelope belongs to the generic list handler.
 fn check(method: &str, template: &str, r: &Reply, list_prop: Option<&str>) -> Vec<String> {
-    let op = index()
-        .operation(method, template)
+    let validation = r
+        .validate(method, template)
         .unwrap_or_else(|| panic!("no operation {method} {template} in the specs"));
-    match index().validate_response(&op, r.status, &r.content_type, &r.body) {
+    match validation {
         Validation::Valid => Vec::new(),
         Validation::Invalid(errors) => {
             let (items, envelope): (Vec<String>, Vec<String>) = errors
@@ -225,7 +146,7 @@ const KINDS: &[Kind] = &[
 
 /// Every entry of a list, following `links.next.href`; each page is validated.
 async fn walk(
-    c: &Client,
+    c: &TestTenant,
     k: &Kind,
     envelope: &mut BTreeMap<String, HashSet<String>>,
 ) -> Vec<Value> {
@@ -239,7 +160,7 @@ async fn walk(
         }
         let page = r.body[k.list_prop].as_array().cloned().unwrap_or_default();
         out.extend(page);
-        match r.body.pointer("/links/next/href").and_then(Value::as_str) {
+        match next_href(&r.body) {
             Some(next) if !next.is_empty() => url = next.to_string(),
             _ => return out,
         }
@@ -286,47 +207,10 @@ fn secret_tokens(s: &str) -> Vec<String> {
         .collect()
 }
 
-async fn admin_client(emu: &Emulator) -> Client {
-    Client {
-        http: reqwest::Client::new(),
-        base: emu.url(),
-        token: emu.admin_api_key().to_string(),
-    }
-}
-
-/// The M2M bot with admin.apps reaches personal connections and files too.
-async fn bot_client(emu: &Emulator) -> Client {
-    let secret = emu
-        .tenant()
-        .read()
-        .m2m_clients
-        .get("qcb-emulator-admin-bot")
-        .map(|c| c.client_secret.clone())
-        .expect("admin bot");
-    let http = reqwest::Client::new();
-    let resp: Value = http
-        .post(format!("{}/oauth/token", emu.url()))
-        .json(&json!({"grant_type": "client_credentials", "client_id": "qcb-emulator-admin-bot", "client_secret": secret}))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token json");
-    Client {
-        http,
-        base: emu.url(),
-        token: resp["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_documents_match_the_specs() {
-    let emu = start(Profile::Demo).await;
-    let bot = bot_client(&emu).await;
+    let emu = start_profile(Profile::Demo).await;
+    let bot = TestTenant::admin_bot(&emu).await;
     let mut envelope: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     let mut secrets: Vec<String> = Vec::new();
     let mut counts = BTreeMap::new();
@@ -463,7 +347,7 @@ async fn demo_documents_match_the_specs() {
         "data files of {space}"
     );
     // The admin's API key sees its own automations only, unless it lists all.
-    let admin = admin_client(&emu).await;
+    let admin = TestTenant::admin(&emu);
     let own = admin.get("/api/workflows/automations?limit=200").await.body["data"]
         .as_array()
         .map_or(0, Vec::len);
@@ -482,8 +366,8 @@ async fn demo_documents_match_the_specs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creates_round_trip() {
-    let emu = start(Profile::Demo).await;
-    let c = admin_client(&emu).await;
+    let emu = start_profile(Profile::Demo).await;
+    let c = TestTenant::admin(&emu);
     let app_id = c.get("/api/v1/items?resourceType=app&limit=1").await.body["data"][0]
         ["resourceId"]
         .as_str()
@@ -698,8 +582,8 @@ async fn creates_round_trip() {
 /// qLogOn as a string where every GET writes an integer. Known, reported, not hidden.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_connection_create_response_differs_only_in_qlogon() {
-    let emu = start(Profile::Demo).await;
-    let c = admin_client(&emu).await;
+    let emu = start_profile(Profile::Demo).await;
+    let c = TestTenant::admin(&emu);
     let r = c
         .post(
             "/api/v1/data-connections",
@@ -708,12 +592,8 @@ async fn data_connection_create_response_differs_only_in_qlogon() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let op = index()
-        .operation("POST", "/api/v1/data-connections")
-        .expect("op");
-    if let Validation::Invalid(errors) =
-        index().validate_response(&op, r.status, &r.content_type, &r.body)
-    {
+    let validation = r.validate("POST", "/api/v1/data-connections").expect("op");
+    if let Validation::Invalid(errors) = validation {
         println!("201 body vs ConnectionCreateResponse: {errors:?}");
         assert!(
             errors.iter().all(|e| e.contains("qLogOn")
@@ -729,12 +609,12 @@ async fn data_connection_create_response_differs_only_in_qlogon() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_profile_has_the_documented_scale() {
     let started = Instant::now();
-    let emu = start(Profile::Large).await;
+    let emu = start_profile(Profile::Large).await;
     println!(
         "large tenant generated in {:?} (debug build)",
         started.elapsed()
     );
-    let bot = bot_client(&emu).await;
+    let bot = TestTenant::admin_bot(&emu).await;
     let count = |r: Reply, prop: &str| r.body[prop].as_array().map_or(0, Vec::len);
     // Without a limit, data connections come all at once.
     let conns = bot.get("/api/v1/data-connections").await;
@@ -758,20 +638,11 @@ async fn large_profile_has_the_documented_scale() {
     let au = walk(&bot, &KINDS[2], &mut envelope).await.len();
     let rt = count(bot.get("/api/v1/reload-tasks?limit=100").await, "data");
     let mut reload = rt;
-    let mut next = bot
-        .get("/api/v1/reload-tasks?limit=100")
-        .await
-        .body
-        .pointer("/links/next/href")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let first = bot.get("/api/v1/reload-tasks?limit=100").await.body;
+    let mut next = next_href(&first).map(str::to_string);
     while let Some(url) = next {
         let r = bot.get(&url).await;
-        next = r
-            .body
-            .pointer("/links/next/href")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        next = next_href(&r.body).map(str::to_string);
         reload += count(r, "data");
     }
     let st = walk(&bot, &KINDS[7], &mut envelope).await.len();
@@ -788,8 +659,8 @@ async fn large_profile_has_the_documented_scale() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_tenant_has_none_of_them() {
-    let emu = start(Profile::Empty).await;
-    let bot = bot_client(&emu).await;
+    let emu = start_profile(Profile::Empty).await;
+    let bot = TestTenant::admin_bot(&emu).await;
     let mut envelope = BTreeMap::new();
     for k in KINDS {
         assert!(
