@@ -47,8 +47,13 @@ pub struct Limits {
     pub min: usize,
     /// `None`: everything when `limit` is absent (data connections do this).
     pub default: Option<usize>,
+    /// `None`: the spec sets no maximum, so any limit is accepted and pages hold at most
+    /// `UNDOCUMENTED_PAGE_CAP` items (as a server must stop somewhere).
     pub max: Option<usize>,
 }
+
+/// The largest page where a spec documents no maximum (spaces and their assignments/shares).
+pub const UNDOCUMENTED_PAGE_CAP: usize = 100;
 
 /// Where links point.
 #[derive(Debug, Clone)]
@@ -171,7 +176,11 @@ pub fn paginate(
         }
         None => limits.default,
     };
-    let limit = if style == Paging::None { None } else { limit };
+    let limit = match (style, limit) {
+        (Paging::None, _) => None,
+        (_, Some(l)) if limits.max.is_none() => Some(l.min(UNDOCUMENTED_PAGE_CAP)),
+        (_, l) => l,
+    };
 
     // Where the page starts, as an index into rows.
     let seq_index =

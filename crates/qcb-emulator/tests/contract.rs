@@ -746,3 +746,51 @@ async fn every_served_operation_is_in_a_spec_and_coverage_is_reported() {
     }
     let _ = emulator.stop().await;
 }
+
+/// The table's limits (minimum, default, maximum) are the spec's, for every list.
+#[test]
+fn list_limits_are_the_specs() {
+    fn resolve<'a>(spec: &'a Value, mut v: &'a Value) -> &'a Value {
+        while let Some(r) = v.get("$ref").and_then(Value::as_str) {
+            match spec.pointer(r.trim_start_matches('#')) {
+                Some(t) => v = t,
+                None => break,
+            }
+        }
+        v
+    }
+    let dir = support::openapi::SpecIndex::default_dir();
+    let mut checked = 0;
+    for k in kinds() {
+        let Some(path) = k.list_path else { continue };
+        let spec: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(k.spec)).expect("spec file"))
+                .expect("json");
+        let op = spec["paths"][path]["get"].clone();
+        assert!(op.is_object(), "{}: GET {path} is in {}", k.name, k.spec);
+        let limit = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&spec, p))
+            .find(|p| p["name"] == "limit");
+        let Some(limit) = limit else {
+            assert!(
+                k.limits.max.is_none() && k.limits.default.is_none(),
+                "{}: the spec has no limit, the table should not either",
+                k.name
+            );
+            continue;
+        };
+        let schema = resolve(&spec, &limit["schema"]);
+        let max = schema["maximum"].as_u64().map(|m| m as usize);
+        assert_eq!(k.limits.max, max, "{}: maximum", k.name);
+        if let Some(min) = schema["minimum"].as_u64() {
+            assert_eq!(k.limits.min, min as usize, "{}: minimum", k.name);
+        }
+        let default = schema["default"].as_u64().map(|d| d as usize);
+        assert_eq!(k.limits.default, default, "{}: default", k.name);
+        checked += 1;
+    }
+    assert!(checked >= 25, "checked {checked} lists");
+}

@@ -15,6 +15,12 @@ const L100: Limits = Limits {
     default: Some(20),
     max: Some(100),
 };
+/// Spaces, assignments and shares: the spec gives a default of 10 and no bounds.
+const L10_OPEN: Limits = Limits {
+    min: 1,
+    default: Some(10),
+    max: None,
+};
 const L10: Limits = Limits {
     min: 1,
     default: Some(10),
@@ -158,7 +164,7 @@ fn build_table() -> Vec<KindSpec> {
             spec: "spaces.json",
             list_path: Some("/api/v1/spaces"),
             item_path: Some("/api/v1/spaces/{spaceId}"),
-            limits: L10,
+            limits: L10_OPEN,
             list_extras: ListExtras::MetaCount,
             filters: &[
                 ("type", "/type"),
@@ -186,7 +192,7 @@ fn build_table() -> Vec<KindSpec> {
             item_path: Some("/api/v1/spaces/{spaceId}/assignments/{assignmentId}"),
             parent_field: Some("spaceId"),
             parent_kind: Some("spaces"),
-            limits: L10,
+            limits: L10_OPEN,
             list_extras: ListExtras::MetaCount,
             filters: &[("type", "/type"), ("assigneeId", "/assigneeId")],
             put: Some(200),
@@ -209,7 +215,7 @@ fn build_table() -> Vec<KindSpec> {
             item_path: Some("/api/v1/spaces/{spaceId}/shares/{shareId}"),
             parent_field: Some("spaceId"),
             parent_kind: Some("spaces"),
-            limits: L10,
+            limits: L10_OPEN,
             list_extras: ListExtras::MetaCount,
             filters: &[("type", "/type"), ("resourceId", "/resourceId")],
             patch: Some(200),
