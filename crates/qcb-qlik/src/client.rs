@@ -239,8 +239,9 @@ impl TenantClient {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            inner.limiter.acquire(&tier).await;
+            // The token first: waiting for it must not bunch up requests that were paced.
             let token = inner.auth.bearer().await?;
+            inner.limiter.acquire(&tier).await;
             let mut builder = inner
                 .http
                 .request(
@@ -431,7 +432,14 @@ impl TenantClient {
     /// Like `download`, for any request whose answer is a file (e.g. a POST action).
     pub async fn download_request(&self, req: Request) -> Result<Download, ClientError> {
         let started = Instant::now();
-        let mut poll = Duration::from_millis(100);
+        // Poll a running export from 100 ms up to 5 s apart (in the tenant's time).
+        let scale = self.inner.opts.budget.time_scale.max(0.001);
+        let mut poll = Duration::from_millis(100)
+            .div_f64(scale)
+            .max(Duration::from_millis(2));
+        let max_poll = Duration::from_secs(5)
+            .div_f64(scale)
+            .max(Duration::from_millis(2));
         let first = loop {
             let resp = self.send(&req).await?;
             if resp.status() != StatusCode::NO_CONTENT {
@@ -444,7 +452,7 @@ impl TenantClient {
                 });
             }
             tokio::time::sleep(poll).await;
-            poll = (poll.mul_f64(1.5)).min(Duration::from_secs(5));
+            poll = poll.mul_f64(1.5).min(max_poll);
         };
         Ok(self.resuming_stream(req, first))
     }

@@ -17,7 +17,9 @@ pub enum TenantUrlError {
 }
 
 /// Region codes seen in Qlik Cloud hostnames (`<tenant>.<region>.qlikcloud.com`).
-const KNOWN_REGIONS: &[&str] = &["us", "eu", "uk", "de", "se", "sg", "ap", "jp", "in", "ae", "ca", "kr"];
+const KNOWN_REGIONS: &[&str] = &[
+    "us", "eu", "uk", "de", "se", "sg", "ap", "jp", "in", "ae", "ca", "kr",
+];
 
 /// Levenshtein distance, for "did you mean" on a mistyped domain.
 fn distance(a: &str, b: &str) -> usize {
@@ -26,7 +28,11 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -35,7 +41,12 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// Checks the shape of a `*.qlikcloud.com` hostname; custom domains are taken as they are.
 fn check_qlik_hostname(raw: &str, host: &str) -> Result<(), TenantUrlError> {
-    let err = |why: String| Err(TenantUrlError::Hostname { url: raw.to_string(), why });
+    let err = |why: String| {
+        Err(TenantUrlError::Hostname {
+            url: raw.to_string(),
+            why,
+        })
+    };
     let labels: Vec<&str> = host.split('.').collect();
     if labels.len() < 2 {
         return Ok(());
