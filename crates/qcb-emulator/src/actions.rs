@@ -152,7 +152,11 @@ pub fn routes() -> crate::server::RouteSet {
             post(activate_brand),
         )
         .route("/api/v1/banners/actions/upsert", post(upsert_banner))
-        .route("/api/v1/conditions", post(create_condition));
+        .route("/api/v1/conditions", post(create_condition))
+        .route(
+            "/api/v1/data-alerts/{alertId}/condition",
+            axum::routing::get(alert_condition),
+        );
     for a in ACTIONS {
         r = r.route(a.path, post(move |s, p, pp, b| run(a, s, p, pp, b)));
     }
@@ -353,4 +357,37 @@ async fn create_condition(
     doc["tenantId"] = json!(state.tenant_id);
     state.insert("conditions", &id, doc.clone());
     (StatusCode::CREATED, Json(doc)).into_response()
+}
+
+/// A data alert's condition, as the alerting API answers it.
+async fn alert_condition(
+    State(t): State<Arc<Tenant>>,
+    Extension(p): Extension<Principal>,
+    pp: RawPathParams,
+) -> Response {
+    let id = params(&pp).into_iter().next().unwrap_or_default();
+    let state = t.read();
+    let Some(alert) = state.get("data-alerts", &id) else {
+        return ApiError::not_found("data alert", &id).into_response();
+    };
+    let Some(k) = kind("data-alerts") else {
+        return ApiError::internal("no data-alerts kind").into_response();
+    };
+    let viewer = Viewer {
+        state: &state,
+        principal: &p,
+        query: &[],
+    };
+    if !(k.visible)(&viewer, alert) {
+        return ApiError::not_found("data alert", &id).into_response();
+    }
+    let condition_id = alert
+        .get("conditionId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(condition) = state.get("conditions", condition_id) else {
+        return ApiError::not_found("condition", condition_id).into_response();
+    };
+    let hide = alert.get("hideSelections").cloned().unwrap_or(json!(false));
+    Json(json!({"hideSelections": hide, "conditionResponse": condition})).into_response()
 }

@@ -79,8 +79,15 @@ pub fn collection(v: &Viewer<'_>, c: &Value) -> bool {
 
 /// Automations are listed for their owner; `listAll=true` is "restricted to tenant admins and
 /// analytics admins" (automations spec).
+/// A token with `admin.automations` (or `:read`), "Read all automations in the tenant"
+/// (qlik.dev scopes), reads every automation; everyone else only their own.
 pub fn automation(v: &Viewer<'_>, a: &Value) -> bool {
-    owned_unless_list_all(v, a)
+    let scoped = v
+        .principal
+        .scopes
+        .iter()
+        .any(|s| s == "admin.automations" || s == "admin.automations:read");
+    scoped || owned_unless_list_all(v, a)
 }
 
 pub fn owned_unless_list_all(v: &Viewer<'_>, a: &Value) -> bool {

@@ -630,7 +630,7 @@ fn build_table() -> Vec<KindSpec> {
             ],
             get_only_fields: &["params", "oauthAccountName", "redirect", "error"],
             custom_build: Some(crate::seed::automations::build_automation_connection),
-            visible: visibility::owned_unless_list_all,
+            visible: visibility::automation,
             ..BASE
         },
         KindSpec {

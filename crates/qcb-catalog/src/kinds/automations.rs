@@ -1,0 +1,14 @@
+//! Automations with their block graph.
+
+use crate::{refers, secret, ComponentKind, Restore, Source};
+
+pub const KIND: ComponentKind = ComponentKind {
+        legacy: Some(Source::List { path: "/api/v1/automations", query: "listAll=true&limit=200", property: "data" }),
+        get_one: Some("/api/workflows/automations/{id}"),
+        secrets: &[secret("/executionToken")],
+        scan: &["/workspace"],
+        references: &[refers("/ownerId", "users"), refers("/spaceId", "spaces")],
+        restore: Restore::Recreate,
+        restore_note: "Recreated with app and connection IDs in the blocks remapped; webhook-triggered ones get a new execution token.",
+    ..ComponentKind::new("automations", "automations", Source::List { path: "/api/workflows/automations", query: "listAll=true&limit=200", property: "data" })
+};

@@ -1,0 +1,32 @@
+//! Custom brands (logo, favicon, styles).
+
+use crate::{ComponentKind, FileSpec, Source};
+
+pub const KIND: ComponentKind = ComponentKind {
+    files: &[
+        FileSpec {
+            extension: "logo",
+            method: "GET",
+            path: "/api/v1/brands/{id}/files/logo",
+        },
+        FileSpec {
+            extension: "favIcon",
+            method: "GET",
+            path: "/api/v1/brands/{id}/files/favIcon",
+        },
+        FileSpec {
+            extension: "styles",
+            method: "GET",
+            path: "/api/v1/brands/{id}/files/styles",
+        },
+    ],
+    ..ComponentKind::new(
+        "brands",
+        "tenant/brands",
+        Source::List {
+            path: "/api/v1/brands",
+            query: "limit=100",
+            property: "data",
+        },
+    )
+};

@@ -1,0 +1,15 @@
+//! Content-security-policy origins.
+
+use crate::{ComponentKind, Source};
+
+pub const KIND: ComponentKind = ComponentKind {
+    ..ComponentKind::new(
+        "csp-origins",
+        "csp-origins",
+        Source::List {
+            path: "/api/v1/csp-origins",
+            query: "limit=100",
+            property: "data",
+        },
+    )
+};

@@ -1,0 +1,14 @@
+//! Data connections (metadata, without credentials).
+
+use crate::{refers, secret, ComponentKind, Restore, Source};
+
+pub const KIND: ComponentKind = ComponentKind {
+        id_field: "qID",
+        name_field: "qName",
+        secrets: &[secret("/qPassword"), secret("/qConnectionSecret"), secret("/qri")],
+        scan: &["/qConnectStatement"],
+        references: &[refers("/space", "spaces"), refers("/user", "users")],
+        restore: Restore::Recreate,
+        restore_note: "Recreated with the same ID and name, so scripts keep working; passwords and secrets are entered again.",
+    ..ComponentKind::new("data-connections", "data-connections", Source::List { path: "/api/v1/data-connections", query: "limit=100", property: "data" })
+};

@@ -1,0 +1,138 @@
+//! Every kind, in restore order (DESIGN.md §4: tenant settings → identity → spaces →
+//! connections → themes, extensions → apps → templates → tasks → sharing, alerts, collections,
+//! glossaries → automation connections, automations → webhooks, integrations, OAuth clients).
+
+use crate::ComponentKind;
+
+pub mod api_keys;
+pub mod api_keys_config;
+pub mod apps;
+pub mod audits_settings;
+pub mod auth_settings;
+pub mod automation_connections;
+pub mod automations;
+pub mod automations_settings;
+pub mod banners;
+pub mod brands;
+pub mod collections;
+pub mod conditions_settings;
+pub mod csp_origins;
+pub mod data_alerts;
+pub mod data_alerts_settings;
+pub mod data_connections;
+pub mod data_files;
+pub mod email_config;
+pub mod encryption_keys;
+pub mod extensions;
+pub mod glossaries;
+pub mod group_settings;
+pub mod groups;
+pub mod identity_providers;
+pub mod ip_policies;
+pub mod items_settings;
+pub mod license_assignments;
+pub mod license_overview;
+pub mod license_settings;
+pub mod oauth_clients;
+pub mod odag_links;
+pub mod odag_settings;
+pub mod pinned_links;
+pub mod reload_tasks;
+pub mod report_templates;
+pub mod roles;
+pub mod scheduling_tasks;
+pub mod sharing_settings;
+pub mod sharing_tasks;
+pub mod spaces;
+pub mod tenant;
+pub mod tenant_settings;
+pub mod themes;
+pub mod users;
+pub mod web_integrations;
+pub mod webhooks;
+
+/// Every kind, in restore order.
+pub const ALL: &[&ComponentKind] = &[
+    &tenant::KIND,
+    &tenant_settings::KIND,
+    &auth_settings::KIND,
+    &email_config::KIND,
+    &banners::KIND,
+    &group_settings::KIND,
+    &license_settings::KIND,
+    &license_overview::KIND,
+    &license_assignments::KIND,
+    &items_settings::KIND,
+    &sharing_settings::KIND,
+    &data_alerts_settings::KIND,
+    &conditions_settings::KIND,
+    &automations_settings::KIND,
+    &audits_settings::KIND,
+    &odag_settings::KIND,
+    &api_keys_config::KIND,
+    &encryption_keys::KIND,
+    &ip_policies::KIND,
+    &csp_origins::KIND,
+    &brands::KIND,
+    &pinned_links::KIND,
+    &users::KIND,
+    &groups::KIND,
+    &roles::KIND,
+    &identity_providers::KIND,
+    &api_keys::KIND,
+    &spaces::KIND,
+    &apps::KIND,
+    &data_connections::KIND,
+    &data_files::KIND,
+    &automations::KIND,
+    &automation_connections::KIND,
+    &webhooks::KIND,
+    &web_integrations::KIND,
+    &oauth_clients::KIND,
+    &themes::KIND,
+    &extensions::KIND,
+    &reload_tasks::KIND,
+    &scheduling_tasks::KIND,
+    &sharing_tasks::KIND,
+    &data_alerts::KIND,
+    &report_templates::KIND,
+    &glossaries::KIND,
+    &collections::KIND,
+    &odag_links::KIND,
+];
+
+pub fn all() -> &'static [&'static ComponentKind] {
+    ALL
+}
+
+pub fn kind(name: &str) -> Option<&'static ComponentKind> {
+    ALL.iter().copied().find(|k| k.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_and_folders_are_unique() {
+        let names: HashSet<_> = ALL.iter().map(|k| k.name).collect();
+        assert_eq!(names.len(), ALL.len());
+        let folders: HashSet<_> = ALL.iter().map(|k| k.folder).collect();
+        assert_eq!(folders.len(), ALL.len());
+    }
+
+    #[test]
+    fn references_name_known_kinds() {
+        for k in ALL {
+            for r in k.references {
+                assert!(
+                    kind(r.kind).is_some() || r.kind == "data-credentials",
+                    "{} refers to unknown kind {}",
+                    k.name,
+                    r.kind
+                );
+            }
+        }
+    }
+}

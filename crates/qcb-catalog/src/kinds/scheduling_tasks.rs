@@ -1,0 +1,21 @@
+//! Scheduling tasks, including chained tasks.
+
+use crate::{refers, ComponentKind, Source};
+
+pub const KIND: ComponentKind = ComponentKind {
+    references: &[
+        refers("/resourceId", "apps"),
+        refers("/metadata/ownerId", "users"),
+    ],
+    restore_note:
+        "Recreated after apps in dependency order, chained tasks after the tasks they wait on.",
+    ..ComponentKind::new(
+        "scheduling-tasks",
+        "scheduling-tasks",
+        Source::List {
+            path: "/api/scheduling/tasks",
+            query: "limit=100",
+            property: "data",
+        },
+    )
+};
