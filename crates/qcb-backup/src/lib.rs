@@ -1,1 +1,10 @@
-//! placeholder
+//! `qcb-backup`: one `backup` run captures every component kind of the catalog from a tenant
+//! into one snapshot with its manifest (DESIGN.md §3–§5). Secrets are redacted before anything
+//! is stored; unchanged apps are neither exported nor stored again.
+
+pub mod collect;
+pub mod manifest;
+pub mod run;
+
+pub use manifest::{Manifest, RunStatus};
+pub use run::{backup, tenant_host, BackupError, BackupOptions, BackupOutcome};

@@ -16,4 +16,5 @@ pub use auth::{Credentials, UserLookup};
 pub use client::{ApiCounters, ClientOptions, Download, Request, TenantClient};
 pub use error::{ClientError, QlikErrorItem, RequestName};
 pub use limiter::Budget;
+pub use reqwest::Method;
 pub use tenant_url::{TenantUrl, TenantUrlError};

@@ -1,1 +1,52 @@
-//! placeholder
+//! `qcb-repo`: the backup repository. A qcb repository is a restic repository (DESIGN.md §3),
+//! written through `rustic_core` with storage through `opendal`: encrypted, deduplicated,
+//! checkable, and readable by any restic client.
+//!
+//! ```no_run
+//! use chrono::Utc;
+//! use qcb_repo::{Repo, RepoOptions, SnapshotMeta, SnapshotTree, TreeEntry};
+//!
+//! # fn main() -> Result<(), qcb_repo::RepoError> {
+//! let password = qcb_repo::password_from_env(None)?;
+//! let repo = Repo::open(&RepoOptions::new("/srv/qcb", password))?;
+//! let parent = repo.latest("acme.eu.qlikcloud.com")?;
+//! let mut tree = SnapshotTree::new();
+//! tree.push(TreeEntry::bytes("tenant/tenant.json", Utc::now(), b"{}".to_vec()));
+//! let outcome = repo.write_snapshot(
+//!     tree,
+//!     SnapshotMeta {
+//!         host: "acme.eu.qlikcloud.com".into(),
+//!         tags: vec!["status:ok".into()],
+//!         time: Utc::now(),
+//!         parent: parent.map(|p| p.id),
+//!     },
+//! )?;
+//! println!("snapshot {}", outcome.snapshot.short_id);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! rustic_core logs through the `log` crate; a binary bridges it to `tracing` (the `tracing-log`
+//! bridge that `tracing_subscriber`'s `init()` installs).
+
+mod error;
+mod password;
+mod repo;
+mod retention;
+mod snapshot;
+mod storage;
+mod tree;
+
+pub use error::{RepoError, RusticCause};
+pub use password::{
+    password_from_env, read_password_file, resolve_password, PASSWORD_ENV, PASSWORD_FILE_ENV,
+};
+pub use repo::{
+    CheckProblem, CheckReport, DumpReport, NodeInfo, NodeKind, PruneReport, Repo, RepoOptions,
+    Severity, SnapshotMeta, WriteOutcome,
+};
+pub use retention::{plan_forget, ForgetGroup, ForgetReport, KeepPolicy, KeptSnapshot};
+pub use snapshot::{
+    select_snapshot, SnapshotId, SnapshotInfo, SnapshotSummary, QCB_TAG, STATUS_TAG_PREFIX,
+};
+pub use tree::{Content, EntryFailure, OpenStream, SnapshotTree, TreeEntry};

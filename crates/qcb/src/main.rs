@@ -16,6 +16,8 @@ mod commands;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    repo: commands::repo_args::RepoArgs,
 }
 
 #[derive(Subcommand)]
@@ -24,6 +26,24 @@ enum Command {
     Emulator(commands::emulator::EmulatorArgs),
     /// Start the built-in emulated tenant and show what it holds.
     Demo(commands::demo::DemoArgs),
+    /// Create a backup repository.
+    Init(commands::init::InitArgs),
+    /// Back up every layer of a tenant into one snapshot with its manifest.
+    Backup(commands::backup::BackupArgs),
+    /// List snapshots with status and counts.
+    Snapshots(commands::snapshots::SnapshotsArgs),
+    /// List a folder (or file) of a snapshot.
+    Ls(commands::ls::LsArgs),
+    /// Write a file of a snapshot to stdout.
+    Cat(commands::cat::CatArgs),
+    /// Write a whole snapshot out as plain files.
+    Dump(commands::dump::DumpArgs),
+    /// Verify the repository (and, with --read-data, all its data).
+    Check(commands::check::CheckArgs),
+    /// Forget snapshots by a retention policy, per tenant.
+    Forget(commands::forget::ForgetArgs),
+    /// Remove data no snapshot needs any more.
+    Prune(commands::prune::PruneArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,7 +51,10 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QCB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // `check` reports its findings itself; rustic_core would log each one again.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,rustic_core::commands::check=off")
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -49,6 +72,15 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Emulator(args) => commands::emulator::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Init(args) => commands::init::run(args, cli.repo).await,
+            Command::Backup(args) => commands::backup::run(args, cli.repo).await,
+            Command::Snapshots(args) => commands::snapshots::run(args, cli.repo).await,
+            Command::Ls(args) => commands::ls::run(args, cli.repo).await,
+            Command::Cat(args) => commands::cat::run(args, cli.repo).await,
+            Command::Dump(args) => commands::dump::run(args, cli.repo).await,
+            Command::Check(args) => commands::check::run(args, cli.repo).await,
+            Command::Forget(args) => commands::forget::run(args, cli.repo).await,
+            Command::Prune(args) => commands::prune::run(args, cli.repo).await,
         }
     });
     match result {
@@ -62,7 +94,11 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            if commands::repo_args::is_usage_error(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

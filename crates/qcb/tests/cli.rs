@@ -80,7 +80,7 @@ fn emulator_rejects_bad_options_with_a_clear_error() {
 }
 
 #[test]
-fn demo_lists_the_emulated_tenant() {
+fn demo_backs_up_the_emulated_tenant_and_prints_the_summary() {
     let started = Instant::now();
     let out = qcb().arg("demo").output().expect("qcb demo runs");
     assert!(
@@ -89,16 +89,46 @@ fn demo_lists_the_emulated_tenant() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Emulated Qlik Cloud tenant at http://127.0.0.1:"));
+    assert!(stdout.starts_with("snapshot "), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with(": success")),
+        "{stdout}"
+    );
     let apps = stdout
         .lines()
         .find(|l| l.starts_with("apps "))
         .expect("an apps line");
-    let n: usize = apps
+    let total: usize = apps
         .split_whitespace()
-        .last()
+        .nth(1)
         .and_then(|n| n.parse().ok())
         .expect("a count");
-    assert!(n > 0);
-    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(total > 0);
+    assert!(stdout.contains("secret fields redacted"));
+    let repo = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Repository: "))
+        .and_then(|l| l.split(' ').next())
+        .expect("the repository");
+    // The demo repository opens with the printed password.
+    let snaps = qcb()
+        .args(["snapshots", "--repo", repo])
+        .env("QCB_PASSWORD", "qcb-demo")
+        .output()
+        .expect("snapshots");
+    assert!(
+        snaps.status.success(),
+        "{}",
+        String::from_utf8_lossy(&snaps.stderr)
+    );
+    assert!(String::from_utf8_lossy(&snaps.stdout).contains("success"));
+    let _ = std::fs::remove_dir_all(
+        std::path::Path::new(repo)
+            .parent()
+            .unwrap_or(std::path::Path::new(repo)),
+    );
+    assert!(started.elapsed() < Duration::from_secs(120));
 }

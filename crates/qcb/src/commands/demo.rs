@@ -1,54 +1,100 @@
-//! `qcb demo`: starts the built-in emulated tenant and shows what it holds. (Until backup
-//! lands, the demo lists the tenant; later it backs it up into a temporary repository.)
+//! `qcb demo`: starts the built-in emulated tenant, backs it up into a new local repository and
+//! prints the manifest summary, with the commands to look inside the repository afterwards.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use qcb_backup::{backup, BackupOptions};
 use qcb_emulator::{Emulator, EmulatorConfig, Profile};
-use qcb_qlik::{ClientOptions, Credentials, TenantClient, TenantUrl};
+use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
+use qcb_repo::{Repo, RepoOptions};
+use secrecy::SecretString;
+
+/// The demo repository's password (the demo holds only generated data).
+const DEMO_PASSWORD: &str = "qcb-demo";
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// The generated tenant to show.
+    /// The generated tenant to back up.
     #[arg(long, default_value = "demo", value_parser = |s: &str| s.parse::<Profile>())]
     pub profile: Profile,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The emulated tenant's time runs this many times faster (rate limits, export latency).
+    #[arg(long, default_value_t = 20.0)]
+    pub time_scale: f64,
+    /// Print the manifest as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let config = EmulatorConfig {
         profile: args.profile,
         seed: args.seed,
+        time_scale: args.time_scale,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config, "127.0.0.1:0")
         .await
         .context("starting the emulated tenant")?;
-    let key = secrecy::SecretString::from(emulator.admin_api_key().to_string());
-    let client = TenantClient::new(
-        TenantUrl::parse(&emulator.url())?,
-        Credentials::ApiKey(key),
-        ClientOptions::default(),
-    )?;
-    let summary = qcb_qlik::inventory::inventory(&client)
+    // The M2M bot with admin.apps reaches every app, as a production backup should.
+    let (id, secret) = emulator
+        .tenant()
+        .credentials()
+        .admin_bot
+        .context("the emulated tenant has no M2M client")?;
+    let creds = Credentials::OAuthClient {
+        client_id: id,
+        client_secret: SecretString::from(secret),
+        scope: None,
+    };
+    let opts = ClientOptions {
+        budget: Budget {
+            time_scale: args.time_scale,
+            ..Budget::default()
+        },
+        ..ClientOptions::default()
+    };
+    let client = TenantClient::new(TenantUrl::parse(&emulator.url())?, creds, opts)?;
+
+    let dir = tempfile::Builder::new()
+        .prefix("qcb-demo-")
+        .tempdir()
+        .context("creating the demo repository folder")?
+        .keep();
+    let location = dir.join("repo").display().to_string();
+    let repo_opts = RepoOptions::new(
+        location.clone(),
+        SecretString::from(DEMO_PASSWORD.to_string()),
+    );
+    let repo = Arc::new(
+        tokio::task::spawn_blocking(move || Repo::init(&repo_opts))
+            .await
+            .context("creating the demo repository")??,
+    );
+    let outcome = backup(&client, repo, &BackupOptions::default())
         .await
-        .context("listing the emulated tenant")?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "Emulated Qlik Cloud tenant at {}", emulator.url())?;
-    writeln!(out, "{:<28} {:>8}", "component", "count")?;
-    for (kind, n) in &summary {
-        writeln!(out, "{kind:<28} {n:>8}")?;
+        .context("backing up the emulated tenant")?;
+    super::backup::print(&outcome.manifest, args.json)?;
+    if !args.json {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "\nRepository: {location} (password: {DEMO_PASSWORD}). Look inside:"
+        )?;
+        writeln!(
+            out,
+            "  QCB_PASSWORD={DEMO_PASSWORD} qcb snapshots --repo {location}"
+        )?;
+        writeln!(
+            out,
+            "  QCB_PASSWORD={DEMO_PASSWORD} qcb ls latest --repo {location}"
+        )?;
     }
-    let api = client.counters();
-    writeln!(
-        out,
-        "\n{} API requests, {} throttled, {} retried",
-        api.requests, api.throttled, api.retries
-    )?;
-    drop(out);
     emulator.stop().await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(super::backup::exit_code(outcome.manifest.status))
 }

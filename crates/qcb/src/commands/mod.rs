@@ -1,2 +1,13 @@
+pub mod backup;
+pub mod cat;
+pub mod check;
 pub mod demo;
+pub mod dump;
 pub mod emulator;
+pub mod forget;
+pub mod init;
+pub mod ls;
+pub mod prune;
+pub mod repo_args;
+pub mod snapshots;
+pub mod tenant_args;

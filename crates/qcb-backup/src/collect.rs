@@ -1,0 +1,337 @@
+//! Reads every document of one component kind from the tenant, as the catalog describes it,
+//! and makes it ready to store: redacted, secrets in free text cut out, keys sorted,
+//! pretty-printed. One failing item never fails its kind; a kind the tenant does not offer
+//! (403/404 for the whole list) is reported as not covered.
+
+use std::collections::BTreeSet;
+
+use qcb_catalog::scan::{self, Finding};
+use qcb_catalog::{redact::redact, ComponentKind, Source};
+use qcb_qlik::{ClientError, Method, Request, TenantClient};
+use serde_json::{Map, Value};
+
+use crate::manifest::{Item, ItemStatus};
+
+/// A file to store.
+#[derive(Debug)]
+pub struct Stored {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What reading one kind gave.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub files: Vec<Stored>,
+    pub items: Vec<Item>,
+    /// Why the whole kind is missing, when it is.
+    pub not_covered: Option<String>,
+}
+
+/// Object keys sorted at every level, so that snapshots diff cleanly.
+pub fn canonical(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<(String, Value)> = m.into_iter().collect();
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                keys.into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect::<Map<_, _>>(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
+pub fn pretty(v: Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(&canonical(v)).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// A path segment from an ID: only characters that are safe in any file system.
+pub fn safe(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+fn fill(path: &str, id: &str, tenant_id: &str) -> String {
+    path.replace("{id}", id).replace("{tenantId}", tenant_id)
+}
+
+/// Whether an error means the API itself is out of reach (not licensed, not there, not allowed).
+fn whole_kind_missing(e: &ClientError) -> bool {
+    matches!(e.status(), Some(403) | Some(404) | Some(405) | Some(501))
+}
+
+/// Every document of `kind`, except apps (see `apps`).
+pub async fn collect(
+    client: &TenantClient,
+    kind: &'static ComponentKind,
+    tenant_id: &str,
+) -> Collected {
+    let mut out = Collected::default();
+    let listed = match kind.source {
+        Source::Singleton { path } => client
+            .get_json(&fill(path, "", tenant_id), "")
+            .await
+            .map(|v| vec![v]),
+        Source::List {
+            path,
+            query,
+            property,
+        } => client.list_all(path, query, property).await,
+    };
+    let mut docs = match listed {
+        Ok(d) => d,
+        Err(e) if whole_kind_missing(&e) => {
+            out.not_covered = Some(format!(
+                "the tenant does not offer it to this identity: {e}"
+            ));
+            return out;
+        }
+        Err(e) => {
+            out.items
+                .push(failed_item(kind, "*", "", &format!("listing failed: {e}")));
+            return out;
+        }
+    };
+    // The deprecated API of the kind may still hold items the new one does not show.
+    if let Some(Source::List {
+        path,
+        query,
+        property,
+    }) = kind.legacy
+    {
+        if let Ok(legacy) = client.list_all(path, query, property).await {
+            let seen: BTreeSet<String> = docs
+                .iter()
+                .filter_map(|d| kind.id_of(d).map(str::to_string))
+                .collect();
+            docs.extend(
+                legacy
+                    .into_iter()
+                    .filter(|d| kind.id_of(d).is_some_and(|id| !seen.contains(id))),
+            );
+        }
+    }
+    if kind.bundle {
+        let label = format!("{} items", docs.len());
+        let mut all = Value::Array(docs);
+        let item = store(
+            kind,
+            &mut all,
+            "all",
+            &label,
+            &format!("{}.json", kind.folder),
+            &mut out,
+        );
+        out.items.push(item);
+        return out;
+    }
+    for doc in docs {
+        let item = collect_one(client, kind, tenant_id, doc, &mut out).await;
+        out.items.push(item);
+    }
+    out
+}
+
+async fn collect_one(
+    client: &TenantClient,
+    kind: &'static ComponentKind,
+    tenant_id: &str,
+    doc: Value,
+    out: &mut Collected,
+) -> Item {
+    let singleton = matches!(kind.source, Source::Singleton { .. });
+    let id = if singleton {
+        kind.name.to_string()
+    } else {
+        kind.id_of(&doc).unwrap_or_default().to_string()
+    };
+    let name = doc
+        .get(kind.name_field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let path = if singleton {
+        format!("{}.json", kind.folder)
+    } else {
+        format!("{}/{}.json", kind.folder, safe(&id))
+    };
+    let mut full = match kind.get_one {
+        Some(p) if !id.is_empty() => match client.get_json(&fill(p, &id, tenant_id), "").await {
+            Ok(v) => v,
+            Err(e) => return failed_item(kind, &id, &name, &e.to_string()),
+        },
+        _ => doc,
+    };
+    for sub in kind.subs {
+        let path = fill(sub.path, &id, tenant_id);
+        let got = match sub.list {
+            Some((query, property)) => client
+                .list_all(&path, query, property)
+                .await
+                .map(Value::Array),
+            None => client.call_json(&Request::get(path)).await.map(|(_, v)| v),
+        };
+        match got {
+            Ok(v) => full[sub.name] = v,
+            Err(e) => {
+                return failed_item(
+                    kind,
+                    &id,
+                    &name,
+                    &format!("reading its {} failed: {e}", sub.name),
+                )
+            }
+        }
+    }
+    for file in kind.files {
+        let method = file.method.parse::<Method>().unwrap_or(Method::GET);
+        let req = Request::new(method, fill(file.path, &id, tenant_id));
+        match download(client, req).await {
+            Ok(bytes) => out.files.push(Stored {
+                path: format!("{}/{}.{}", kind.folder, safe(&id), file.extension),
+                bytes,
+            }),
+            // A brand without a favicon answers 404 for it: there is nothing to keep.
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => {
+                return failed_item(
+                    kind,
+                    &id,
+                    &name,
+                    &format!("downloading its {} failed: {e}", file.extension),
+                )
+            }
+        }
+    }
+    store(kind, &mut full, &id, &name, &path, out)
+}
+
+async fn download(client: &TenantClient, req: Request) -> Result<Vec<u8>, ClientError> {
+    use futures::StreamExt;
+    let mut dl = client.download_request(req).await?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = dl.stream.next().await {
+        bytes.extend_from_slice(&chunk?);
+    }
+    Ok(bytes)
+}
+
+/// Redacts, scans and queues one document.
+fn store(
+    kind: &'static ComponentKind,
+    doc: &mut Value,
+    id: &str,
+    name: &str,
+    path: &str,
+    out: &mut Collected,
+) -> Item {
+    let findings: Vec<Finding> = kind
+        .scan
+        .iter()
+        .flat_map(|field| texts_under(doc, field))
+        .flat_map(|(at, text)| scan::find(&text, &at))
+        .collect();
+    let redacted = redact(kind, doc);
+    let bytes = pretty(std::mem::take(doc));
+    let item = Item {
+        kind: kind.name.to_string(),
+        id: id.to_string(),
+        name: name.to_string(),
+        path: path.to_string(),
+        status: ItemStatus::BackedUp,
+        bytes: bytes.len() as u64,
+        error: None,
+        redacted,
+        findings,
+        restore: kind.restore,
+    };
+    out.files.push(Stored {
+        path: path.to_string(),
+        bytes,
+    });
+    item
+}
+
+/// Every string under a pointer (`*` matches any member), with its pointer.
+fn texts_under(doc: &Value, pointer: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let target = if pointer.is_empty() {
+        Some(doc)
+    } else {
+        doc.pointer(pointer)
+    };
+    if let Some(v) = target {
+        strings(v, pointer.to_string(), &mut out);
+    }
+    out
+}
+
+fn strings(v: &Value, at: String, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((at, s.clone())),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| strings(x, format!("{at}/{i}"), out)),
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, x)| strings(x, format!("{at}/{k}"), out)),
+        _ => {}
+    }
+}
+
+pub fn failed_item(kind: &ComponentKind, id: &str, name: &str, error: &str) -> Item {
+    Item {
+        kind: kind.name.to_string(),
+        id: id.to_string(),
+        name: name.to_string(),
+        path: String::new(),
+        status: ItemStatus::Failed,
+        bytes: 0,
+        error: Some(error.to_string()),
+        redacted: vec![],
+        findings: vec![],
+        restore: kind.restore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn documents_are_stored_with_sorted_keys() {
+        let v = json!({"b": 1, "a": {"d": 2, "c": [ {"z": 1, "y": 2} ]}});
+        let text = String::from_utf8(pretty(v)).unwrap();
+        assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
+        assert!(text.find("\"y\"").unwrap() < text.find("\"z\"").unwrap());
+    }
+
+    #[test]
+    fn ids_become_safe_path_segments() {
+        assert_eq!(safe("a1-b_2.c"), "a1-b_2.c");
+        assert_eq!(safe("auth0|x/y"), "auth0_x_y");
+        assert_eq!(safe(".."), "_..");
+        assert_eq!(safe(""), "_");
+    }
+}

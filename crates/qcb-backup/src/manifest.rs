@@ -1,0 +1,153 @@
+//! The manifest of a run (DESIGN.md §5, schema `qcb.manifest/v1`): what was backed up, what
+//! was unchanged, what failed and why, what is not covered at all, what was redacted, and how
+//! each item comes back.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub const SCHEMA: &str = "qcb.manifest/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Success,
+    Partial,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    BackedUp,
+    Unchanged,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantInfo {
+    pub url: String,
+    pub id: String,
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub total: u64,
+    pub backed_up: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub status: ItemStatus,
+    pub bytes: u64,
+    pub error: Option<String>,
+    /// JSON pointers of the fields replaced by a redaction marker.
+    pub redacted: Vec<String>,
+    /// Credentials found in free text (where, what it looked like; never the value).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<qcb_catalog::scan::Finding>,
+    pub restore: qcb_catalog::Restore,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NotCovered {
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub schema: &'static str,
+    /// The snapshot's ID. Empty in the copy stored inside the snapshot, whose ID depends on it.
+    pub snapshot: String,
+    pub tool_version: &'static str,
+    pub tenant: TenantInfo,
+    pub started_at: String,
+    pub finished_at: String,
+    pub status: RunStatus,
+    pub counts: BTreeMap<String, Counts>,
+    pub items: Vec<Item>,
+    pub not_covered: Vec<NotCovered>,
+    pub api: qcb_qlik::ApiCounters,
+}
+
+impl Manifest {
+    /// Counts per kind, from the items.
+    pub fn count(items: &[Item]) -> BTreeMap<String, Counts> {
+        let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+        for i in items {
+            let c = counts.entry(i.kind.clone()).or_default();
+            c.total += 1;
+            match i.status {
+                ItemStatus::BackedUp => c.backed_up += 1,
+                ItemStatus::Unchanged => c.unchanged += 1,
+                ItemStatus::Failed => c.failed += 1,
+                ItemStatus::Skipped => {}
+            }
+        }
+        counts
+    }
+
+    /// A plain-text summary for a terminal.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{} of {} ({}): {}\n{:<26} {:>7} {:>9} {:>9} {:>7}\n",
+            if self.snapshot.is_empty() {
+                "run".to_string()
+            } else {
+                format!("snapshot {}", &self.snapshot[..self.snapshot.len().min(8)])
+            },
+            self.tenant.hostname,
+            self.started_at,
+            self.status.as_str(),
+            "kind",
+            "total",
+            "backed up",
+            "unchanged",
+            "failed"
+        );
+        for (kind, c) in &self.counts {
+            out.push_str(&format!(
+                "{kind:<26} {:>7} {:>9} {:>9} {:>7}\n",
+                c.total, c.backed_up, c.unchanged, c.failed
+            ));
+        }
+        let redacted: usize = self.items.iter().map(|i| i.redacted.len()).sum();
+        let findings: usize = self.items.iter().map(|i| i.findings.len()).sum();
+        out.push_str(&format!(
+            "{redacted} secret fields redacted, {findings} credentials found in free text; API: {} requests, {} throttled, {} retried, {} bytes\n",
+            self.api.requests, self.api.throttled, self.api.retries, self.api.bytes
+        ));
+        for f in self.items.iter().filter(|i| i.status == ItemStatus::Failed) {
+            out.push_str(&format!(
+                "failed: {} {} ({}): {}\n",
+                f.kind,
+                f.id,
+                f.name,
+                f.error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        for n in &self.not_covered {
+            out.push_str(&format!("not covered: {}: {}\n", n.kind, n.reason));
+        }
+        out
+    }
+}

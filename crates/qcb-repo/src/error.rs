@@ -1,0 +1,172 @@
+//! Errors of the repository layer. Each says what failed, where (repository, snapshot, path)
+//! and, where there is one, what to do about it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// An error from the backup repository.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    #[error("no repository given: pass --repo or set QCB_REPO (a folder path)")]
+    NoLocation,
+
+    #[error(
+        "{service} repositories are not supported yet ({location}): use a local folder path for now"
+    )]
+    UnsupportedLocation {
+        location: String,
+        service: &'static str,
+    },
+
+    #[error("there is no repository at {location}: check --repo / QCB_REPO, or create one with `qcb init`")]
+    NotFound { location: String },
+
+    #[error("{location} is not a restic repository ({reason}): check --repo / QCB_REPO")]
+    NotARepository { location: String, reason: String },
+
+    #[error("the password does not open the repository at {location}: check --password-file, QCB_PASSWORD_FILE or QCB_PASSWORD")]
+    WrongPassword { location: String },
+
+    #[error("a repository already exists at {location}")]
+    AlreadyExists { location: String },
+
+    #[error("cannot create a repository at {location}: the folder is not empty")]
+    NotEmpty { location: String },
+
+    #[error("the storage of the repository at {location} is full: free some space (for example with `qcb forget --prune`) and run again")]
+    StorageFull { location: String },
+
+    #[error("no password given: pass --password-file, or set QCB_PASSWORD_FILE or QCB_PASSWORD")]
+    NoPassword,
+
+    #[error("cannot read the password file {path}")]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the password file {path} is empty")]
+    EmptyPasswordFile { path: PathBuf },
+
+    #[error("the repository at {location} has no snapshots{}", for_host(.host))]
+    NoSnapshots {
+        location: String,
+        host: Option<String>,
+    },
+
+    #[error("no snapshot matches `{spec}`{}: name a snapshot by `latest` or by the start of its id (see `qcb snapshots`)", for_host(.host))]
+    SnapshotNotFound { spec: String, host: Option<String> },
+
+    #[error("snapshot id `{prefix}` is ambiguous: it starts {candidates}; give more characters")]
+    AmbiguousSnapshot { prefix: String, candidates: String },
+
+    #[error("`{path}` does not exist in snapshot {snapshot}")]
+    PathNotFound { snapshot: String, path: String },
+
+    #[error("`{path}` in snapshot {snapshot} is a directory: use `qcb ls` to list it")]
+    IsADirectory { snapshot: String, path: String },
+
+    #[error("`{path}` in snapshot {snapshot} is not a regular file")]
+    NotAFile { snapshot: String, path: String },
+
+    #[error("invalid path `{path}`: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+
+    #[error("invalid tag `{tag}`: {reason}")]
+    InvalidTag { tag: String, reason: &'static str },
+
+    #[error("invalid host `{host}`: it must be a non-empty name without commas or whitespace")]
+    InvalidHost { host: String },
+
+    #[error("no retention given: set at least one of --keep-last/--keep-daily/--keep-weekly/--keep-monthly/--keep-yearly (qcb never forgets every snapshot)")]
+    EmptyKeepPolicy,
+
+    #[error("cannot write the snapshot out to {path}: the folder is not empty")]
+    DumpTargetNotEmpty { path: PathBuf },
+
+    #[error("cannot write the output")]
+    Output {
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{action} {}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{action} {location}")]
+    Storage {
+        action: &'static str,
+        location: String,
+        #[source]
+        source: Box<opendal::Error>,
+    },
+
+    #[error("{action} (repository {location})")]
+    Rustic {
+        action: String,
+        location: String,
+        #[source]
+        source: RusticCause,
+    },
+}
+
+fn for_host(host: &Option<String>) -> String {
+    host.as_ref()
+        .map(|h| format!(" for tenant {h}"))
+        .unwrap_or_default()
+}
+
+/// A rustic_core error, shown in one line (rustic's own `Display` is a multi-paragraph report).
+pub struct RusticCause(pub(crate) Box<rustic_core::RusticError>);
+
+impl fmt::Display for RusticCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = self.0.display_log();
+        f.write_str(line.strip_prefix("Error: ").unwrap_or(&line))
+    }
+}
+
+impl fmt::Debug for RusticCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+// The one-line form already names rustic's own cause, so the chain stops here.
+impl std::error::Error for RusticCause {}
+
+impl RusticCause {
+    /// The wrapped rustic_core error.
+    pub fn inner(&self) -> &rustic_core::RusticError {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_place_and_the_remedy() {
+        let e = RepoError::SnapshotNotFound {
+            spec: "abc".into(),
+            host: Some("t.eu.qlikcloud.com".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no snapshot matches `abc` for tenant t.eu.qlikcloud.com: name a snapshot by `latest` or by the start of its id (see `qcb snapshots`)"
+        );
+        let e = RepoError::NoSnapshots {
+            location: "/r".into(),
+            host: None,
+        };
+        assert_eq!(e.to_string(), "the repository at /r has no snapshots");
+    }
+}

@@ -1,0 +1,956 @@
+//! The repository: open or create it, write a snapshot from a virtual tree, list, browse,
+//! read back, check, forget and prune.
+//!
+//! Every method blocks; call them from a plain thread or `tokio::task::spawn_blocking`.
+//! rustic_core takes no locks: writers of different tenants can run at once, and `prune`
+//! deletes unused packs only after a grace period (see [`Repo::prune`]), which is what makes
+//! that safe. Nothing is left locked when a call fails or the process is interrupted.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rustic_core::repofile::{MasterKey, Node, SnapshotFile, StringList};
+use rustic_core::{
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedTree, KeyOptions, LsOptions,
+    OpenStatus, ParentOptions, PruneOptions, Repository, RepositoryBackends, RepositoryOptions,
+    RusticError, TreeId, WriteBackend,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use crate::error::{RepoError, RusticCause};
+use crate::retention::{plan_forget, ForgetReport, KeepPolicy};
+use crate::snapshot::{select_snapshot, sort_snapshots, SnapshotId, SnapshotInfo, QCB_TAG};
+use crate::storage::{Location, Presence, Storage};
+use crate::tree::{from_timestamp, to_timestamp, EntryFailure, Probe, SnapshotTree, VirtualSource};
+
+/// How to reach a repository.
+#[derive(Debug, Clone)]
+pub struct RepoOptions {
+    /// A folder path (`local:` prefix allowed). `s3:`, `azblob:`, `gcs:` and `sftp:` come later.
+    pub location: String,
+    pub password: SecretString,
+    /// Where to cache snapshot and index files and tree packs; `None` for no cache (right for
+    /// local folders).
+    pub cache: Option<PathBuf>,
+}
+
+impl RepoOptions {
+    pub fn new(location: impl Into<String>, password: SecretString) -> Self {
+        Self {
+            location: location.into(),
+            password,
+            cache: None,
+        }
+    }
+}
+
+/// The snapshot a tree is written as.
+#[derive(Debug, Clone)]
+pub struct SnapshotMeta {
+    /// The tenant's hostname.
+    pub host: String,
+    /// Tags; `qcb` is added. Give the run's status as `status:<status>`.
+    pub tags: Vec<String>,
+    /// When the run started.
+    pub time: DateTime<Utc>,
+    /// The snapshot whose unchanged files are reused (normally the tenant's latest). An entry
+    /// with the same path, size and mtime as a file there is not opened.
+    pub parent: Option<SnapshotId>,
+}
+
+/// What writing a snapshot did.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteOutcome {
+    pub snapshot: SnapshotInfo,
+    /// Entries in the tree.
+    pub entries: u64,
+    /// Entries whose content was opened (the others came from the parent).
+    pub opened: u64,
+    /// Entries that could not be stored and are missing from the snapshot.
+    pub failures: Vec<EntryFailure>,
+}
+
+/// The kind of a node in a snapshot tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// One node of a snapshot, as `ls` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    /// Path from the snapshot's root, `/`-separated.
+    pub path: String,
+    pub kind: NodeKind,
+    pub size: u64,
+    pub mtime: Option<DateTime<Utc>>,
+}
+
+/// What `dump` wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DumpReport {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+    /// Nodes that are neither files nor folders (qcb writes none).
+    pub skipped: u64,
+}
+
+/// How serious a problem `check` found is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The repository's integrity is affected.
+    Error,
+    /// Something is odd but no data is at risk (an unreferenced pack, say).
+    Warning,
+}
+
+/// One problem `check` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckProblem {
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// Whether every pack file was read and verified.
+    pub read_data: bool,
+    pub snapshots: usize,
+    pub problems: Vec<CheckProblem>,
+}
+
+impl CheckReport {
+    /// No error-level problem.
+    pub fn is_ok(&self) -> bool {
+        !self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+/// What `prune` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Packs no snapshot needs any more. With the default grace period they are marked for
+    /// deletion now and removed by a prune at least 23 hours later.
+    pub packs_unused: u64,
+    /// Partly used packs rewritten.
+    pub packs_repacked: u64,
+    /// Packs marked earlier and removed now.
+    pub packs_removed: u64,
+    /// Bytes this prune frees (now or after the grace period).
+    pub bytes_freed: u64,
+    /// Bytes the repository's packs hold afterwards.
+    pub bytes_remaining: u64,
+    /// Whether unused packs were deleted at once.
+    pub instant: bool,
+}
+
+/// An open repository.
+pub struct Repo {
+    repo: Repository<OpenStatus>,
+    storage: Arc<Storage>,
+    cache: Option<PathBuf>,
+    /// The decrypted master key: indexed views of the repository are opened with it, so the
+    /// password's key derivation runs once per `open`.
+    key: MasterKey,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("location", &self.storage.location())
+            .finish()
+    }
+}
+
+fn rustic_repo(
+    storage: &Arc<Storage>,
+    cache: Option<&PathBuf>,
+) -> Result<Repository<()>, RepoError> {
+    let be: Arc<dyn WriteBackend> = storage.clone();
+    let backends = RepositoryBackends::new(be, None);
+    let opts = match cache {
+        Some(dir) => RepositoryOptions::default().cache_dir(dir.clone()),
+        None => RepositoryOptions::default().no_cache(true),
+    };
+    Repository::new(&opts, &backends).map_err(|e| RepoError::Rustic {
+        action: "cannot set up access".into(),
+        location: storage.location().to_string(),
+        source: RusticCause(e),
+    })
+}
+
+impl Repo {
+    /// Creates a repository (restic format version 2: compressed) in an empty or missing folder.
+    pub fn init(opts: &RepoOptions) -> Result<Self, RepoError> {
+        let location = Location::parse(&opts.location)?;
+        let storage = Storage::connect(&location, true)?;
+        match storage.presence()? {
+            Presence::Nothing => {}
+            Presence::Repository => {
+                return Err(RepoError::AlreadyExists {
+                    location: storage.location().to_string(),
+                })
+            }
+            Presence::SomethingElse => {
+                return Err(RepoError::NotEmpty {
+                    location: storage.location().to_string(),
+                })
+            }
+        }
+        let credentials = Credentials::password(opts.password.expose_secret());
+        Self::init_with(storage, opts.cache.as_ref(), &credentials)
+    }
+
+    fn init_with(
+        storage: Arc<Storage>,
+        cache: Option<&PathBuf>,
+        credentials: &Credentials,
+    ) -> Result<Self, RepoError> {
+        let repo = rustic_repo(&storage, cache)?
+            .init(
+                credentials,
+                &KeyOptions::default(),
+                &ConfigOptions::default(),
+            )
+            .map_err(|e| classify(&storage, "cannot create the repository", e))?;
+        Ok(Self::from_open(repo, storage, cache))
+    }
+
+    /// Opens an existing repository.
+    pub fn open(opts: &RepoOptions) -> Result<Self, RepoError> {
+        let location = Location::parse(&opts.location)?;
+        let storage = Storage::connect(&location, false)?;
+        let shown = storage.location().to_string();
+        match storage.presence()? {
+            Presence::Repository => {}
+            Presence::Nothing => return Err(RepoError::NotFound { location: shown }),
+            Presence::SomethingElse => {
+                return Err(RepoError::NotARepository {
+                    location: shown,
+                    reason: "it has no `config` file".into(),
+                })
+            }
+        }
+        if !storage.has_keys()? {
+            return Err(RepoError::NotARepository {
+                location: shown,
+                reason: "it has no key files".into(),
+            });
+        }
+        let credentials = Credentials::password(opts.password.expose_secret());
+        let repo = rustic_repo(&storage, opts.cache.as_ref())?
+            .open(&credentials)
+            .map_err(|e| classify(&storage, "cannot open the repository", e))?;
+        Ok(Self::from_open(repo, storage, opts.cache.as_ref()))
+    }
+
+    fn from_open(
+        repo: Repository<OpenStatus>,
+        storage: Arc<Storage>,
+        cache: Option<&PathBuf>,
+    ) -> Self {
+        let key = repo.key();
+        Self {
+            repo,
+            storage,
+            cache: cache.cloned(),
+            key,
+        }
+    }
+
+    /// A second handle on the repository (rustic_core's indexed states consume their handle).
+    fn handle(&self) -> Result<Repository<OpenStatus>, RepoError> {
+        rustic_repo(&self.storage, self.cache.as_ref())?
+            .open(&Credentials::Masterkey(self.key.clone()))
+            .map_err(|e| self.err("cannot open the repository", e))
+    }
+
+    /// A fresh in-memory repository opened with a random master key: no key derivation, no
+    /// disk. For unit tests.
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Self {
+        let storage = Storage::connect(&Location::Memory, true).expect("memory storage");
+        let key = MasterKey::new();
+        Self::init_with(storage, None, &Credentials::Masterkey(key)).expect("memory repository")
+    }
+
+    /// Where the repository lives, as given.
+    pub fn location(&self) -> &str {
+        self.storage.location()
+    }
+
+    fn err(&self, action: impl Into<String>, e: Box<RusticError>) -> RepoError {
+        classify(&self.storage, action, e)
+    }
+
+    /// Every snapshot, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, RepoError> {
+        let files = self
+            .repo
+            .get_all_snapshots()
+            .map_err(|e| self.err("cannot list the snapshots", e))?;
+        let mut snaps: Vec<SnapshotInfo> = files.iter().map(SnapshotInfo::from_file).collect();
+        sort_snapshots(&mut snaps);
+        Ok(snaps)
+    }
+
+    /// The snapshot `spec` names: `latest` (of `host`, when given) or a unique id prefix.
+    pub fn resolve(&self, spec: &str, host: Option<&str>) -> Result<SnapshotInfo, RepoError> {
+        let snaps = self.snapshots()?;
+        select_snapshot(&snaps, spec, host, self.location()).cloned()
+    }
+
+    /// The newest snapshot of a tenant, if it has one.
+    pub fn latest(&self, host: &str) -> Result<Option<SnapshotInfo>, RepoError> {
+        match self.resolve("latest", Some(host)) {
+            Ok(s) => Ok(Some(s)),
+            Err(RepoError::NoSnapshots { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `tree` as a new snapshot. Entries unchanged against `meta.parent` (same path,
+    /// size and mtime) are taken from the parent without being opened. An entry that cannot be
+    /// opened or read is left out and listed in [`WriteOutcome::failures`]; the snapshot is
+    /// still written, and the caller decides what that means for the run's status.
+    pub fn write_snapshot(
+        &self,
+        tree: SnapshotTree,
+        meta: SnapshotMeta,
+    ) -> Result<WriteOutcome, RepoError> {
+        if meta.host.is_empty() || meta.host.contains([',', ' ', '\t', '\n']) {
+            return Err(RepoError::InvalidHost { host: meta.host });
+        }
+        let mut tags = vec![StringList::from_str(QCB_TAG).unwrap_or_default()];
+        for tag in &meta.tags {
+            if tag.is_empty() || tag.contains(',') || tag.chars().any(char::is_whitespace) {
+                return Err(RepoError::InvalidTag {
+                    tag: tag.clone(),
+                    reason: "tags are non-empty and hold no commas or whitespace",
+                });
+            }
+            tags.push(StringList::from_str(tag).unwrap_or_default());
+        }
+        let entries = tree.into_sorted()?;
+        let count = entries.len() as u64;
+
+        let parent_opts = match &meta.parent {
+            Some(parent) => {
+                let known = self
+                    .repo
+                    .get_snapshots(&[parent.as_str()])
+                    .map(|s| !s.is_empty())
+                    .unwrap_or(false);
+                if !known {
+                    return Err(RepoError::SnapshotNotFound {
+                        spec: parent.to_string(),
+                        host: None,
+                    });
+                }
+                ParentOptions::default().parents(vec![parent.to_string()])
+            }
+            None => ParentOptions::default().force(true),
+        };
+        let opts = BackupOptions::default()
+            .parent_opts(parent_opts)
+            .no_scan(true);
+
+        let mut summary = rustic_core::repofile::SnapshotSummary::default();
+        summary.command = "qcb".into();
+        let mut snap = SnapshotFile {
+            time: to_timestamp(meta.time).to_zoned(rustic_core::jiff::tz::TimeZone::UTC),
+            hostname: meta.host.clone(),
+            program_version: format!("qcb {}", env!("CARGO_PKG_VERSION")),
+            summary: Some(summary),
+            ..SnapshotFile::default()
+        };
+        snap.set_tags(tags);
+
+        let probe = Arc::new(Probe::default());
+        let source = VirtualSource::new(entries, probe.clone());
+        let indexed = self
+            .handle()?
+            .to_indexed_ids()
+            .map_err(|e| self.err("cannot read the index", e))?;
+        let written = indexed
+            .archive(&opts, &source, snap, &[PathBuf::from("/")])
+            .map_err(|e| self.err(format!("cannot write the snapshot of {}", meta.host), e))?;
+        Ok(WriteOutcome {
+            snapshot: SnapshotInfo::from_file(&written),
+            entries: count,
+            opened: probe.opened(),
+            failures: probe.failures(),
+        })
+    }
+
+    /// Lists `path` in a snapshot: the folder's entries (all of them, depth first, with
+    /// `recursive`), or the file itself.
+    pub fn ls(
+        &self,
+        snapshot: &SnapshotInfo,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Vec<NodeInfo>, RepoError> {
+        let repo = self
+            .handle()?
+            .to_indexed_ids()
+            .map_err(|e| self.err("cannot read the index", e))?;
+        let (path, node) = self.find_node(&repo, snapshot, path)?;
+        if !node.is_dir() {
+            return Ok(vec![node_info(path, &node)]);
+        }
+        let mut out = Vec::new();
+        if recursive {
+            let walk = repo
+                .ls(&node, &LsOptions::default().recursive(true))
+                .map_err(|e| {
+                    self.err(
+                        format!("cannot list `{path}` in snapshot {}", snapshot.short_id),
+                        e,
+                    )
+                })?;
+            for item in walk {
+                let (rel, child) = item.map_err(|e| {
+                    self.err(
+                        format!("cannot list `{path}` in snapshot {}", snapshot.short_id),
+                        e,
+                    )
+                })?;
+                out.push(node_info(join(&path, &rel.to_string_lossy()), &child));
+            }
+        } else {
+            let id = node.subtree.unwrap_or_default();
+            let tree = repo.get_tree(&id).map_err(|e| {
+                self.err(
+                    format!("cannot read `{path}` in snapshot {}", snapshot.short_id),
+                    e,
+                )
+            })?;
+            for child in &tree.nodes {
+                out.push(node_info(
+                    join(&path, &child.name().to_string_lossy()),
+                    child,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the file at `path` of a snapshot to `out`; returns the number of bytes.
+    pub fn cat(
+        &self,
+        snapshot: &SnapshotInfo,
+        path: &str,
+        out: &mut impl Write,
+    ) -> Result<u64, RepoError> {
+        let repo = self
+            .handle()?
+            .to_indexed()
+            .map_err(|e| self.err("cannot read the index", e))?;
+        let (path, node) = self.find_node(&repo, snapshot, path)?;
+        if node.is_dir() {
+            return Err(RepoError::IsADirectory {
+                snapshot: snapshot.short_id.clone(),
+                path,
+            });
+        }
+        if !node.is_file() {
+            return Err(RepoError::NotAFile {
+                snapshot: snapshot.short_id.clone(),
+                path,
+            });
+        }
+        let mut w = TrackedWriter::new(out);
+        let result = repo.dump(&node, &mut w);
+        match (result, w.error.take()) {
+            (Ok(()), _) => Ok(w.written),
+            (Err(_), Some(source)) => Err(RepoError::Output { source }),
+            (Err(e), None) => Err(self.err(
+                format!("cannot read `{path}` from snapshot {}", snapshot.short_id),
+                e,
+            )),
+        }
+    }
+
+    /// Writes a whole snapshot out as plain files under `dir` (created if missing; it must be
+    /// empty). File modification times are restored.
+    pub fn dump(&self, snapshot: &SnapshotInfo, dir: &Path) -> Result<DumpReport, RepoError> {
+        match std::fs::read_dir(dir) {
+            Ok(mut entries) => {
+                if entries.next().is_some() {
+                    return Err(RepoError::DumpTargetNotEmpty {
+                        path: dir.to_path_buf(),
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RepoError::Io {
+                    action: "cannot read the target folder",
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        std::fs::create_dir_all(dir).map_err(|source| RepoError::Io {
+            action: "cannot create the target folder",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let repo = self
+            .handle()?
+            .to_indexed()
+            .map_err(|e| self.err("cannot read the index", e))?;
+        let (_, root) = self.find_node(&repo, snapshot, "")?;
+        let walk = repo
+            .ls(&root, &LsOptions::default().recursive(true))
+            .map_err(|e| self.err(format!("cannot list snapshot {}", snapshot.short_id), e))?;
+        let mut report = DumpReport::default();
+        for item in walk {
+            let (rel, node) = item
+                .map_err(|e| self.err(format!("cannot list snapshot {}", snapshot.short_id), e))?;
+            if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+                // A hostile repository could name a node `..`; never write outside `dir`.
+                report.skipped += 1;
+                continue;
+            }
+            let target = dir.join(&rel);
+            if node.is_dir() {
+                std::fs::create_dir_all(&target).map_err(|source| RepoError::Io {
+                    action: "cannot create",
+                    path: target.clone(),
+                    source,
+                })?;
+                report.dirs += 1;
+            } else if node.is_file() {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|source| RepoError::Io {
+                        action: "cannot create",
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
+                }
+                let file = File::create(&target).map_err(|source| RepoError::Io {
+                    action: "cannot create",
+                    path: target.clone(),
+                    source,
+                })?;
+                let mut w = TrackedWriter::new(BufWriter::with_capacity(1 << 20, file));
+                let result = repo.dump(&node, &mut w);
+                if let Some(source) = w.error.take() {
+                    return Err(RepoError::Io {
+                        action: "cannot write",
+                        path: target,
+                        source,
+                    });
+                }
+                result.map_err(|e| {
+                    self.err(
+                        format!(
+                            "cannot read `{}` from snapshot {}",
+                            rel.display(),
+                            snapshot.short_id
+                        ),
+                        e,
+                    )
+                })?;
+                let file = w.inner.into_inner().map_err(|e| RepoError::Io {
+                    action: "cannot write",
+                    path: target.clone(),
+                    source: e.into_error(),
+                })?;
+                if let Some(mtime) = node.meta.mtime {
+                    let t: std::time::SystemTime = from_timestamp(mtime).into();
+                    let _ = file.set_modified(t);
+                }
+                report.files += 1;
+                report.bytes += w.written;
+            } else {
+                report.skipped += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Checks the repository's structure (index, packs, every snapshot's trees); with
+    /// `read_data`, also reads every pack file and verifies every blob's hash.
+    pub fn check(&self, read_data: bool) -> Result<CheckReport, RepoError> {
+        let snapshots = self.snapshots()?.len();
+        let results = self
+            .repo
+            .check(CheckOptions::default().read_data(read_data))
+            .map_err(|e| self.err("cannot check the repository", e))?;
+        let problems = results
+            .0
+            .iter()
+            .map(|(level, problem)| CheckProblem {
+                // rustic_core does not export the level's type; its Debug name is stable.
+                severity: if format!("{level:?}") == "Warn" {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                },
+                message: problem.to_string(),
+            })
+            .collect();
+        Ok(CheckReport {
+            read_data,
+            snapshots,
+            problems,
+        })
+    }
+
+    /// Forgets snapshots by `policy`, per tenant; with `dry_run`, only reports. Only snapshots
+    /// tagged `qcb` are considered. Their data stays until [`Repo::prune`].
+    pub fn forget(&self, policy: &KeepPolicy, dry_run: bool) -> Result<ForgetReport, RepoError> {
+        let snaps = self.snapshots()?;
+        let report = plan_forget(&snaps, policy, dry_run)?;
+        if !dry_run {
+            let ids = report
+                .removed()
+                .filter_map(|s| {
+                    s.id.as_str()
+                        .parse::<rustic_core::repofile::SnapshotId>()
+                        .ok()
+                })
+                .collect::<Vec<_>>();
+            if !ids.is_empty() {
+                self.repo
+                    .delete_snapshots(&ids)
+                    .map_err(|e| self.err("cannot remove the forgotten snapshots", e))?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes data no snapshot needs. Unused packs are marked for deletion and removed by a
+    /// prune at least 23 hours later, so a backup running at the same time (which may just
+    /// have decided to reuse a blob in such a pack) stays valid.
+    pub fn prune(&self) -> Result<PruneReport, RepoError> {
+        self.prune_with(PruneOptions::default(), false)
+    }
+
+    /// [`Repo::prune`] that deletes unused packs at once. Only safe when nothing else writes
+    /// to the repository meanwhile.
+    pub fn prune_instant(&self) -> Result<PruneReport, RepoError> {
+        self.prune_with(PruneOptions::default().instant_delete(true), true)
+    }
+
+    fn prune_with(&self, opts: PruneOptions, instant: bool) -> Result<PruneReport, RepoError> {
+        let plan = self
+            .repo
+            .prune_plan(&opts)
+            .map_err(|e| self.err("cannot plan the prune", e))?;
+        let stats = &plan.stats;
+        let size = stats.size_sum();
+        let report = PruneReport {
+            packs_unused: stats.packs.unused,
+            packs_repacked: stats.packs.repack,
+            packs_removed: stats.packs_to_delete.remove,
+            bytes_freed: size.remove + size.repackrm + stats.size_unref,
+            bytes_remaining: size.total_after_prune(),
+            instant,
+        };
+        self.repo
+            .prune(&opts, plan)
+            .map_err(|e| self.err("cannot prune", e))?;
+        Ok(report)
+    }
+
+    /// Finds the node at `path` (normalised: no leading or trailing `/`; empty is the root).
+    fn find_node<S: IndexedTree>(
+        &self,
+        repo: &Repository<S>,
+        snapshot: &SnapshotInfo,
+        path: &str,
+    ) -> Result<(String, Node), RepoError> {
+        let path = path.trim_matches('/').to_string();
+        let path = if path == "." { String::new() } else { path };
+        let tree: TreeId = snapshot.tree.parse().map_err(|_| RepoError::Rustic {
+            action: format!("snapshot {} has an invalid tree id", snapshot.short_id),
+            location: self.location().to_string(),
+            source: RusticCause(RusticError::new(
+                rustic_core::ErrorKind::Repository,
+                "invalid tree id",
+            )),
+        })?;
+        let mut node = Node::new_node(
+            std::ffi::OsStr::new(""),
+            rustic_core::repofile::NodeType::Dir,
+            rustic_core::repofile::Metadata::default(),
+        );
+        node.subtree = Some(tree);
+        let not_found = || RepoError::PathNotFound {
+            snapshot: snapshot.short_id.clone(),
+            path: path.clone(),
+        };
+        for component in path.split('/').filter(|c| !c.is_empty()) {
+            let Some(id) = node.subtree.filter(|_| node.is_dir()) else {
+                return Err(not_found());
+            };
+            let tree = repo.get_tree(&id).map_err(|e| {
+                self.err(
+                    format!("cannot read `{path}` in snapshot {}", snapshot.short_id),
+                    e,
+                )
+            })?;
+            node = tree
+                .nodes
+                .into_iter()
+                .find(|n| n.name() == std::ffi::OsStr::new(component))
+                .ok_or_else(not_found)?;
+        }
+        Ok((path, node))
+    }
+}
+
+/// Maps a rustic_core error to a qcb one: a full disk and a wrong password each get their own
+/// sentence.
+fn classify(storage: &Storage, action: impl Into<String>, e: Box<RusticError>) -> RepoError {
+    let location = storage.location().to_string();
+    if storage.saw_full() {
+        return RepoError::StorageFull { location };
+    }
+    if e.is_incorrect_password() {
+        return RepoError::WrongPassword { location };
+    }
+    RepoError::Rustic {
+        action: action.into(),
+        location,
+        source: RusticCause(e),
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn node_info(path: String, node: &Node) -> NodeInfo {
+    let kind = if node.is_dir() {
+        NodeKind::Dir
+    } else if node.is_file() {
+        NodeKind::File
+    } else if node.is_symlink() {
+        NodeKind::Symlink
+    } else {
+        NodeKind::Other
+    };
+    NodeInfo {
+        path,
+        kind,
+        size: node.meta.size,
+        mtime: node.meta.mtime.map(from_timestamp),
+    }
+}
+
+/// A writer that remembers its first I/O error (rustic_core wraps it in its own error, which
+/// would hide a closed pipe or a full disk) and counts bytes.
+struct TrackedWriter<W: Write> {
+    inner: W,
+    written: u64,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> TrackedWriter<W> {
+    fn new(inner: W) -> Self {
+        Self {
+            inner,
+            written: 0,
+            error: None,
+        }
+    }
+
+    fn keep(&mut self, e: &io::Error) {
+        if self.error.is_none() {
+            self.error = Some(io::Error::new(e.kind(), e.to_string()));
+        }
+    }
+}
+
+impl<W: Write> Write for TrackedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.written += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.keep(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|e| self.keep(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::TreeEntry;
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn meta(parent: Option<SnapshotId>) -> SnapshotMeta {
+        SnapshotMeta {
+            host: "acme.eu.qlikcloud.com".into(),
+            tags: vec!["status:ok".into()],
+            time: t(0),
+            parent,
+        }
+    }
+
+    #[test]
+    fn write_list_read_back_in_memory() {
+        let repo = Repo::in_memory();
+        let opened = Arc::new(AtomicUsize::new(0));
+        let tree = |opened: Arc<AtomicUsize>| -> SnapshotTree {
+            let mut tree = SnapshotTree::new();
+            tree.push(TreeEntry::bytes("manifest.json", t(5), "{}"));
+            tree.push(TreeEntry::bytes("apps/a1/app.json", t(1), r#"{"id":"a1"}"#));
+            tree.push(TreeEntry::stream("apps/a1/app.qvf", 4, t(2), move || {
+                opened.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(io::Cursor::new(b"QVF!".to_vec())) as Box<dyn Read + Send>)
+            }));
+            tree.push(TreeEntry::stream("apps/a2/app.qvf", 4, t(2), || {
+                Err(io::Error::other("export expired"))
+            }));
+            tree
+        };
+        let first = repo
+            .write_snapshot(tree(opened.clone()), meta(None))
+            .unwrap();
+        assert_eq!(first.entries, 4);
+        assert_eq!(first.opened, 4);
+        assert_eq!(first.failures.len(), 1);
+        assert_eq!(first.failures[0].path, "apps/a2/app.qvf");
+        assert_eq!(first.snapshot.tags, ["qcb", "status:ok"]);
+        assert_eq!(first.snapshot.host, "acme.eu.qlikcloud.com");
+        assert_eq!(first.snapshot.time, t(0));
+
+        let second = repo
+            .write_snapshot(tree(opened.clone()), meta(Some(first.snapshot.id.clone())))
+            .unwrap();
+        assert_eq!(
+            opened.load(Ordering::SeqCst),
+            1,
+            "the unchanged stream is not reopened"
+        );
+        // The two documents are in memory (opening them costs nothing, but they too come from
+        // the parent); the failed export is tried again.
+        assert_eq!(second.opened, 1);
+        assert_eq!(second.snapshot.parent.as_ref(), Some(&first.snapshot.id));
+
+        let latest = repo.resolve("latest", None).unwrap();
+        assert_eq!(latest.id, second.snapshot.id);
+        let top = repo.ls(&latest, "", false).unwrap();
+        let names: Vec<_> = top.iter().map(|n| (n.path.as_str(), n.kind)).collect();
+        assert_eq!(
+            names,
+            [("apps", NodeKind::Dir), ("manifest.json", NodeKind::File)]
+        );
+        let all = repo.ls(&latest, "/apps/", true).unwrap();
+        let paths: Vec<_> = all.iter().map(|n| n.path.as_str()).collect();
+        // The failed export leaves its folder behind, empty.
+        assert_eq!(
+            paths,
+            ["apps/a1", "apps/a1/app.json", "apps/a1/app.qvf", "apps/a2"]
+        );
+        assert_eq!(all[2].size, 4);
+        assert_eq!(all[2].mtime, Some(t(2)));
+
+        let mut out = Vec::new();
+        assert_eq!(repo.cat(&latest, "apps/a1/app.qvf", &mut out).unwrap(), 4);
+        assert_eq!(out, b"QVF!");
+        assert!(matches!(
+            repo.cat(&latest, "apps", &mut Vec::new()),
+            Err(RepoError::IsADirectory { .. })
+        ));
+        assert!(matches!(
+            repo.cat(&latest, "apps/a2/app.qvf", &mut Vec::new()),
+            Err(RepoError::PathNotFound { .. })
+        ));
+        assert!(matches!(
+            repo.ls(&latest, "manifest.json/x", false),
+            Err(RepoError::PathNotFound { .. })
+        ));
+        let report = repo.check(true).unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.snapshots, 2);
+    }
+
+    #[test]
+    fn bad_meta_and_unknown_parents_are_refused() {
+        let repo = Repo::in_memory();
+        let mut m = meta(None);
+        m.tags = vec!["a,b".into()];
+        assert!(matches!(
+            repo.write_snapshot(SnapshotTree::new(), m),
+            Err(RepoError::InvalidTag { .. })
+        ));
+        let mut m = meta(None);
+        m.host = String::new();
+        assert!(matches!(
+            repo.write_snapshot(SnapshotTree::new(), m),
+            Err(RepoError::InvalidHost { .. })
+        ));
+        let ghost = SnapshotId::parse(&"ab".repeat(32)).unwrap();
+        assert!(matches!(
+            repo.write_snapshot(SnapshotTree::new(), meta(Some(ghost))),
+            Err(RepoError::SnapshotNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn forget_removes_what_the_plan_says() {
+        let repo = Repo::in_memory();
+        for day in 0..5 {
+            let mut m = meta(None);
+            m.time = t(day * 86_400);
+            let mut tree = SnapshotTree::new();
+            tree.push(TreeEntry::bytes(
+                "tenant/tenant.json",
+                t(0),
+                format!("{day}"),
+            ));
+            repo.write_snapshot(tree, m).unwrap();
+        }
+        let policy = KeepPolicy {
+            last: 2,
+            ..KeepPolicy::default()
+        };
+        let dry = repo.forget(&policy, true).unwrap();
+        assert_eq!(dry.removed().count(), 3);
+        assert_eq!(repo.snapshots().unwrap().len(), 5);
+        let done = repo.forget(&policy, false).unwrap();
+        assert_eq!(done.removed().count(), 3);
+        let left = repo.snapshots().unwrap();
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[1].time, t(4 * 86_400));
+        let pruned = repo.prune_instant().unwrap();
+        assert!(pruned.bytes_freed > 0, "{pruned:?}");
+        assert!(repo.check(true).unwrap().is_ok());
+    }
+}

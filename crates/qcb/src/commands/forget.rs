@@ -1,0 +1,100 @@
+//! `qcb forget --keep-daily N …`: forget snapshots by a retention policy, per tenant.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+use qcb_repo::KeepPolicy;
+
+use super::prune::print_prune;
+use super::repo_args::{blocking, show_time, RepoArgs};
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Keep the N newest snapshots.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest snapshot of each of the last N days that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_daily: u32,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// Keep the newest snapshot of each of the last N months that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// Keep the newest snapshot of each of the last N years that have one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Prune afterwards (remove the data only forgotten snapshots used).
+    #[arg(long)]
+    pub prune: bool,
+    /// Only show what would be forgotten.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
+    let policy = KeepPolicy {
+        last: args.keep_last,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+        yearly: args.keep_yearly,
+    };
+    let (dry_run, prune) = (args.dry_run, args.prune);
+    let (report, pruned) = blocking(move || {
+        let repo = repo.open()?;
+        let report = repo.forget(&policy, dry_run)?;
+        let pruned = if prune && !dry_run {
+            Some(repo.prune()?)
+        } else {
+            None
+        };
+        Ok((report, pruned))
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({ "forget": report, "prune": pruned }),
+        )?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for group in &report.groups {
+        writeln!(
+            out,
+            "{}: keep {}, forget {}",
+            group.host,
+            group.keep.len(),
+            group.remove.len()
+        )?;
+        for k in &group.keep {
+            writeln!(
+                out,
+                "  keep    {}  {}  {}",
+                k.snapshot.short_id,
+                show_time(&k.snapshot.time),
+                k.reasons.join(",")
+            )?;
+        }
+        for s in &group.remove {
+            writeln!(out, "  forget  {}  {}", s.short_id, show_time(&s.time))?;
+        }
+    }
+    let n = report.removed().count();
+    if report.dry_run {
+        writeln!(out, "dry run: {n} snapshots would be forgotten")?;
+    } else {
+        writeln!(out, "forgot {n} snapshots")?;
+    }
+    if let Some(p) = &pruned {
+        print_prune(&mut out, p)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

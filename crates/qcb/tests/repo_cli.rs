@@ -1,0 +1,323 @@
+//! Black-box tests of the repository commands: init → (snapshots written through the library,
+//! as `qcb backup` will) → snapshots, ls, cat, dump, check, forget, prune, and the errors.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::{DateTime, Utc};
+use qcb_repo::{Repo, RepoOptions, SnapshotMeta, SnapshotTree, TreeEntry};
+use secrecy::SecretString;
+
+const PASSWORD: &str = "s3cret repository password";
+const ACME: &str = "acme.eu.qlikcloud.com";
+const GLOBEX: &str = "globex.us.qlikcloud.com";
+
+fn qcb(repo: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qcb"))
+        .args(args)
+        .env("QCB_REPO", repo)
+        .env("QCB_PASSWORD", PASSWORD)
+        .env_remove("QCB_PASSWORD_FILE")
+        .output()
+        .expect("qcb runs")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Fails with `code` and exactly one line on stderr, which is returned.
+fn fails(out: Output, code: i32) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn day(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_735_689_600 + n * 86_400 + 7200, 0).expect("time")
+}
+
+fn export(n: u64) -> Vec<u8> {
+    (0..300_000u64)
+        .map(|i| ((i * 2_654_435_761 + n) >> 7) as u8)
+        .collect()
+}
+
+fn tree(host: &str, n: i64) -> SnapshotTree {
+    let mut t = SnapshotTree::new();
+    t.push(TreeEntry::bytes(
+        "tenant/tenant.json",
+        day(0),
+        format!("{{\n  \"hostname\": \"{host}\"\n}}\n"),
+    ));
+    t.push(TreeEntry::bytes(
+        "manifest.json",
+        day(n),
+        format!("{{\"run\": {n}}}\n"),
+    ));
+    t.push(TreeEntry::bytes(
+        "spaces/s1.json",
+        day(0),
+        "{\"id\": \"s1\"}\n",
+    ));
+    let qvf = export(n as u64 % 2);
+    t.push(TreeEntry::stream(
+        "apps/a1/app.qvf",
+        qvf.len() as u64,
+        day(n % 2),
+        move || Ok(Box::new(std::io::Cursor::new(qvf)) as Box<dyn Read + Send>),
+    ));
+    t
+}
+
+#[test]
+fn the_repository_commands_work_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo_dir = dir.path().join("repo");
+
+    let out = ok(qcb(&repo_dir, &["init"]));
+    assert!(
+        out.starts_with(&format!("created repository at {}", repo_dir.display())),
+        "{out}"
+    );
+    let err = fails(qcb(&repo_dir, &["init"]), 1);
+    assert_eq!(
+        err,
+        format!(
+            "error: a repository already exists at {}\n",
+            repo_dir.display()
+        )
+    );
+
+    // Three days of two tenants, written through the library.
+    let repo = Repo::open(&RepoOptions::new(
+        repo_dir.to_string_lossy().into_owned(),
+        SecretString::from(PASSWORD.to_string()),
+    ))
+    .expect("open");
+    for n in 0..3 {
+        for host in [ACME, GLOBEX] {
+            let parent = repo.latest(host).expect("latest").map(|s| s.id);
+            let status = if n == 2 && host == GLOBEX {
+                "partial"
+            } else {
+                "ok"
+            };
+            let meta = SnapshotMeta {
+                host: host.into(),
+                tags: vec![format!("status:{status}")],
+                time: day(n),
+                parent,
+            };
+            let outcome = repo.write_snapshot(tree(host, n), meta).expect("write");
+            assert!(outcome.failures.is_empty());
+        }
+    }
+    let snaps = repo.snapshots().expect("snapshots");
+    assert_eq!(snaps.len(), 6);
+
+    // snapshots: a table, and JSON.
+    let table = ok(qcb(&repo_dir, &["snapshots"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID        TIME (UTC)"), "{table}");
+    assert_eq!(lines.len(), 8, "{table}");
+    assert!(table.contains("partial"), "{table}");
+    assert!(lines[1].starts_with(&snaps[0].short_id), "{table}");
+    assert!(lines[1].contains("2025-01-01 02:00:00"), "{table}");
+    assert_eq!(lines[7], "6 snapshots");
+    let json: serde_json::Value = serde_json::from_str(&ok(qcb(
+        &repo_dir,
+        &["snapshots", "--json", "--host", GLOBEX],
+    )))
+    .expect("json");
+    let list = json.as_array().expect("array");
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[2]["host"], GLOBEX);
+    assert_eq!(
+        list[2]["tags"],
+        serde_json::json!(["qcb", "status:partial"])
+    );
+    assert_eq!(list[2]["summary"]["files_total"], 4);
+    let globex_latest = list[2]["id"].as_str().expect("id").to_string();
+
+    // ls: `latest`, per-tenant `latest`, id prefixes, recursion.
+    let root = ok(qcb(&repo_dir, &["ls", "latest"]));
+    let names: Vec<&str> = root
+        .lines()
+        .map(|l| l.rsplit("  ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        ["apps/", "manifest.json", "spaces/", "tenant/"],
+        "{root}"
+    );
+    let deep = ok(qcb(&repo_dir, &["ls", &globex_latest[..10], "apps", "-r"]));
+    assert!(
+        deep.lines()
+            .any(|l| l.starts_with("-       300000  2025-01-01 02:00:00  apps/a1/app.qvf")),
+        "{deep}"
+    );
+    let file = ok(qcb(
+        &repo_dir,
+        &["ls", "latest", "tenant/tenant.json", "--host", ACME],
+    ));
+    assert_eq!(file.lines().count(), 1);
+
+    // cat: the bytes, per tenant.
+    let out = qcb(
+        &repo_dir,
+        &["cat", "latest", "tenant/tenant.json", "--host", ACME],
+    );
+    assert_eq!(ok(out), format!("{{\n  \"hostname\": \"{ACME}\"\n}}\n"));
+    let out = qcb(&repo_dir, &["cat", &globex_latest[..8], "apps/a1/app.qvf"]);
+    assert!(out.status.success());
+    assert!(out.stdout == export(0), "app.qvf of day 2 reads back");
+
+    // dump: plain files.
+    let to = dir.path().join("dumped");
+    let out = ok(qcb(
+        &repo_dir,
+        &[
+            "dump",
+            "latest",
+            "--host",
+            ACME,
+            "--to",
+            to.to_str().expect("utf-8"),
+        ],
+    ));
+    assert!(out.contains("4 files"), "{out}");
+    assert_eq!(
+        std::fs::read(to.join("manifest.json")).expect("read"),
+        b"{\"run\": 2}\n"
+    );
+    let err = fails(
+        qcb(
+            &repo_dir,
+            &["dump", "latest", "--to", to.to_str().expect("utf-8")],
+        ),
+        1,
+    );
+    assert!(err.contains("is not empty"), "{err}");
+
+    // check.
+    let out = ok(qcb(&repo_dir, &["check", "--read-data"]));
+    assert_eq!(
+        out,
+        "no problems found in 6 snapshots (structure and all data)\n"
+    );
+
+    // forget: dry run, then for real with prune; one snapshot per tenant stays.
+    let out = ok(qcb(&repo_dir, &["forget", "--keep-last", "1", "--dry-run"]));
+    assert!(out.contains(&format!("{ACME}: keep 1, forget 2")), "{out}");
+    assert!(
+        out.ends_with("dry run: 4 snapshots would be forgotten\n"),
+        "{out}"
+    );
+    assert_eq!(repo.snapshots().expect("snapshots").len(), 6);
+    let out = ok(qcb(&repo_dir, &["forget", "--keep-daily", "1", "--prune"]));
+    assert!(out.contains("forgot 4 snapshots"), "{out}");
+    assert!(out.contains("pruned:"), "{out}");
+    let left = repo.snapshots().expect("snapshots");
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|s| s.time == day(2)));
+    let out = ok(qcb(&repo_dir, &["prune"]));
+    assert!(out.starts_with("pruned:"), "{out}");
+    ok(qcb(&repo_dir, &["check", "--read-data"]));
+
+    // Naming snapshots that do not exist.
+    let err = fails(qcb(&repo_dir, &["ls", "ffffffff"]), 1);
+    assert!(
+        err.starts_with("error: no snapshot matches `ffffffff`"),
+        "{err}"
+    );
+    let err = fails(qcb(&repo_dir, &["cat", "latest", "nope.json"]), 1);
+    assert!(
+        err.contains("`nope.json` does not exist in snapshot"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mistakes_get_one_clear_line_and_the_right_exit_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo_dir = dir.path().join("repo");
+    ok(qcb(&repo_dir, &["init"]));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_qcb"))
+        .args(["snapshots"])
+        .env("QCB_REPO", &repo_dir)
+        .env("QCB_PASSWORD", "wrong")
+        .env_remove("QCB_PASSWORD_FILE")
+        .output()
+        .expect("runs");
+    let err = fails(out, 1);
+    assert_eq!(
+        err,
+        format!(
+            "error: the password does not open the repository at {}: check --password-file, QCB_PASSWORD_FILE or QCB_PASSWORD\n",
+            repo_dir.display()
+        )
+    );
+
+    // The password file flag wins over QCB_PASSWORD.
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_qcb"))
+        .args(["snapshots", "--password-file", pw.to_str().expect("utf-8")])
+        .env("QCB_REPO", &repo_dir)
+        .env("QCB_PASSWORD", "wrong")
+        .output()
+        .expect("runs");
+    assert_eq!(ok(out).lines().last(), Some("0 snapshots"));
+
+    let missing = dir.path().join("missing");
+    let err = fails(qcb(&missing, &["snapshots"]), 1);
+    assert_eq!(
+        err,
+        format!(
+            "error: there is no repository at {}: check --repo / QCB_REPO, or create one with `qcb init`\n",
+            missing.display()
+        )
+    );
+    let err = fails(qcb(dir.path(), &["check"]), 1);
+    assert_eq!(
+        err,
+        format!(
+            "error: {} is not a restic repository (it has no `config` file): check --repo / QCB_REPO\n",
+            dir.path().display()
+        )
+    );
+    let err = fails(qcb(&repo_dir, &["ls", "latest"]), 1);
+    assert_eq!(
+        err,
+        format!(
+            "error: the repository at {} has no snapshots\n",
+            repo_dir.display()
+        )
+    );
+
+    // Usage errors exit 2.
+    fails(qcb(&repo_dir, &["cat", "latest"]), 2);
+    fails(qcb(&repo_dir, &["forget"]), 2);
+    let out = Command::new(env!("CARGO_BIN_EXE_qcb"))
+        .args(["snapshots"])
+        .env_remove("QCB_REPO")
+        .env("QCB_PASSWORD", PASSWORD)
+        .output()
+        .expect("runs");
+    let err = fails(out, 2);
+    assert_eq!(
+        err,
+        "error: no repository given: pass --repo or set QCB_REPO (a folder path)\n"
+    );
+}
