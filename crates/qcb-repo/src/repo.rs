@@ -345,6 +345,7 @@ impl Repo {
         }
         let entries = tree.into_sorted()?;
         let count = entries.len() as u64;
+        let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
 
         let parent_opts = match &meta.parent {
             Some(parent) => {
@@ -387,11 +388,33 @@ impl Repo {
         let written = indexed
             .archive(&opts, &source, snap, &[PathBuf::from("/")])
             .map_err(|e| self.err(format!("cannot write the snapshot of {}", meta.host), e))?;
+        let snapshot = SnapshotInfo::from_file(&written);
+        let mut failures = probe.failures();
+        let stored = snapshot.summary.as_ref().map_or(0, |s| s.files_total);
+        if stored + (failures.len() as u64) < count {
+            // rustic_core also leaves out, with a log line, a file whose data it could not
+            // pack; name those too, so the outcome never claims a file it does not hold.
+            let present: std::collections::HashSet<String> = self
+                .ls(&snapshot, "", true)?
+                .into_iter()
+                .map(|n| n.path)
+                .collect();
+            let known: std::collections::HashSet<String> =
+                failures.iter().map(|f| f.path.clone()).collect();
+            for path in paths {
+                if !present.contains(&path) && !known.contains(&path) {
+                    failures.push(EntryFailure {
+                        path,
+                        error: "left out by the repository writer (see the log)".into(),
+                    });
+                }
+            }
+        }
         Ok(WriteOutcome {
-            snapshot: SnapshotInfo::from_file(&written),
+            snapshot,
             entries: count,
             opened: probe.opened(),
-            failures: probe.failures(),
+            failures,
         })
     }
 
@@ -602,7 +625,7 @@ impl Repo {
                 } else {
                     Severity::Error
                 },
-                message: problem.to_string(),
+                message: one_line(problem),
             })
             .collect();
         Ok(CheckReport {
@@ -714,6 +737,25 @@ impl Repo {
         }
         Ok((path, node))
     }
+}
+
+/// A check finding in one line: rustic_core's own errors inside it display as multi-paragraph
+/// reports (with a backtrace), so their one-line form replaces them.
+fn one_line(problem: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = problem.to_string();
+    if let Some(source) = problem.source() {
+        let rustic = source.downcast_ref::<RusticError>().or_else(|| {
+            source
+                .downcast_ref::<Box<RusticError>>()
+                .map(|b| b.as_ref())
+        });
+        if let Some(rustic) = rustic {
+            let short = rustic.display_log();
+            let short = short.strip_prefix("Error: ").unwrap_or(&short);
+            message = message.replace(&source.to_string(), short);
+        }
+    }
+    message.trim_end().to_string()
 }
 
 /// Maps a rustic_core error to a qcb one: a full disk and a wrong password each get their own
@@ -850,9 +892,9 @@ mod tests {
         assert_eq!(first.snapshot.host, "acme.eu.qlikcloud.com");
         assert_eq!(first.snapshot.time, t(0));
 
-        let second = repo
-            .write_snapshot(tree(opened.clone()), meta(Some(first.snapshot.id.clone())))
-            .unwrap();
+        let mut later = meta(Some(first.snapshot.id.clone()));
+        later.time = t(86_400);
+        let second = repo.write_snapshot(tree(opened.clone()), later).unwrap();
         assert_eq!(
             opened.load(Ordering::SeqCst),
             1,
@@ -899,6 +941,18 @@ mod tests {
         let report = repo.check(true).unwrap();
         assert!(report.is_ok(), "{report:?}");
         assert_eq!(report.snapshots, 2);
+    }
+
+    #[test]
+    fn an_empty_tree_is_an_empty_snapshot() {
+        let repo = Repo::in_memory();
+        let out = repo
+            .write_snapshot(SnapshotTree::new(), meta(None))
+            .unwrap();
+        assert_eq!(out.entries, 0);
+        let snap = repo.resolve(out.snapshot.short_id.as_str(), None).unwrap();
+        assert!(repo.ls(&snap, "", true).unwrap().is_empty());
+        assert!(repo.check(false).unwrap().is_ok());
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct ForgetReport {
     pub policy: KeepPolicy,
     /// One group per tenant, by hostname.
     pub groups: Vec<ForgetGroup>,
+    /// Snapshots not written by qcb (no `qcb` tag), left alone.
+    pub others: usize,
 }
 
 impl ForgetReport {
@@ -143,6 +145,7 @@ pub fn plan_forget(
         dry_run,
         policy: *policy,
         groups,
+        others: snapshots.iter().filter(|s| !s.is_qcb()).count(),
     })
 }
 
@@ -237,6 +240,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(report.groups.len(), 2, "the untagged snapshot is not qcb's");
+        assert_eq!(report.others, 1);
         let a = &report.groups[0];
         assert_eq!(a.host, "a");
         assert_eq!(a.keep.len(), 2, "same month, but the count is not used up");

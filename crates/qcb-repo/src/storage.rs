@@ -26,6 +26,30 @@ const DIRS: [&str; 5] = ["keys/", "snapshots/", "index/", "data/", "locks/"];
 /// killed half-way never leaves a truncated pack, index or snapshot file under its final name.
 const TMP_DIR: &str = ".qcb-tmp";
 
+/// Temporary files older than this are left over from a writer that was killed; a live writer
+/// renames its files into place within seconds.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes files under `dir` not modified for `age` (best effort: this is housekeeping).
+fn remove_stale(dir: &std::path::Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            remove_stale(&entry.path(), age);
+        } else if meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|elapsed| elapsed > age)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A parsed repository location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Location {
@@ -160,6 +184,7 @@ impl Storage {
                 let tmp = path.join(TMP_DIR);
                 let ours = create || path.join("config").is_file();
                 if ours && std::fs::create_dir_all(&tmp).is_ok() {
+                    remove_stale(&tmp, STALE_TMP);
                     config.push((
                         "atomic_write_dir".to_string(),
                         tmp.to_string_lossy().into_owned(),
@@ -486,6 +511,27 @@ mod tests {
         let other = opendal::Error::new(opendal::ErrorKind::Unexpected, "x")
             .set_source(io::Error::from(io::ErrorKind::PermissionDenied));
         assert!(!is_storage_full(&other));
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("data/ab");
+        std::fs::create_dir_all(&nested).unwrap();
+        let old = nested.join("x.tmp");
+        let fresh = nested.join("y.tmp");
+        std::fs::write(&old, "partial").unwrap();
+        std::fs::write(&fresh, "in flight").unwrap();
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        remove_stale(dir.path(), STALE_TMP);
+        assert!(!old.exists());
+        assert!(fresh.exists());
     }
 
     #[test]

@@ -95,3 +95,60 @@ fn init_twice_and_remote_locations_are_refused() {
         "{err}"
     );
 }
+
+/// A small tmpfs, unmounted on drop; `None` where mounting is not allowed (not root, or no
+/// CAP_SYS_ADMIN in a container).
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &std::path::Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(path).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = SmallDisk::mount(&dir.path().join("disk"), "2m") else {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let repo = init(&disk.path);
+    let mut tree = qcb_repo::SnapshotTree::new();
+    tree.push(qcb_repo::TreeEntry::stream(
+        "apps/big/app.qvf",
+        8 << 20,
+        time(0),
+        || Ok(Box::new(SeededReader::new(1, 8 << 20)) as Box<dyn std::io::Read + Send>),
+    ));
+    let err = repo
+        .write_snapshot(tree, meta(HOST, time(0), None))
+        .expect_err("the disk is too small");
+    assert!(matches!(err, RepoError::StorageFull { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the storage of the repository at {} is full: free some space (for example with `qcb forget --prune`) and run again",
+            disk.path.display()
+        )
+    );
+}

@@ -65,6 +65,11 @@ fn a_flipped_byte_in_a_pack_is_reported_by_check_read_data() {
     );
     let deep = repo.check(true).expect("check --read-data");
     assert!(!deep.is_ok(), "check --read-data must see the flipped byte");
+    assert!(
+        deep.problems.iter().all(|p| !p.message.contains('\n')),
+        "one line per problem: {:?}",
+        deep.problems
+    );
     let name = pack
         .file_name()
         .expect("name")

@@ -87,6 +87,13 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "  forget  {}  {}", s.short_id, show_time(&s.time))?;
         }
     }
+    if report.others > 0 {
+        writeln!(
+            out,
+            "{} snapshots not written by qcb (no `qcb` tag) are left alone",
+            report.others
+        )?;
+    }
     let n = report.removed().count();
     if report.dry_run {
         writeln!(out, "dry run: {n} snapshots would be forgotten")?;
