@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use qcb_catalog::{all, ComponentKind};
-use qcb_qlik::{ClientError, TenantClient};
+use qcb_qlik::{ClientError, Method, Request, TenantClient};
 use qcb_repo::{NodeKind, Repo, RepoError, SnapshotInfo, SnapshotMeta, SnapshotTree, TreeEntry};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -31,6 +31,9 @@ pub struct BackupOptions {
     pub exports_in_flight: usize,
     /// Where exports wait between download and storage; the system's temp folder if None.
     pub spool: Option<PathBuf>,
+    /// When an app cannot be exported for want of a space role, give this identity a role in
+    /// that space for the export and take it away afterwards.
+    pub assign_self_to_spaces: bool,
 }
 
 impl Default for BackupOptions {
@@ -41,6 +44,7 @@ impl Default for BackupOptions {
             full: false,
             exports_in_flight: 8,
             spool: None,
+            assign_self_to_spaces: false,
         }
     }
 }
@@ -141,6 +145,12 @@ pub async fn backup(
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
     let mut not_covered = standing_gaps();
+    if client.uses_api_key() && kinds.iter().any(|k| k.name == "apps") {
+        not_covered.push(NotCovered {
+            kind: "apps".into(),
+            reason: "apps in other users' personal spaces are invisible to an API key, which acts as its user; back up with an OAuth M2M client that has the admin.apps scope to include them".into(),
+        });
+    }
     let mut tree = SnapshotTree::new();
 
     // Every kind but apps, four at a time.
@@ -307,11 +317,23 @@ async fn backup_apps(
             )
         }
     };
-    let results: Vec<(Item, Option<TreeEntry>, Option<Stored>)> = futures::stream::iter(app_items)
-        .map(|item| backup_app(client, kind, item, previous, opts.full, spool))
-        .buffer_unordered(opts.exports_in_flight.max(1))
-        .collect()
-        .await;
+    let by_id: HashMap<String, Value> = app_items
+        .iter()
+        .filter_map(|i| {
+            i.get("resourceId")
+                .and_then(Value::as_str)
+                .map(|id| (id.to_string(), i.clone()))
+        })
+        .collect();
+    let mut results: Vec<(Item, Option<TreeEntry>, Option<Stored>)> =
+        futures::stream::iter(app_items)
+            .map(|item| backup_app(client, kind, item, previous, opts.full, spool))
+            .buffer_unordered(opts.exports_in_flight.max(1))
+            .collect()
+            .await;
+    if opts.assign_self_to_spaces {
+        results = with_space_roles(client, kind, results, &by_id, previous, opts, spool).await;
+    }
     let mut items = Vec::new();
     let mut entries = Vec::new();
     let mut files = Vec::new();
@@ -321,6 +343,100 @@ async fn backup_apps(
         files.extend(file);
     }
     (items, entries, files, None)
+}
+
+/// Second chance for apps refused for want of a space role: this identity takes a role in
+/// each such space, exports them, and gives the role back — whatever happens in between.
+async fn with_space_roles(
+    client: &TenantClient,
+    kind: &'static ComponentKind,
+    results: Vec<(Item, Option<TreeEntry>, Option<Stored>)>,
+    items: &HashMap<String, Value>,
+    previous: &HashMap<String, (u64, Option<DateTime<Utc>>)>,
+    opts: &BackupOptions,
+    spool: &std::path::Path,
+) -> Vec<(Item, Option<TreeEntry>, Option<Stored>)> {
+    let refused = |i: &Item| {
+        i.status == ItemStatus::Failed
+            && i.error
+                .as_deref()
+                .is_some_and(|e| e.contains("answered 403"))
+    };
+    let mut spaces: Vec<String> = results
+        .iter()
+        .filter(|(i, _, _)| refused(i))
+        .filter_map(|(i, _, _)| {
+            items
+                .get(&i.id)
+                .and_then(|v| v.get("spaceId"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    spaces.sort();
+    spaces.dedup();
+    if spaces.is_empty() {
+        return results;
+    }
+    let me = match client.get_json("/api/v1/users/me", "").await {
+        Ok(u) => u
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        Err(e) => {
+            tracing::warn!("cannot tell who this identity is, so no space roles are taken: {e}");
+            return results;
+        }
+    };
+    let mut taken: Vec<(String, String)> = Vec::new();
+    for space in &spaces {
+        let ty = client
+            .get_json(&format!("/api/v1/spaces/{space}"), "")
+            .await
+            .ok()
+            .and_then(|s| s.get("type").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        let role = if ty == "managed" {
+            "contributor"
+        } else {
+            "producer"
+        };
+        let req = Request::new(Method::POST, format!("/api/v1/spaces/{space}/assignments"))
+            .json(&json!({"type": "user", "assigneeId": me, "roles": [role]}));
+        match client.call_json(&req).await {
+            Ok((_, a)) => {
+                if let Some(id) = a.get("id").and_then(Value::as_str) {
+                    taken.push((space.clone(), id.to_string()));
+                }
+            }
+            // Already assigned (409): the role is not ours to take away.
+            Err(e) => tracing::warn!("cannot take a role in space {space}: {e}"),
+        }
+    }
+    let (retry, mut kept): (Vec<_>, Vec<_>) = results.into_iter().partition(|(i, _, _)| {
+        refused(i) && items.get(&i.id).and_then(|v| v.get("spaceId")).is_some()
+    });
+    let again: Vec<_> = futures::stream::iter(
+        retry
+            .into_iter()
+            .filter_map(|(i, _, _)| items.get(&i.id).cloned()),
+    )
+    .map(|item| backup_app(client, kind, item, previous, opts.full, spool))
+    .buffer_unordered(opts.exports_in_flight.max(1))
+    .collect()
+    .await;
+    kept.extend(again);
+    for (space, assignment) in taken {
+        let req = Request::new(
+            Method::DELETE,
+            format!("/api/v1/spaces/{space}/assignments/{assignment}"),
+        );
+        if let Err(e) = client.call_json(&req).await {
+            tracing::warn!("could not give back the role taken in space {space} (assignment {assignment}): {e}; remove it by hand");
+        }
+    }
+    kept
 }
 
 async fn backup_app(

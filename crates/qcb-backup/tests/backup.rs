@@ -242,3 +242,65 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assign_self_to_spaces_reaches_managed_spaces_and_gives_the_roles_back() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 30.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = client(
+        &e,
+        Credentials::ApiKey(SecretString::from(e.admin_api_key().to_string())),
+    );
+    let assignments_before = e.tenant().ids("space-assignments").len();
+    let plain = BackupOptions {
+        only: vec!["apps".into()],
+        ..BackupOptions::default()
+    };
+    let without = backup(&c, repo.clone(), &plain)
+        .await
+        .expect("backup")
+        .manifest;
+    let opts = BackupOptions {
+        assign_self_to_spaces: true,
+        ..plain
+    };
+    let with = backup(&c, repo, &opts).await.expect("backup").manifest;
+    let failed = |m: &qcb_backup::Manifest| {
+        m.items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Failed)
+            .count()
+    };
+    assert!(
+        failed(&with) < failed(&without),
+        "taking space roles reached more apps ({} → {})",
+        failed(&without),
+        failed(&with)
+    );
+    // What is still out of reach is other users' personal apps, which no space role opens.
+    for i in with.items.iter().filter(|i| i.status == ItemStatus::Failed) {
+        assert!(
+            i.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("personal space"),
+            "{}: {:?}",
+            i.id,
+            i.error
+        );
+    }
+    assert_eq!(
+        e.tenant().ids("space-assignments").len(),
+        assignments_before,
+        "every role taken was given back"
+    );
+    let _ = e.stop().await;
+}

@@ -91,6 +91,10 @@ impl Authenticator {
         }
     }
 
+    pub(crate) fn is_api_key(&self) -> bool {
+        matches!(self.creds, Credentials::ApiKey(_))
+    }
+
     /// The bearer token to send now; fetches or refreshes an OAuth token when due.
     pub(crate) async fn bearer(&self) -> Result<SecretString, ClientError> {
         if let Credentials::ApiKey(key) = &self.creds {

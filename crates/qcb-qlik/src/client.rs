@@ -215,6 +215,12 @@ impl TenantClient {
         }
     }
 
+    /// Whether the client signs in with an API key, which acts as its user: it does not see
+    /// other users' personal apps (an M2M client with admin.apps does).
+    pub fn uses_api_key(&self) -> bool {
+        self.inner.auth.is_api_key()
+    }
+
     /// OAuth tokens fetched so far (tests: refresh before expiry and after a 401).
     pub fn token_requests(&self) -> u64 {
         self.inner.auth.refreshes.load(Ordering::Relaxed)

@@ -32,6 +32,10 @@ pub struct BackupArgs {
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// When an app cannot be exported for want of a space role (managed spaces), take a role
+    /// in that space for the export and give it back afterwards.
+    #[arg(long)]
+    pub assign_self_to_spaces: bool,
 }
 
 pub async fn run(args: BackupArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
@@ -43,10 +47,18 @@ pub async fn run(args: BackupArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
         full: args.full,
         exports_in_flight: args.exports,
         spool: None,
+        assign_self_to_spaces: args.assign_self_to_spaces,
     };
-    let outcome = backup(&client, repo, &opts)
-        .await
-        .context("backing up the tenant")?;
+    // Ctrl-C stops the run: no snapshot is written, so none is marked a success. The
+    // repository's writes are atomic; what an interrupted write leaves behind is unreferenced
+    // and `qcb prune` removes it.
+    let outcome = tokio::select! {
+        outcome = backup(&client, repo, &opts) => outcome.context("backing up the tenant")?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: the run stopped and wrote no snapshot");
+            return Ok(ExitCode::from(130));
+        }
+    };
     print(&outcome.manifest, args.json)?;
     Ok(exit_code(outcome.manifest.status))
 }

@@ -9,8 +9,34 @@ use qcb_repo::{Repo, RepoError, RepoOptions};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct RepoArgs {
-    /// The backup repository: a folder path (s3:, azblob:, gcs: and sftp: come later).
-    #[arg(long, global = true, env = "QCB_REPO", value_name = "URL")]
+    /// The backup repository: a folder path, or an s3:, azblob:, gcs: or sftp: location.
+    ///
+    /// /srv/qcb, local:/srv/qcb                 a local or mounted folder
+    /// s3:https://HOST[:PORT]/BUCKET[/PREFIX]   an S3-compatible store (MinIO, SeaweedFS, R2, ...)
+    /// s3:BUCKET[/PREFIX]                       AWS S3 (or the endpoint in AWS_ENDPOINT_URL)
+    /// azblob:CONTAINER[/PREFIX]                Azure Blob Storage
+    /// gcs:BUCKET[/PREFIX]                      Google Cloud Storage
+    /// sftp:[USER@]HOST:[PORT]/ABSOLUTE/PATH    a folder on an SSH server, also written
+    /// sftp://[USER@]HOST[:PORT]/ABSOLUTE/PATH  (through the system ssh and ~/.ssh/config)
+    ///
+    /// Credentials never go into the location; they come from the environment:
+    ///   S3     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY [AWS_SESSION_TOKEN]; region from
+    ///          AWS_REGION / AWS_DEFAULT_REGION; without keys, AWS's own chain (AWS_PROFILE,
+    ///          instance or task role)
+    ///   Azure  AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or
+    ///          AZURE_STORAGE_CONNECTION_STRING (which may name a BlobEndpoint)
+    ///   GCS    GOOGLE_APPLICATION_CREDENTIALS (a service account key file), or the machine's
+    ///          own account; STORAGE_EMULATOR_HOST for an emulator
+    ///   SFTP   QCB_SFTP_KEY (a private key file), else ~/.ssh/config and ssh-agent; the host
+    ///          key must be in known_hosts
+    /// Remote repositories keep a local cache in QCB_CACHE_DIR (default ~/.cache/qcb).
+    #[arg(
+        long,
+        global = true,
+        env = "QCB_REPO",
+        value_name = "URL",
+        verbatim_doc_comment
+    )]
     pub repo: Option<String>,
     /// A file holding the repository password [env: QCB_PASSWORD_FILE, or the password itself in QCB_PASSWORD].
     // Read from the environment by `qcb_repo::password_from_env`, which also skips an empty
@@ -27,7 +53,7 @@ impl RepoArgs {
             .filter(|r| !r.trim().is_empty())
             .ok_or(RepoError::NoLocation)?;
         let password = qcb_repo::password_from_env(self.password_file.as_deref())?;
-        Ok(RepoOptions::new(location, password))
+        Ok(RepoOptions::new(location, password).with_default_cache())
     }
 
     pub fn open(&self) -> Result<Repo, RepoError> {
@@ -50,9 +76,22 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Whether an error is the user's usage mistake (exit code 2) rather than a failure.
 pub fn is_usage_error(e: &anyhow::Error) -> bool {
+    if e.downcast_ref::<super::tenant_args::UsageError>().is_some() {
+        return true;
+    }
+    if let Some(qcb_backup::BackupError::UnknownKind(_)) =
+        e.downcast_ref::<qcb_backup::BackupError>()
+    {
+        return true;
+    }
     matches!(
         e.downcast_ref::<RepoError>(),
-        Some(RepoError::NoLocation | RepoError::EmptyKeepPolicy)
+        Some(
+            RepoError::NoLocation
+                | RepoError::EmptyKeepPolicy
+                | RepoError::InvalidLocation { .. }
+                | RepoError::StorageSetup { .. }
+        )
     )
 }
 

@@ -2,7 +2,7 @@
 //! key or an OAuth M2M client. Secrets are held in `SecretString` and never echoed (clap's
 //! `hide_env_values` keeps them out of `--help`).
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
 use secrecy::SecretString;
@@ -30,23 +30,32 @@ pub struct TenantArgs {
     pub budget: f64,
 }
 
+/// A configuration mistake of the user's (exit code 2), not a failure of the run.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+macro_rules! usage {
+    ($($t:tt)*) => { return Err(UsageError(format!($($t)*)).into()) };
+}
+
 impl TenantArgs {
     pub fn client(&self) -> anyhow::Result<TenantClient> {
         let Some(url) = self.tenant.as_deref().filter(|s| !s.trim().is_empty()) else {
-            bail!("no tenant given: use --tenant https://<tenant>.<region>.qlikcloud.com or set QCB_TENANT");
+            usage!("no tenant given: use --tenant https://<tenant>.<region>.qlikcloud.com or set QCB_TENANT");
         };
         if !(self.budget > 0.0 && self.budget <= 1.0) {
-            bail!(
+            usage!(
                 "--budget must be more than 0 and at most 1, got {}",
                 self.budget
             );
         }
-        let tenant = TenantUrl::parse(url)?;
+        let tenant = TenantUrl::parse(url).map_err(|e| UsageError(e.to_string()))?;
         let creds = match (&self.api_key, &self.client_id, &self.client_secret) {
             (_, Some(id), Some(secret)) => Credentials::OAuthClient { client_id: id.clone(), client_secret: SecretString::from(secret.clone()), scope: None },
-            (_, Some(_), None) => bail!("--client-id needs --client-secret (or QCB_CLIENT_SECRET)"),
+            (_, Some(_), None) => usage!("--client-id needs --client-secret (or QCB_CLIENT_SECRET)"),
             (Some(key), None, _) => Credentials::ApiKey(SecretString::from(key.clone())),
-            (None, None, _) => bail!("no credentials: give --api-key (QCB_API_KEY) or --client-id and --client-secret (QCB_CLIENT_ID, QCB_CLIENT_SECRET)"),
+            (None, None, _) => usage!("no credentials: give --api-key (QCB_API_KEY) or --client-id and --client-secret (QCB_CLIENT_ID, QCB_CLIENT_SECRET)"),
         };
         let opts = ClientOptions {
             budget: Budget {

@@ -1,0 +1,78 @@
+//! `qcb backup` as a user runs it, against an emulated tenant started in the test: exit codes
+//! (0 success, 3 partial, 1 failed, 2 usage), the summary and the JSON manifest.
+
+use std::process::Command;
+
+use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+
+fn qcb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_qcb"))
+}
+
+fn with_repo<'a>(cmd: &'a mut Command, repo: &std::path::Path) -> &'a mut Command {
+    cmd.env("QCB_REPO", repo)
+        .env("QCB_PASSWORD", "cli test password")
+        .env_remove("QCB_PASSWORD_FILE")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_exit_codes_and_outputs() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 30.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path().join("repo");
+    let url = e.url();
+    let key = e.admin_api_key().to_string();
+    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+    let out = tokio::task::spawn_blocking(move || {
+        let run = |cmd: &mut Command| cmd.output().expect("qcb runs");
+        let init = run(with_repo(qcb().arg("init"), &repo));
+        assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+
+        // The M2M client with admin.apps reaches everything: success, exit 0, JSON manifest.
+        let ok = run(with_repo(qcb().args(["backup", "--json", "--tenant", &url, "--client-id", &id]).env("QCB_CLIENT_SECRET", &secret), &repo));
+        assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+        let manifest: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("the manifest as JSON");
+        assert_eq!(manifest["schema"], "qcb.manifest/v1");
+        assert_eq!(manifest["status"], "success");
+        assert!(manifest["snapshot"].as_str().is_some_and(|s| s.len() == 64));
+        assert!(!String::from_utf8_lossy(&ok.stdout).contains("QCBSECRET"), "no secret in the printed manifest");
+
+        // An admin API key cannot export others' personal apps: partial, exit 3, reasons shown.
+        // (--full: unchanged apps would come from the previous snapshot without an export.)
+        let partial = run(with_repo(qcb().args(["backup", "--only", "apps", "--full"]).env("QCB_TENANT", &url).env("QCB_API_KEY", &key), &repo));
+        assert_eq!(partial.status.code(), Some(3), "{}", String::from_utf8_lossy(&partial.stderr));
+        let text = String::from_utf8_lossy(&partial.stdout).to_string();
+        assert!(text.contains(": partial") && text.contains("failed: apps"), "{text}");
+        assert!(text.contains("admin.apps"), "the remedy is named: {text}");
+        assert!(text.contains("not covered: apps: apps in other users' personal spaces are invisible to an API key"), "{text}");
+
+        // A wrong key fails the run (exit 1) and says so without echoing the key.
+        let bad = run(with_repo(qcb().args(["backup", "--tenant", &url, "--api-key", "QCBSECRET-wrong"]), &repo));
+        assert_eq!(bad.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&bad.stderr).to_string();
+        assert!(err.contains("401") && !err.contains("QCBSECRET"), "{err}");
+
+        // Usage mistakes exit 2.
+        let no_tenant = run(with_repo(qcb().arg("backup").env_remove("QCB_TENANT").env("QCB_API_KEY", "x"), &repo));
+        assert_eq!(no_tenant.status.code(), Some(2), "{}", String::from_utf8_lossy(&no_tenant.stderr));
+        assert!(String::from_utf8_lossy(&no_tenant.stderr).contains("no tenant given"));
+        let typo = run(with_repo(qcb().args(["backup", "--tenant", "https://acme.euu.qlikcloud.com", "--api-key", "x"]), &repo));
+        assert_eq!(typo.status.code(), Some(2));
+        let unknown = run(with_repo(qcb().args(["backup", "--only", "nonsense", "--tenant", &url, "--api-key", &key]), &repo));
+        assert_eq!(unknown.status.code(), Some(2), "{}", String::from_utf8_lossy(&unknown.stderr));
+
+        let snaps = run(with_repo(qcb().arg("snapshots"), &repo));
+        String::from_utf8_lossy(&snaps.stdout).to_string()
+    })
+    .await
+    .expect("join");
+    assert!(out.contains("success") && out.contains("partial"), "{out}");
+    let _ = e.stop().await;
+}
