@@ -8,16 +8,48 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RepoError {
-    #[error("no repository given: pass --repo or set QCB_REPO (a folder path)")]
+    #[error("no repository given: pass --repo or set QCB_REPO (a folder path, or s3:, azblob:, gcs: or sftp:)")]
     NoLocation,
 
-    #[error(
-        "{service} repositories are not supported yet ({location}): use a local folder path for now"
-    )]
-    UnsupportedLocation {
+    /// A repository URL that cannot be understood. `location` never holds a credential: one
+    /// written into the URL is masked.
+    #[error("invalid repository location `{location}`: {reason}")]
+    InvalidLocation { location: String, reason: String },
+
+    /// A backend's settings (from the environment) are missing or unusable.
+    #[error("{backend} is not set up for {location}: {reason}")]
+    StorageSetup {
+        backend: &'static str,
         location: String,
-        service: &'static str,
+        reason: String,
     },
+
+    #[error("cannot reach {backend} at {endpoint} ({detail}): check {check}")]
+    Unreachable {
+        backend: &'static str,
+        endpoint: String,
+        detail: String,
+        check: &'static str,
+    },
+
+    #[error("{backend} refused access to {location} ({detail}): check {check}")]
+    AccessDenied {
+        backend: &'static str,
+        location: String,
+        detail: String,
+        check: &'static str,
+    },
+
+    #[error("the {backend} {container} `{name}` does not exist at {endpoint}: check the {container} name in --repo / QCB_REPO, or create the {container}")]
+    ContainerNotFound {
+        backend: &'static str,
+        container: &'static str,
+        name: String,
+        endpoint: String,
+    },
+
+    #[error("the SSH host key of {host} is not trusted: add it to your known_hosts (connect once with `ssh`), or check that {host} is the right server")]
+    UnknownHostKey { host: String },
 
     #[error("there is no repository at {location}: check --repo / QCB_REPO, or create one with `qcb init`")]
     NotFound { location: String },
@@ -105,7 +137,7 @@ pub enum RepoError {
         action: &'static str,
         location: String,
         #[source]
-        source: Box<opendal::Error>,
+        source: StorageCause,
     },
 
     #[error("{action} (repository {location})")]
@@ -122,6 +154,57 @@ fn for_host(host: &Option<String>) -> String {
         .map(|h| format!(" for tenant {h}"))
         .unwrap_or_default()
 }
+
+/// A storage error without its request context: `opendal` puts request URLs into its errors,
+/// and an Azure SAS token travels in the URL. Only the kind, the message and the causes stay.
+pub struct StorageCause {
+    kind: opendal::ErrorKind,
+    text: String,
+}
+
+impl StorageCause {
+    pub(crate) fn new(err: &opendal::Error) -> Self {
+        let mut text = err.message().trim().to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(e) = source {
+            let line = e.to_string();
+            if !line.is_empty() && !text.contains(&line) {
+                if !text.is_empty() {
+                    text.push_str(": ");
+                }
+                text.push_str(&line);
+            }
+            source = e.source();
+        }
+        Self {
+            kind: err.kind(),
+            text,
+        }
+    }
+
+    /// opendal's classification of the failure.
+    pub fn kind(&self) -> opendal::ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for StorageCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.text.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{} ({})", self.text, self.kind)
+        }
+    }
+}
+
+impl fmt::Debug for StorageCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for StorageCause {}
 
 /// A rustic_core error, shown in one line (rustic's own `Display` is a multi-paragraph report).
 pub struct RusticCause(pub(crate) Box<rustic_core::RusticError>);

@@ -27,9 +27,13 @@
 //! ```
 //!
 //! rustic_core logs through the `log` crate; a binary bridges it to `tracing` (the `tracing-log`
-//! bridge that `tracing_subscriber`'s `init()` installs).
+//! bridge that `tracing_subscriber`'s `init()` installs). The request signers of the remote
+//! backends (`reqsign_*`) log the credentials they load at debug level: a binary must drop
+//! every log target for which [`may_log_secrets`] is true, whatever level it is asked for.
 
+mod env;
 mod error;
+mod location;
 mod password;
 mod repo;
 mod retention;
@@ -37,16 +41,24 @@ mod snapshot;
 mod storage;
 mod tree;
 
-pub use error::{RepoError, RusticCause};
+pub use env::{StorageEnv, STORAGE_ENV_NAMES};
+pub use error::{RepoError, RusticCause, StorageCause};
 pub use password::{
     password_from_env, read_password_file, resolve_password, PASSWORD_ENV, PASSWORD_FILE_ENV,
 };
 pub use repo::{
-    CheckProblem, CheckReport, DumpReport, NodeInfo, NodeKind, PruneReport, Repo, RepoOptions,
-    Severity, SnapshotMeta, WriteOutcome,
+    default_cache_dir, is_remote_location, CheckProblem, CheckReport, DumpReport, NodeInfo,
+    NodeKind, PruneReport, Repo, RepoOptions, Severity, SnapshotMeta, WriteOutcome,
 };
 pub use retention::{plan_forget, ForgetGroup, ForgetReport, KeepPolicy, KeptSnapshot};
 pub use snapshot::{
     select_snapshot, SnapshotId, SnapshotInfo, SnapshotSummary, QCB_TAG, STATUS_TAG_PREFIX,
 };
 pub use tree::{Content, EntryFailure, OpenStream, SnapshotTree, TreeEntry};
+
+/// Whether log records of `target` may carry credentials: those of the request signers that
+/// the S3, Azure and GCS backends use (`reqsign_core` prints a static key pair in full at debug
+/// level). Filter them out of every log output.
+pub fn may_log_secrets(target: &str) -> bool {
+    target.starts_with("reqsign")
+}

@@ -22,6 +22,7 @@ use rustic_core::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+use crate::env::StorageEnv;
 use crate::error::{RepoError, RusticCause};
 use crate::retention::{plan_forget, ForgetReport, KeepPolicy};
 use crate::snapshot::{select_snapshot, sort_snapshots, SnapshotId, SnapshotInfo, QCB_TAG};
@@ -31,12 +32,16 @@ use crate::tree::{from_timestamp, to_timestamp, EntryFailure, Probe, SnapshotTre
 /// How to reach a repository.
 #[derive(Debug, Clone)]
 pub struct RepoOptions {
-    /// A folder path (`local:` prefix allowed). `s3:`, `azblob:`, `gcs:` and `sftp:` come later.
+    /// A folder path (`local:` prefix allowed), or `s3:`, `azblob:`, `gcs:` or `sftp:` (see
+    /// README.md, "Storage backends").
     pub location: String,
     pub password: SecretString,
     /// Where to cache snapshot and index files and tree packs; `None` for no cache (right for
-    /// local folders).
+    /// local folders). [`RepoOptions::with_default_cache`] sets one for remote repositories.
     pub cache: Option<PathBuf>,
+    /// Credentials, endpoints and regions of remote backends; [`RepoOptions::new`] takes them
+    /// from the process environment.
+    pub env: StorageEnv,
 }
 
 impl RepoOptions {
@@ -45,8 +50,45 @@ impl RepoOptions {
             location: location.into(),
             password,
             cache: None,
+            env: StorageEnv::from_process(),
         }
     }
+
+    /// These options with `env` instead of the process environment.
+    pub fn with_env(mut self, env: StorageEnv) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// These options with a local cache when the repository is remote and no cache is set.
+    ///
+    /// Every command reads all index files, and browsing reads tree packs: from a bucket or
+    /// over SSH that is a download each time, which the cache (rustic_core's, the one restic
+    /// keeps too) turns into one. A local folder needs none: it is as near as the cache.
+    pub fn with_default_cache(mut self) -> Self {
+        if self.cache.is_none() && is_remote_location(&self.location) {
+            self.cache = default_cache_dir();
+        }
+        self
+    }
+}
+
+/// Whether `location` names a remote repository (`s3:`, `azblob:`, `gcs:`, `sftp:`).
+pub fn is_remote_location(location: &str) -> bool {
+    Location::parse(location).is_ok_and(|l| l.backend().is_remote())
+}
+
+/// Where qcb caches remote repositories: `$QCB_CACHE_DIR`, else `$XDG_CACHE_HOME/qcb`, else
+/// `~/.cache/qcb`. rustic_core keeps one folder per repository id below it.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("QCB_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("qcb")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache").join("qcb")))
 }
 
 /// The snapshot a tree is written as.
@@ -195,7 +237,7 @@ impl Repo {
     /// Creates a repository (restic format version 2: compressed) in an empty or missing folder.
     pub fn init(opts: &RepoOptions) -> Result<Self, RepoError> {
         let location = Location::parse(&opts.location)?;
-        let storage = Storage::connect(&location, true)?;
+        let storage = Storage::connect(&location, &opts.env, true)?;
         match storage.presence()? {
             Presence::Nothing => {}
             Presence::Repository => {
@@ -231,7 +273,7 @@ impl Repo {
     /// Opens an existing repository.
     pub fn open(opts: &RepoOptions) -> Result<Self, RepoError> {
         let location = Location::parse(&opts.location)?;
-        let storage = Storage::connect(&location, false)?;
+        let storage = Storage::connect(&location, &opts.env, false)?;
         let shown = storage.location().to_string();
         match storage.presence()? {
             Presence::Repository => {}
@@ -281,7 +323,7 @@ impl Repo {
     /// disk. For unit tests.
     #[cfg(test)]
     pub(crate) fn in_memory() -> Self {
-        let storage = Storage::connect(&Location::Memory, true).expect("memory storage");
+        let storage = Storage::memory();
         let key = MasterKey::new();
         Self::init_with(storage, None, &Credentials::Masterkey(key)).expect("memory repository")
     }
@@ -764,6 +806,9 @@ fn classify(storage: &Storage, action: impl Into<String>, e: Box<RusticError>) -
     let location = storage.location().to_string();
     if storage.saw_full() {
         return RepoError::StorageFull { location };
+    }
+    if let Some(remote) = storage.problem_error() {
+        return remote;
     }
     if e.is_incorrect_password() {
         return RepoError::WrongPassword { location };

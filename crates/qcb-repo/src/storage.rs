@@ -1,22 +1,26 @@
 //! Where a repository's files live. One [`WriteBackend`] over `opendal` serves every storage
-//! qcb ships; the repository location string chooses the service. Only the local folder is
-//! built in so far: `s3:`, `azblob:`, `gcs:` and `sftp:` locations are recognised and refused
-//! with a clear message until their services are added (each is one more arm in
-//! [`Location::operator`] plus an `opendal` feature).
+//! qcb ships — a local folder, S3, Azure Blob Storage, Google Cloud Storage and SFTP — and the
+//! repository location chooses the service (see `location.rs`). Remote failures that a person
+//! can fix (an endpoint out of reach, refused credentials, a missing bucket, an unknown SSH
+//! host key) each become one sentence naming the backend and what to check.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
+use opendal::layers::RetryLayer;
 use opendal::Operator;
 use rustic_core::{
     BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend,
 };
 
-use crate::error::RepoError;
+use crate::env::StorageEnv;
+use crate::error::{RepoError, StorageCause};
+pub(crate) use crate::location::{Backend, Location};
 
 /// The folders of a restic repository (`locks/` is created for restic's sake: rustic_core
 /// itself never locks).
@@ -50,52 +54,6 @@ fn remove_stale(dir: &std::path::Path, age: std::time::Duration) {
     }
 }
 
-/// A parsed repository location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Location {
-    /// A folder on a local (or mounted) file system.
-    Local(PathBuf),
-    /// A process-local in-memory store (unit tests only).
-    #[cfg(test)]
-    Memory,
-}
-
-impl Location {
-    /// Parses `--repo` / `QCB_REPO`: a path (optionally `local:<path>`), or one of the remote
-    /// schemes of DESIGN.md §6, which are not built in yet.
-    pub(crate) fn parse(location: &str) -> Result<Self, RepoError> {
-        let trimmed = location.trim();
-        if trimmed.is_empty() {
-            return Err(RepoError::NoLocation);
-        }
-        for (scheme, name) in [
-            ("s3:", "S3"),
-            ("azblob:", "Azure Blob"),
-            ("gcs:", "Google Cloud Storage"),
-            ("sftp:", "SFTP"),
-        ] {
-            if trimmed.starts_with(scheme) {
-                return Err(RepoError::UnsupportedLocation {
-                    location: location.to_string(),
-                    service: name,
-                });
-            }
-        }
-        let path = trimmed.strip_prefix("local:").unwrap_or(trimmed);
-        Ok(Self::Local(PathBuf::from(path)))
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Local(p) => write!(f, "{}", p.display()),
-            #[cfg(test)]
-            Self::Memory => f.write_str("memory:"),
-        }
-    }
-}
-
 /// What a location holds before we try to open it as a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Presence {
@@ -107,13 +65,29 @@ pub(crate) enum Presence {
     SomethingElse,
 }
 
-/// The storage of one repository: an `opendal` operator plus the runtime its futures run on.
+/// A remote failure a person can fix, remembered so that the error rustic_core reports later
+/// (which wraps it in its own words) turns into the same one sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Problem {
+    Unreachable(String),
+    Denied(String),
+    NoContainer,
+    UnknownHostKey,
+}
+
+/// The storage of one repository: an `opendal` operator plus what errors need to name.
 pub(crate) struct Storage {
     op: Operator,
     location: String,
+    backend: Backend,
+    /// The endpoint (or SSH host) named in errors.
+    endpoint: String,
+    /// The bucket or container (object stores).
+    container: Option<String>,
     /// Set when a write failed because the storage is full (ENOSPC / quota), so that the error
     /// rustic_core reports later can be turned into one clear sentence.
     full: AtomicBool,
+    problem: Mutex<Option<Problem>>,
 }
 
 impl fmt::Debug for Storage {
@@ -125,7 +99,8 @@ impl fmt::Debug for Storage {
 }
 
 /// The runtime `opendal`'s futures run on. It lives for the whole process so that dropping a
-/// repository never drops a runtime (which tokio forbids inside async code).
+/// repository never drops a runtime (which tokio forbids inside async code), and so that the
+/// SFTP connections' background tasks outlive the call that opened them.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, io::Error> {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
@@ -141,70 +116,183 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, io::Error> {
     Ok(RUNTIME.get().expect("the storage runtime was just set"))
 }
 
+/// Runs `fut` on the storage runtime and waits for it from synchronous code, on any thread
+/// (rustic_core calls the backend from its own worker threads, and qcb's callers may be inside
+/// tokio, where `Runtime::block_on` would panic). `None` if the task died.
+pub(crate) fn wait_for<T, F>(rt: &tokio::runtime::Runtime, fut: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().ok()
+}
+
+/// How long to wait for a TCP connection, and for the next bytes of a response, before the
+/// request fails (and is retried): long enough for a slow link, short enough that a
+/// black-holed endpoint is reported in seconds rather than minutes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Installs opendal's process-wide HTTP transport once: a reqwest client with timeouts (the
+/// default one has none). Returns why not, if the TLS setup failed.
+fn install_http_transport() -> Result<(), String> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let client = reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            opendal::HttpTransporter::install_default(
+                opendal_http_transport_reqwest::ReqwestTransport::new(client),
+            );
+            opendal::install_default();
+            Ok(())
+        })
+        .clone()
+}
+
+/// Retries for transient remote failures (connection resets, 5xx, throttling): three more
+/// tries within a few seconds, as the AWS SDKs do by default. Each retry is logged without the
+/// request's URL (opendal's own notice prints it, and an Azure SAS token travels in it).
+fn retry_layer() -> RetryLayer<impl opendal::layers::RetryInterceptor> {
+    RetryLayer::new()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(4))
+        .with_max_times(3)
+        .with_notify(|event: opendal::layers::RetryEvent<'_>| {
+            tracing::warn!(
+                "storage {:?} failed ({}); retry {} in {:.1} s",
+                event.op,
+                StorageCause::new(event.err),
+                event.attempt,
+                event.retry_after.as_secs_f64()
+            );
+        })
+}
+
+/// A name for a temporary file beside `path` that is never a repository file name.
+fn temp_name(path: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{path}.qcb-tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 impl Storage {
-    /// Connects to the storage at `location`. With `create`, a missing local folder is created;
-    /// without it, a missing folder is reported as [`RepoError::NotFound`] (opendal's `fs` service
-    /// would silently create it).
-    pub(crate) fn connect(location: &Location, create: bool) -> Result<Arc<Self>, RepoError> {
-        opendal::install_default();
+    /// Connects to the storage at `location`, with credentials from `env`. With `create`, a
+    /// missing local folder is created; without it, a missing folder is reported as
+    /// [`RepoError::NotFound`] (opendal's `fs` service would silently create it). Remote
+    /// services are not contacted yet: the first request is [`Storage::presence`].
+    pub(crate) fn connect(
+        location: &Location,
+        env: &StorageEnv,
+        create: bool,
+    ) -> Result<Arc<Self>, RepoError> {
         let shown = location.to_string();
-        let op = match location {
-            Location::Local(path) => {
-                match std::fs::metadata(path) {
-                    Ok(meta) if !meta.is_dir() => {
-                        return Err(RepoError::NotARepository {
-                            location: shown,
-                            reason: "it is a file, not a folder".into(),
-                        })
-                    }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && !create => {
-                        return Err(RepoError::NotFound { location: shown })
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        std::fs::create_dir_all(path).map_err(|source| RepoError::Io {
-                            action: "cannot create the repository folder",
-                            path: path.clone(),
-                            source,
-                        })?;
-                    }
-                    Err(source) => {
-                        return Err(RepoError::Io {
-                            action: "cannot read the repository folder",
-                            path: path.clone(),
-                            source,
-                        })
-                    }
-                }
-                let root = path.to_string_lossy().into_owned();
-                let mut config = vec![("root".to_string(), root)];
-                // Atomic writes need a writable temp folder beside the data; a read-only
-                // repository (a mounted archive, say) is still readable without one. A folder
-                // that is not (yet) a repository is left untouched.
-                let tmp = path.join(TMP_DIR);
-                let ours = create || path.join("config").is_file();
-                if ours && std::fs::create_dir_all(&tmp).is_ok() {
-                    remove_stale(&tmp, STALE_TMP);
-                    config.push((
-                        "atomic_write_dir".to_string(),
-                        tmp.to_string_lossy().into_owned(),
-                    ));
-                }
-                Operator::via_iter("fs", config)
-            }
-            #[cfg(test)]
-            Location::Memory => Operator::via_iter("memory", Vec::<(String, String)>::new()),
-        }
-        .map_err(|source| RepoError::Storage {
-            action: "cannot connect to the storage of",
+        let backend = location.backend();
+        let setup = |reason: String| RepoError::StorageSetup {
+            backend: backend.name(),
             location: shown.clone(),
-            source: Box::new(source),
-        })?;
+            reason,
+        };
+        let (op, endpoint) = match location {
+            Location::Local(path) => {
+                opendal::install_default();
+                (Self::local_operator(path, &shown, create)?, shown.clone())
+            }
+            remote => {
+                install_http_transport().map_err(setup)?;
+                let rt = runtime()
+                    .map_err(|e| setup(format!("cannot start the storage runtime: {e}")))?;
+                let (op, endpoint) = remote.remote_operator(env, rt)?;
+                (op.layer(retry_layer()), endpoint)
+            }
+        };
         Ok(Arc::new(Self {
             op,
             location: shown,
+            backend,
+            endpoint,
+            container: location.container_name().map(str::to_string),
             full: AtomicBool::new(false),
+            problem: Mutex::new(None),
         }))
+    }
+
+    fn local_operator(path: &PathBuf, shown: &str, create: bool) -> Result<Operator, RepoError> {
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(RepoError::NotARepository {
+                    location: shown.to_string(),
+                    reason: "it is a file, not a folder".into(),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => {
+                return Err(RepoError::NotFound {
+                    location: shown.to_string(),
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(path).map_err(|source| RepoError::Io {
+                    action: "cannot create the repository folder",
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            Err(source) => {
+                return Err(RepoError::Io {
+                    action: "cannot read the repository folder",
+                    path: path.clone(),
+                    source,
+                })
+            }
+        }
+        let root = path.to_string_lossy().into_owned();
+        let mut config = vec![("root".to_string(), root)];
+        // Atomic writes need a writable temp folder beside the data; a read-only repository
+        // (a mounted archive, say) is still readable without one. A folder that is not (yet) a
+        // repository is left untouched.
+        let tmp = path.join(TMP_DIR);
+        let ours = create || path.join("config").is_file();
+        if ours && std::fs::create_dir_all(&tmp).is_ok() {
+            remove_stale(&tmp, STALE_TMP);
+            config.push((
+                "atomic_write_dir".to_string(),
+                tmp.to_string_lossy().into_owned(),
+            ));
+        }
+        Operator::via_iter("fs", config).map_err(|source| RepoError::Storage {
+            action: "cannot connect to the storage of",
+            location: shown.to_string(),
+            source: StorageCause::new(&source),
+        })
+    }
+
+    /// An in-memory store (unit tests).
+    #[cfg(test)]
+    pub(crate) fn memory() -> Arc<Self> {
+        opendal::install_default();
+        let op = Operator::via_iter("memory", Vec::<(String, String)>::new())
+            .expect("the memory service");
+        Arc::new(Self {
+            op,
+            location: "memory:".into(),
+            backend: Backend::Memory,
+            endpoint: "memory".into(),
+            container: None,
+            full: AtomicBool::new(false),
+            problem: Mutex::new(None),
+        })
     }
 
     pub(crate) fn location(&self) -> &str {
@@ -216,8 +304,40 @@ impl Storage {
         self.full.load(Ordering::Relaxed)
     }
 
-    /// Runs an `opendal` future to completion from synchronous code, on any thread (rustic_core
-    /// calls the backend from its own worker threads, and qcb's callers may be inside tokio).
+    /// The remote failure seen, as its one-sentence error.
+    pub(crate) fn problem_error(&self) -> Option<RepoError> {
+        let problem = self.problem.lock().ok()?.clone()?;
+        Some(self.explain(problem))
+    }
+
+    fn explain(&self, problem: Problem) -> RepoError {
+        let backend = self.backend.name();
+        match problem {
+            Problem::Unreachable(detail) => RepoError::Unreachable {
+                backend,
+                endpoint: self.endpoint.clone(),
+                detail,
+                check: self.backend.check_reach(),
+            },
+            Problem::Denied(detail) => RepoError::AccessDenied {
+                backend,
+                location: self.location.clone(),
+                detail,
+                check: self.backend.check_access(),
+            },
+            Problem::NoContainer => RepoError::ContainerNotFound {
+                backend,
+                container: self.backend.container(),
+                name: self.container.clone().unwrap_or_default(),
+                endpoint: self.endpoint.clone(),
+            },
+            Problem::UnknownHostKey => RepoError::UnknownHostKey {
+                host: self.endpoint.clone(),
+            },
+        }
+    }
+
+    /// Runs an `opendal` future to completion from synchronous code.
     fn block_on<T, F>(&self, fut: F) -> opendal::Result<T>
     where
         T: Send + 'static,
@@ -230,11 +350,7 @@ impl Storage {
             )
             .set_source(e)
         })?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        rt.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        rx.recv().unwrap_or_else(|_| {
+        wait_for(rt, fut).unwrap_or_else(|| {
             Err(opendal::Error::new(
                 opendal::ErrorKind::Unexpected,
                 "the storage task stopped before it answered",
@@ -242,7 +358,9 @@ impl Storage {
         })
     }
 
-    /// What the location holds: a repository, nothing, or something else.
+    /// What the location holds: a repository, nothing, or something else. This is the first
+    /// request a remote service sees, so unreachable endpoints, refused credentials and missing
+    /// buckets are reported from here.
     pub(crate) fn presence(&self) -> Result<Presence, RepoError> {
         let op = self.op.clone();
         let has_config = self
@@ -254,7 +372,14 @@ impl Storage {
         let op = self.op.clone();
         let entries = self
             .block_on(async move { op.list("").await })
-            .map_err(|source| self.storage_error("cannot list", source))?;
+            .map_err(|source| {
+                // Listing the top of a bucket that does not exist is the one place where
+                // "not found" means the bucket (HEAD requests carry no error code).
+                if self.backend.is_object_store() && source.kind() == opendal::ErrorKind::NotFound {
+                    self.remember(Problem::NoContainer);
+                }
+                self.storage_error("cannot list", source)
+            })?;
         let other = entries.iter().any(|e| {
             let p = e.path().trim_end_matches('/');
             !p.is_empty() && p != TMP_DIR
@@ -275,28 +400,155 @@ impl Storage {
         Ok(entries.iter().any(|e| e.metadata().is_file()))
     }
 
-    fn storage_error(&self, action: &'static str, source: opendal::Error) -> RepoError {
-        RepoError::Storage {
-            action,
-            location: self.location.clone(),
-            source: Box::new(source),
+    fn remember(&self, problem: Problem) {
+        if let Ok(mut slot) = self.problem.lock() {
+            slot.get_or_insert(problem);
         }
     }
 
-    /// Turns an `opendal` error into the error rustic_core expects, remembering a full disk.
+    /// Classifies a remote failure and remembers it.
+    fn note(&self, err: &opendal::Error) {
+        if let Some(problem) = classify_remote(self.backend, err) {
+            self.remember(problem);
+        }
+    }
+
+    fn storage_error(&self, action: &'static str, source: opendal::Error) -> RepoError {
+        self.note(&source);
+        if let Some(err) = self.problem_error() {
+            return err;
+        }
+        RepoError::Storage {
+            action,
+            location: self.location.clone(),
+            source: StorageCause::new(&source),
+        }
+    }
+
+    /// Turns an `opendal` error into the error rustic_core expects, remembering a full disk
+    /// or a remote problem.
     fn rustic_error(&self, action: &str, path: &str, err: opendal::Error) -> Box<RusticError> {
         if is_storage_full(&err) {
             self.full.store(true, Ordering::Relaxed);
         }
+        self.note(&err);
         let kind = if err.kind() == opendal::ErrorKind::NotFound {
             ErrorKind::Repository
         } else {
             ErrorKind::Backend
         };
-        RusticError::with_source(kind, "cannot {action} `{path}` in {location}", err)
-            .attach_context("action", action.to_string())
-            .attach_context("path", path.to_string())
-            .attach_context("location", self.location.clone())
+        RusticError::with_source(
+            kind,
+            "cannot {action} `{path}` in {location}",
+            StorageCause::new(&err),
+        )
+        .attach_context("action", action.to_string())
+        .attach_context("path", path.to_string())
+        .attach_context("location", self.location.clone())
+    }
+}
+
+/// Recognises the remote failures a person can fix. Local folders have their own errors.
+fn classify_remote(backend: Backend, err: &opendal::Error) -> Option<Problem> {
+    if !backend.is_remote() {
+        return None;
+    }
+    let cause = StorageCause::new(err).to_string();
+    let detail = short_detail(err);
+    if backend == Backend::Sftp {
+        return classify_ssh(err, &cause, detail);
+    }
+    // The HTTP transport failed before any answer: DNS, connect, TLS, timeouts.
+    if err.message() == "send http request" {
+        return Some(Problem::Unreachable(detail));
+    }
+    for code in ["NoSuchBucket", "ContainerNotFound", "ContainerBeingDeleted"] {
+        if cause.contains(code) {
+            return Some(Problem::NoContainer);
+        }
+    }
+    if err.kind() == opendal::ErrorKind::PermissionDenied
+        || [
+            "status: 401",
+            "Unauthorized",
+            "AuthenticationFailed",
+            "InvalidAccessKeyId",
+        ]
+        .iter()
+        .any(|m| cause.contains(m))
+    {
+        return Some(Problem::Denied(detail));
+    }
+    None
+}
+
+fn classify_ssh(err: &opendal::Error, cause: &str, detail: String) -> Option<Problem> {
+    if cause.contains("Host key verification failed")
+        || cause.contains("REMOTE HOST IDENTIFICATION")
+    {
+        return Some(Problem::UnknownHostKey);
+    }
+    if cause.contains("Permission denied (") {
+        return Some(Problem::Denied(detail));
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            match io.kind() {
+                io::ErrorKind::PermissionDenied => return Some(Problem::Denied(detail)),
+                io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::NotFound
+                | io::ErrorKind::Other => return Some(Problem::Unreachable(detail)),
+                _ => {}
+            }
+        }
+        source = e.source();
+    }
+    if err.message() == "ssh error" || err.message().contains("connection request: timeout") {
+        return Some(Problem::Unreachable(detail));
+    }
+    None
+}
+
+/// A few words on what went wrong, for the one-sentence errors: an S3 error code, the
+/// innermost cause (`Connection refused (os error 111)`), or opendal's kind. Never a URL.
+fn short_detail(err: &opendal::Error) -> String {
+    let message = err.message();
+    if let Some(at) = message.find("code: \"") {
+        let code: String = message[at + 7..]
+            .chars()
+            .take_while(|c| *c != '"')
+            .collect();
+        if !code.is_empty() {
+            return code;
+        }
+    }
+    let mut innermost: Option<String> = None;
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        let line = e.to_string();
+        if !line.trim().is_empty() {
+            innermost = Some(line);
+        }
+        source = e.source();
+    }
+    let text = innermost.unwrap_or_else(|| {
+        if message.trim().is_empty() || message.starts_with('<') {
+            err.kind().to_string()
+        } else {
+            message.to_string()
+        }
+    });
+    let text = text.lines().next().unwrap_or_default().trim();
+    let text = text.strip_prefix("ssh: ").unwrap_or(text);
+    if text.chars().count() > 120 {
+        let cut: String = text.chars().take(117).collect();
+        format!("{cut}...")
+    } else {
+        text.to_string()
     }
 }
 
@@ -420,6 +672,10 @@ impl ReadBackend for Storage {
 
 impl WriteBackend for Storage {
     fn create(&self) -> RusticResult<()> {
+        // In a bucket, folders are only name prefixes: restic creates none there either.
+        if self.backend.is_object_store() {
+            return Ok(());
+        }
         let mut dirs: Vec<String> = DIRS.iter().map(|d| (*d).to_string()).collect();
         dirs.extend((0..=255u8).map(|b| format!("data/{b:02x}/")));
         for dir in dirs {
@@ -442,6 +698,30 @@ impl WriteBackend for Storage {
         let op = self.op.clone();
         let p = path.clone();
         let buffer = opendal::Buffer::from(content.into_vec());
+        if self.backend == Backend::Sftp {
+            // An SFTP upload is not atomic: write beside the file, then rename, so that a
+            // writer killed half-way never leaves a truncated file under a repository name
+            // (the temporary name is not one, so listings skip it).
+            let tmp = temp_name(&path);
+            return self
+                .block_on(async move {
+                    op.write(&tmp, buffer).await?;
+                    match op.rename(&tmp, &p).await {
+                        Ok(()) => Ok(()),
+                        // SFTP's rename does not replace: the file is there already, and a
+                        // repository file's name is the hash of its content.
+                        Err(e) if op.exists(&p).await.unwrap_or(false) => {
+                            tracing::debug!("{p} exists already: {e}");
+                            op.delete(&tmp).await
+                        }
+                        Err(e) => {
+                            let _ = op.delete(&tmp).await;
+                            Err(e)
+                        }
+                    }
+                })
+                .map_err(|e| self.rustic_error("write", &path, e));
+        }
         self.block_on(async move { op.write(&p, buffer).await })
             .map(|_| ())
             .map_err(|e| self.rustic_error("write", &path, e))
@@ -459,25 +739,6 @@ impl WriteBackend for Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locations_parse_to_local_paths_or_clear_refusals() {
-        assert_eq!(
-            Location::parse("/srv/backup").unwrap(),
-            Location::Local("/srv/backup".into())
-        );
-        assert_eq!(
-            Location::parse("local:/srv/backup").unwrap(),
-            Location::Local("/srv/backup".into())
-        );
-        let err = Location::parse("s3:https://s3.example.com/bucket").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("S3 repositories are not supported yet"),
-            "{err}"
-        );
-        assert!(matches!(Location::parse("  "), Err(RepoError::NoLocation)));
-    }
 
     #[test]
     fn restic_layout() {
@@ -538,11 +799,12 @@ mod tests {
     fn the_local_backend_writes_lists_reads_and_removes() {
         let dir = tempfile::tempdir().unwrap();
         let loc = Location::Local(dir.path().join("repo"));
+        let env = StorageEnv::empty();
         assert!(matches!(
-            Storage::connect(&loc, false),
+            Storage::connect(&loc, &env, false),
             Err(RepoError::NotFound { .. })
         ));
-        let s = Storage::connect(&loc, true).unwrap();
+        let s = Storage::connect(&loc, &env, true).unwrap();
         assert_eq!(s.presence().unwrap(), Presence::Nothing);
         s.create().unwrap();
         let id: Id = "0f".repeat(32).parse().unwrap();

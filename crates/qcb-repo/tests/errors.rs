@@ -76,7 +76,7 @@ fn a_folder_that_is_not_a_repository_says_so() {
 }
 
 #[test]
-fn init_twice_and_remote_locations_are_refused() {
+fn init_twice_and_malformed_remote_locations_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     init(dir.path());
     let err = Repo::init(&options(dir.path())).expect_err("exists");
@@ -84,14 +84,17 @@ fn init_twice_and_remote_locations_are_refused() {
         err.to_string(),
         format!("a repository already exists at {}", dir.path().display())
     );
+    // Refused before any connection is tried (backends.rs has the servers).
     let opts = RepoOptions::new(
-        "sftp:backup@host:/srv/qcb",
+        "sftp:backup@host:srv/qcb",
         SecretString::from("x".to_string()),
     );
     let err = Repo::open(&opts).expect_err("sftp");
+    assert!(matches!(err, RepoError::InvalidLocation { .. }), "{err:?}");
     assert!(
-        err.to_string()
-            .starts_with("SFTP repositories are not supported yet"),
+        err.to_string().starts_with(
+            "invalid repository location `sftp:backup@host:srv/qcb`: the path must be absolute"
+        ),
         "{err}"
     );
 }

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::prelude::*;
 
 mod commands;
 
@@ -24,8 +25,10 @@ struct Cli {
 enum Command {
     /// Run an emulated Qlik Cloud tenant on loopback, in the foreground.
     Emulator(commands::emulator::EmulatorArgs),
-    /// Start the built-in emulated tenant and show what it holds.
+    /// Back up the built-in emulated tenant into a new local repository.
     Demo(commands::demo::DemoArgs),
+    /// The component kinds qcb backs up, where they live in a snapshot, how they come back.
+    Kinds(commands::kinds::KindsArgs),
     /// Create a backup repository.
     Init(commands::init::InitArgs),
     /// Back up every layer of a tenant into one snapshot with its manifest.
@@ -48,15 +51,22 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("QCB_LOG")
-                // `check` reports its findings itself; rustic_core would log each one again.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,rustic_core::commands::check=off")
-                }),
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QCB_LOG")
+        // `check` reports its findings itself; rustic_core would log each one again.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,rustic_core::commands::check=off")
+        });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter)
+                // The storage backends' request signers print the credentials they load:
+                // never shown, whatever QCB_LOG says.
+                .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                    !qcb_repo::may_log_secrets(meta.target())
+                })),
         )
-        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,6 +82,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Emulator(args) => commands::emulator::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Kinds(args) => commands::kinds::run(args).await,
             Command::Init(args) => commands::init::run(args, cli.repo).await,
             Command::Backup(args) => commands::backup::run(args, cli.repo).await,
             Command::Snapshots(args) => commands::snapshots::run(args, cli.repo).await,

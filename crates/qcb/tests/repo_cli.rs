@@ -318,6 +318,6 @@ fn mistakes_get_one_clear_line_and_the_right_exit_code() {
     let err = fails(out, 2);
     assert_eq!(
         err,
-        "error: no repository given: pass --repo or set QCB_REPO (a folder path)\n"
+        "error: no repository given: pass --repo or set QCB_REPO (a folder path, or s3:, azblob:, gcs: or sftp:)\n"
     );
 }

@@ -6,6 +6,7 @@ pub mod dump;
 pub mod emulator;
 pub mod forget;
 pub mod init;
+pub mod kinds;
 pub mod ls;
 pub mod prune;
 pub mod repo_args;
