@@ -6,5 +6,5 @@ pub mod collect;
 pub mod manifest;
 pub mod run;
 
-pub use manifest::{Manifest, RunStatus};
+pub use manifest::{Counts, Item, ItemStatus, Manifest, ManifestError, NotCovered, RunStatus};
 pub use run::{backup, tenant_host, BackupError, BackupOptions, BackupOutcome};

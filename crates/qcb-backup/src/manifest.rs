@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "qcb.manifest/v1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Success,
@@ -26,7 +26,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     BackedUp,
@@ -35,14 +35,14 @@ pub enum ItemStatus {
     Skipped,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantInfo {
     pub url: String,
     pub id: String,
     pub hostname: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
     pub total: u64,
     pub backed_up: u64,
@@ -50,7 +50,7 @@ pub struct Counts {
     pub failed: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Item {
     pub kind: String,
     pub id: String,
@@ -62,23 +62,23 @@ pub struct Item {
     /// JSON pointers of the fields replaced by a redaction marker.
     pub redacted: Vec<String>,
     /// Credentials found in free text (where, what it looked like; never the value).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<qcb_catalog::scan::Finding>,
     pub restore: qcb_catalog::Restore,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NotCovered {
     pub kind: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    pub schema: &'static str,
+    pub schema: String,
     /// The snapshot's ID. Empty in the copy stored inside the snapshot, whose ID depends on it.
     pub snapshot: String,
-    pub tool_version: &'static str,
+    pub tool_version: String,
     pub tenant: TenantInfo,
     pub started_at: String,
     pub finished_at: String,
@@ -149,5 +149,30 @@ impl Manifest {
             out.push_str(&format!("not covered: {}: {}\n", n.kind, n.reason));
         }
         out
+    }
+}
+
+/// Why a stored manifest cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the manifest is not valid JSON of schema {SCHEMA}: {0}")]
+    Invalid(String),
+    #[error("the manifest has schema '{found}', which this qcb ({version}) does not know; upgrade qcb to read it")]
+    NewerSchema { found: String, version: String },
+}
+
+impl Manifest {
+    /// Reads a stored manifest, refusing a schema this version does not know.
+    pub fn from_slice(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        let schema = v.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+        if schema != SCHEMA {
+            return Err(ManifestError::NewerSchema {
+                found: schema.to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            });
+        }
+        serde_json::from_value(v).map_err(|e| ManifestError::Invalid(e.to_string()))
     }
 }

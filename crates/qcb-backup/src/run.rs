@@ -217,9 +217,9 @@ pub async fn backup(
         RunStatus::Success
     };
     let mut manifest = Manifest {
-        schema: SCHEMA,
+        schema: SCHEMA.to_string(),
         snapshot: String::new(),
-        tool_version: env!("CARGO_PKG_VERSION"),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
         tenant: TenantInfo {
             url,
             id: tenant

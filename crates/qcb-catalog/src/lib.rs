@@ -13,7 +13,7 @@ pub mod scan;
 use serde::Serialize;
 
 /// How a kind comes back (DESIGN.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Restore {
     /// Posted back as it was.

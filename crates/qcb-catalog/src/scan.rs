@@ -12,7 +12,7 @@ use serde_json::Value;
 pub const TEXT_MARKER: &str = "{qcb:redacted}";
 
 /// A credential found in free text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     /// JSON pointer of the field (or "script" for an app's load script).
     pub at: String,

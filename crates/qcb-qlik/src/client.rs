@@ -56,7 +56,7 @@ impl Default for ClientOptions {
 }
 
 /// What the manifest reports of a run's API use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApiCounters {
     pub requests: u64,
     pub throttled: u64,
