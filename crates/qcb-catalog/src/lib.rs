@@ -9,6 +9,7 @@
 pub mod kinds;
 pub mod redact;
 pub mod scan;
+pub mod spec;
 
 use serde::Serialize;
 
@@ -117,6 +118,10 @@ pub struct ComponentKind {
     pub restore: Restore,
     /// Why the restore is what it is, for the runbook.
     pub restore_note: &'static str,
+    /// JSON pointers whose values together identify an item in any tenant (a space's name
+    /// and type, a user's subject), so a restore can tell an existing item from a missing
+    /// one. Empty: the name field alone.
+    pub match_on: &'static [&'static str],
 }
 
 impl ComponentKind {
@@ -137,6 +142,7 @@ impl ComponentKind {
             references: &[],
             restore: Restore::Direct,
             restore_note: "",
+            match_on: &[],
         }
     }
 

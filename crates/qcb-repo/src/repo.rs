@@ -549,6 +549,46 @@ impl Repo {
         }
     }
 
+    /// Reads many files of one snapshot with one index load: for each path, `open` gives the
+    /// writer it goes to (a buffer, a spool file). Returns the bytes written per path; a path
+    /// that is missing or unreadable gets its own error and does not stop the others.
+    pub fn cat_many<W: Write>(
+        &self,
+        snapshot: &SnapshotInfo,
+        paths: &[String],
+        mut open: impl FnMut(usize, &str) -> io::Result<W>,
+    ) -> Result<Vec<Result<u64, RepoError>>, RepoError> {
+        let repo = self
+            .handle()?
+            .to_indexed()
+            .map_err(|e| self.err("cannot read the index", e))?;
+        let mut results = Vec::with_capacity(paths.len());
+        for (i, path) in paths.iter().enumerate() {
+            let one = (|| {
+                let (path, node) = self.find_node(&repo, snapshot, path)?;
+                if !node.is_file() {
+                    return Err(RepoError::NotAFile {
+                        snapshot: snapshot.short_id.clone(),
+                        path,
+                    });
+                }
+                let out = open(i, &path).map_err(|source| RepoError::Output { source })?;
+                let mut w = TrackedWriter::new(out);
+                let result = repo.dump(&node, &mut w);
+                match (result, w.error.take()) {
+                    (Ok(()), _) => Ok(w.written),
+                    (Err(_), Some(source)) => Err(RepoError::Output { source }),
+                    (Err(e), None) => Err(self.err(
+                        format!("cannot read `{path}` from snapshot {}", snapshot.short_id),
+                        e,
+                    )),
+                }
+            })();
+            results.push(one);
+        }
+        Ok(results)
+    }
+
     /// Writes a whole snapshot out as plain files under `dir` (created if missing; it must be
     /// empty). File modification times are restored.
     pub fn dump(&self, snapshot: &SnapshotInfo, dir: &Path) -> Result<DumpReport, RepoError> {

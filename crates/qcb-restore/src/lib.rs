@@ -1,1 +1,108 @@
-//! placeholder
+//! `qcb-restore`: puts a snapshot, or chosen parts of it, back into a tenant — the same one or
+//! another — in dependency order, with IDs remapped, secrets supplied or listed, owners handed
+//! back, and a report of what a person still has to do (DESIGN.md §1, §4, §6).
+//!
+//! A restore is two steps: [`prepare`] reads the snapshot and the target and makes the
+//! [`Plan`] (it writes nothing), and [`execute`] carries the plan out.
+
+pub mod apply;
+pub mod error;
+pub mod ids;
+pub mod inputs;
+pub mod plan;
+pub mod runbook;
+pub mod snapshot;
+pub mod target;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use qcb_qlik::TenantClient;
+use qcb_repo::{Repo, SnapshotInfo};
+
+pub use apply::{ApplyOptions, ItemResult, ManualStep, Outcome, RestoreReport};
+pub use error::RestoreError;
+pub use inputs::{Secrets, TenantMap};
+pub use plan::{Action, OnConflict, Plan, Selection, Step};
+pub use runbook::{runbook, Runbook};
+pub use snapshot::SnapshotData;
+pub use target::Target;
+
+pub(crate) fn snapshot_safe(s: &str) -> String {
+    qcb_backup::collect::safe(s)
+}
+
+/// A snapshot read, a selection made, the target read and a plan computed.
+pub struct Prepared {
+    pub data: SnapshotData,
+    pub selected: Vec<usize>,
+    pub target: Target,
+    pub plan: Plan,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RestoreError> + Send + 'static,
+) -> Result<T, RestoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RestoreError::Join(e.to_string()))?
+}
+
+/// Reads the snapshot and the target tenant and plans the restore. Makes no write call.
+pub async fn prepare(
+    client: &TenantClient,
+    repo: Arc<Repo>,
+    snapshot: SnapshotInfo,
+    selection: &Selection,
+    tenant_map: &TenantMap,
+    map_file: &str,
+) -> Result<Prepared, RestoreError> {
+    let data = blocking(move || SnapshotData::load(&repo, snapshot)).await?;
+    let selected = plan::select(&data, selection)?;
+    let mut kinds: Vec<&'static qcb_catalog::ComponentKind> = Vec::new();
+    for &i in &selected {
+        let k = data.entries[i].kind;
+        if !kinds.iter().any(|x| x.name == k.name) {
+            kinds.push(k);
+        }
+    }
+    let target = Target::read(client, &kinds).await?;
+    let map = plan::premap(&data, &target, tenant_map, map_file)?;
+    let plan = plan::plan(&data, &selected, &target, map);
+    Ok(Prepared {
+        data,
+        selected,
+        target,
+        plan,
+    })
+}
+
+/// Carries a prepared plan out: stages the files it needs, then writes.
+pub async fn execute(
+    client: &TenantClient,
+    repo: Arc<Repo>,
+    prepared: Prepared,
+    secrets: &Secrets,
+    opts: &ApplyOptions,
+    spool: Option<PathBuf>,
+) -> Result<RestoreReport, RestoreError> {
+    let Prepared {
+        data, target, plan, ..
+    } = prepared;
+    let writes: Vec<usize> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Create | Action::Conflict))
+        .map(|s| s.entry)
+        .collect();
+    let data = Arc::new(data);
+    let staged = {
+        let data = data.clone();
+        blocking(move || {
+            let entries: Vec<&snapshot::Entry> = writes.iter().map(|&i| &data.entries[i]).collect();
+            snapshot::Staged::stage(&repo, &data.info, &entries, spool.as_deref())
+        })
+        .await?
+    };
+    Ok(apply::apply(client, &data, &staged, plan, &target, secrets, opts).await)
+}

@@ -3,6 +3,7 @@
 use crate::{refers, secret, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/description", "/sub"],
     secrets: &[secret("/token")],
     references: &[refers("/sub", "users")],
     restore: Restore::Reference,

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Restore, Secret, Source, When};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/connectorId"],
     legacy: Some(Source::List {
         path: "/api/v1/automation-connections",
         query: "listAll=true&limit=200",

@@ -3,6 +3,7 @@
 use crate::{refers, secret, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/spaceId"],
         legacy: Some(Source::List { path: "/api/v1/automations", query: "listAll=true&limit=200", property: "data" }),
         get_one: Some("/api/workflows/automations/{id}"),
         secrets: &[secret("/executionToken")],

@@ -3,6 +3,7 @@
 use crate::{ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/origin"],
     ..ComponentKind::new(
         "csp-origins",
         "csp-origins",

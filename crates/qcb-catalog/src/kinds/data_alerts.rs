@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Restore, Source, Sub};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/appId"],
     subs: &[Sub {
         name: "condition",
         path: "/api/v1/data-alerts/{id}/condition",

@@ -3,6 +3,7 @@
 use crate::{refers, secret, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/qName", "/space"],
         id_field: "qID",
         name_field: "qName",
         secrets: &[secret("/qPassword"), secret("/qConnectionSecret"), secret("/qri")],

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/spaceId"],
     references: &[refers("/spaceId", "spaces"), refers("/ownerId", "users")],
     restore: Restore::Reference,
     restore_note:

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Source, Sub};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name"],
     subs: &[Sub {
         name: "export",
         path: "/api/v1/glossaries/{id}/actions/export",

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name"],
     references: &[refers("/assignedRoles/*/id", "roles")],
     ..ComponentKind::new(
         "groups",

@@ -3,6 +3,7 @@
 use crate::{ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name"],
     restore_note:
         "Restored disabled, then enabled by hand: an allow-list can lock the restore out.",
     ..ComponentKind::new(

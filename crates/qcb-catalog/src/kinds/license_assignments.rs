@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/subject"],
     id_field: "subject",
     name_field: "subject",
     bundle: true,

@@ -3,6 +3,7 @@
 use crate::{secret, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/clientName"],
     id_field: "clientId",
     name_field: "clientName",
     secrets: &[secret("/clientSecret")],

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name"],
     references: &[refers("/templateApp/id", "apps")],
     restore_note: "Recreated after apps (selection and template apps remapped).",
     ..ComponentKind::new(

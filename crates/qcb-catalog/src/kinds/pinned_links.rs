@@ -3,6 +3,7 @@
 use crate::{ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/link"],
     ..ComponentKind::new(
         "pinned-links",
         "tenant/pinned-links",

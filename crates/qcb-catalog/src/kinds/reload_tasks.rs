@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/appId", "/recurrence"],
     references: &[
         refers("/appId", "apps"),
         refers("/userId", "users"),

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, FileSpec, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/sourceAppId"],
     files: &[FileSpec {
         extension: "bin",
         method: "POST",

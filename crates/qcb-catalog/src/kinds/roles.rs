@@ -3,6 +3,7 @@
 use crate::{ComponentKind, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name"],
     restore_note: "Custom roles only; default roles exist in every tenant.",
     ..ComponentKind::new(
         "roles",

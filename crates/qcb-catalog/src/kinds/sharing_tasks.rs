@@ -3,6 +3,7 @@
 use crate::{refers, secret, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/appId"],
         secrets: &[secret("/encryptedState"), secret("/encryptedTemplates"), secret("/encryptedEmailContent")],
         references: &[refers("/appId", "apps"), refers("/templates/*/templateId", "report-templates"), refers("/owner", "users")],
         restore: Restore::Recreate,

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Source, Sub};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/type"],
     subs: &[
         Sub {
             name: "assignments",

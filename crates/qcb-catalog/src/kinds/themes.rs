@@ -3,6 +3,7 @@
 use crate::{ComponentKind, FileSpec, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/qextFilename"],
     files: &[FileSpec {
         extension: "zip",
         method: "GET",

@@ -3,6 +3,7 @@
 use crate::{refers, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/subject"],
         references: &[refers("/assignedRoles/*/id", "roles"), refers("/assignedGroups/*/id", "groups")],
         restore: Restore::Recreate,
         restore_note: "Users are pre-provisioned by subject and get new IDs; owners are remapped by subject. Most come back from the IdP at their next login.",

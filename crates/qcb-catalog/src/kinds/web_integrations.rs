@@ -3,6 +3,7 @@
 use crate::{ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name"],
     restore: Restore::Recreate,
     restore_note: "A restored web integration has a new ID: embedding sites must be updated.",
     ..ComponentKind::new(

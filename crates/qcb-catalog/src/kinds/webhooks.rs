@@ -3,6 +3,7 @@
 use crate::{refers, secret, ComponentKind, Restore, Source};
 
 pub const KIND: ComponentKind = ComponentKind {
+    match_on: &["/name", "/url"],
     secrets: &[secret("/secret"), secret("/headers/*")],
     references: &[refers("/ownerId", "users")],
     restore: Restore::Recreate,

@@ -1,0 +1,1193 @@
+//! Carrying out a plan: each kind in dependency order, items of a kind in parallel (within
+//! the client's rate limits), IDs remapped as they are learnt, secrets filled in from the
+//! secrets file or left out and listed, owners handed back. One failing item never stops the
+//! restore; it is reported with its error. Nothing is ever deleted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use qcb_catalog::scan::TEXT_MARKER;
+use qcb_catalog::{spec, ComponentKind, Source};
+use qcb_qlik::{ApiCounters, ClientError, Method, Request, TenantClient};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ids::IdMap;
+use crate::inputs::Secrets;
+use crate::plan::{
+    create_fields, create_path, differences, project, singleton_fields, singleton_write_path,
+    strip_markers, Action, OnConflict, Plan, Step,
+};
+use crate::snapshot::{Entry, SnapshotData, Staged};
+use crate::target::Target;
+
+/// How to carry a plan out.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub on_conflict: OnConflict,
+    /// Who owns what was restored when its original owner is not in the target (a user ID,
+    /// subject or e-mail of the target).
+    pub fallback_owner: Option<String>,
+    /// Writes in flight at once (the client's limiter paces them).
+    pub concurrency: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            on_conflict: OnConflict::Skip,
+            fallback_owner: None,
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Written.
+    Done,
+    /// Nothing written (identical, or a conflict left as it was).
+    Skipped,
+    /// Left to a person (see the manual steps).
+    Manual,
+    Failed,
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemResult {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub action: Action,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_id: Option<String>,
+    pub detail: String,
+}
+
+/// Something a person still has to do.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ManualStep {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub what: String,
+}
+
+/// The result of a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub snapshot: String,
+    pub source_tenant: String,
+    pub target_tenant: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub results: Vec<ItemResult>,
+    pub manual: Vec<ManualStep>,
+    /// Old → new IDs per kind, where they changed.
+    pub id_map: BTreeMap<String, BTreeMap<String, String>>,
+    pub api: ApiCounters,
+}
+
+impl RestoreReport {
+    pub fn count(&self, o: Outcome) -> usize {
+        self.results.iter().filter(|r| r.outcome == o).count()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Outcome::Failed) > 0
+    }
+
+    /// A summary for a terminal.
+    pub fn summary(&self) -> String {
+        let mut per: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+        for r in &self.results {
+            let c = per.entry(&r.kind).or_default();
+            c[match r.outcome {
+                Outcome::Done => 0,
+                Outcome::Skipped => 1,
+                Outcome::Manual => 2,
+                Outcome::Failed => 3,
+            }] += 1;
+        }
+        let mut out = format!(
+            "restore of snapshot {} ({}) into {}: {} done, {} skipped, {} manual, {} failed\n{:<26} {:>6} {:>8} {:>7} {:>7}\n",
+            self.snapshot,
+            self.source_tenant,
+            self.target_tenant,
+            self.count(Outcome::Done),
+            self.count(Outcome::Skipped),
+            self.count(Outcome::Manual),
+            self.count(Outcome::Failed),
+            "kind",
+            "done",
+            "skipped",
+            "manual",
+            "failed"
+        );
+        for (k, c) in per {
+            out.push_str(&format!(
+                "{k:<26} {:>6} {:>8} {:>7} {:>7}\n",
+                c[0], c[1], c[2], c[3]
+            ));
+        }
+        for r in self.results.iter().filter(|r| r.outcome == Outcome::Failed) {
+            out.push_str(&format!(
+                "failed: {} {} ({}): {}\n",
+                r.kind, r.id, r.name, r.detail
+            ));
+        }
+        out.push_str(&format!(
+            "{} manual steps left (see the runbook); API: {} requests, {} throttled, {} retried\n",
+            self.manual.len(),
+            self.api.requests,
+            self.api.throttled,
+            self.api.retries
+        ));
+        out
+    }
+}
+
+struct Ctx<'a> {
+    client: &'a TenantClient,
+    data: &'a SnapshotData,
+    staged: &'a Staged,
+    target: &'a Target,
+    secrets: &'a Secrets,
+    opts: &'a ApplyOptions,
+    map: Mutex<IdMap>,
+    manual: Mutex<Vec<ManualStep>>,
+    /// Spaces to hand to their owners once everything is in them: (new space, entry).
+    space_owners: Mutex<Vec<(String, usize)>>,
+    /// Space shares to add once apps exist: (new space, share document).
+    shares: Mutex<Vec<(String, Value, usize)>>,
+    fallback: Option<String>,
+}
+
+type Written = Result<(Option<String>, String), String>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Ctx<'_> {
+    fn manual(&self, e: &Entry, what: String) {
+        lock(&self.manual).push(ManualStep {
+            kind: e.kind.name.to_string(),
+            id: e.id.clone(),
+            name: e.name.clone(),
+            what,
+        });
+    }
+
+    fn rewrite(&self, v: &mut Value) {
+        lock(&self.map).rewrite(v);
+    }
+
+    fn mapped(&self, old: &str) -> Option<String> {
+        lock(&self.map).get(old).map(str::to_string)
+    }
+
+    /// The target user who should own an item the snapshot says `old` owned.
+    fn owner_for(&self, old: &str) -> Option<String> {
+        if old.is_empty() {
+            return None;
+        }
+        self.mapped(old).or_else(|| self.fallback.clone())
+    }
+
+    /// The document to send: references rewritten, secrets filled in where supplied (the
+    /// rest left out and listed), only the fields the spec's request names.
+    fn body(&self, e: &Entry, op: Option<(&str, &str)>) -> Value {
+        let mut doc = e.attrs().clone();
+        self.rewrite(&mut doc);
+        let mut missing = Vec::new();
+        for ptr in &e.redacted {
+            match self.secrets.get(e.kind.name, &e.id, &e.name, ptr) {
+                Some(v) => {
+                    if let Some(slot) = doc.pointer_mut(ptr) {
+                        *slot = Value::String(v.expose_secret().to_string());
+                    }
+                }
+                None => missing.push(ptr.clone()),
+            }
+        }
+        for ptr in e.kind.scan {
+            let has_marker = doc
+                .pointer(ptr)
+                .map(|v| v.to_string().contains(TEXT_MARKER))
+                .unwrap_or(false);
+            if !has_marker {
+                continue;
+            }
+            match self.secrets.get(e.kind.name, &e.id, &e.name, ptr) {
+                Some(v) => {
+                    if let Some(slot) = doc.pointer_mut(ptr) {
+                        *slot = Value::String(v.expose_secret().to_string());
+                    }
+                }
+                None => missing.push(format!("{ptr} (a credential inside the text)")),
+            }
+        }
+        if !missing.is_empty() {
+            self.manual(
+                e,
+                format!(
+                    "enter again: {} (not stored in backups; supply with --secrets or in the Qlik console)",
+                    missing.join(", ")
+                ),
+            );
+        }
+        strip_markers(&mut doc);
+        match op {
+            Some((method, path)) => spec::shape_request(method, path, &doc),
+            None => doc,
+        }
+    }
+
+    fn missing_secret(&self, e: &Entry) -> bool {
+        e.redacted
+            .iter()
+            .any(|p| self.secrets.get(e.kind.name, &e.id, &e.name, p).is_none())
+    }
+}
+
+fn api_err(e: ClientError) -> String {
+    e.to_string()
+}
+
+fn new_id_of(k: &ComponentKind, v: &Value) -> Option<String> {
+    v.get(k.id_field)
+        .or_else(|| v.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The spec's item path under a list path with the given method (`/api/v1/spaces/{spaceId}`).
+fn item_path(list: &str, method: &str) -> Option<&'static str> {
+    spec::REQUEST_FIELDS
+        .iter()
+        .find(|(m, p, _, _)| {
+            *m == method
+                && p.strip_prefix(list)
+                    .and_then(|rest| rest.strip_prefix("/{"))
+                    .is_some_and(|rest| rest.ends_with('}') && !rest.contains('/'))
+        })
+        .map(|(_, p, _, _)| *p)
+}
+
+fn fill_id(path: &str, id: &str) -> String {
+    match (path.find('{'), path.rfind('}')) {
+        (Some(a), Some(b)) if a < b => format!("{}{}{}", &path[..a], id, &path[b + 1..]),
+        _ => path.to_string(),
+    }
+}
+
+/// Carries the plan out against the target.
+pub async fn apply(
+    client: &TenantClient,
+    data: &SnapshotData,
+    staged: &Staged,
+    plan: Plan,
+    target: &Target,
+    secrets: &Secrets,
+    opts: &ApplyOptions,
+) -> RestoreReport {
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let fallback = opts
+        .fallback_owner
+        .as_deref()
+        .and_then(|f| target.find_user(f))
+        .and_then(|u| u["id"].as_str())
+        .map(str::to_string);
+    let ctx = Ctx {
+        client,
+        data,
+        staged,
+        target,
+        secrets,
+        opts,
+        map: Mutex::new(plan.map.clone()),
+        manual: Mutex::new(Vec::new()),
+        space_owners: Mutex::new(Vec::new()),
+        shares: Mutex::new(Vec::new()),
+        fallback,
+    };
+    let mut results = Vec::new();
+    // Steps grouped by kind, in plan order.
+    let mut groups: Vec<(String, Vec<Step>)> = Vec::new();
+    for s in plan.steps {
+        match groups.last_mut() {
+            Some((k, v)) if *k == s.kind => v.push(s),
+            _ => groups.push((s.kind.clone(), vec![s])),
+        }
+    }
+    for (kind, steps) in groups {
+        let out = match kind.as_str() {
+            "apps" => apps_in_waves(&ctx, steps).await,
+            "scheduling-tasks" => {
+                let ordered = topological(&ctx, steps);
+                let mut out = Vec::new();
+                for s in ordered {
+                    out.push(run_step(&ctx, s).await);
+                }
+                out
+            }
+            "license-assignments" => licenses(&ctx, steps).await,
+            _ => {
+                futures::stream::iter(steps.into_iter().map(|s| run_step(&ctx, s)))
+                    .buffered(opts.concurrency.max(1))
+                    .collect()
+                    .await
+            }
+        };
+        results.extend(out);
+    }
+    finish_spaces(&ctx, &mut results).await;
+    // Apps come back without data: each needs a reload.
+    let reloaded: Vec<&ItemResult> = results
+        .iter()
+        .filter(|r| r.kind == "apps" && r.outcome == Outcome::Done)
+        .collect();
+    if !reloaded.is_empty() {
+        lock(&ctx.manual).push(ManualStep {
+            kind: "apps".into(),
+            id: "*".into(),
+            name: format!("{} restored apps", reloaded.len()),
+            what: "reload them (they were exported without data); the restore report lists their new IDs".into(),
+        });
+    }
+    let mut manual = std::mem::take(&mut *lock(&ctx.manual));
+    manual.sort();
+    manual.dedup();
+    let id_map = lock(&ctx.map).by_kind.clone();
+    RestoreReport {
+        snapshot: data.info.short_id.clone(),
+        source_tenant: data.manifest.tenant.hostname.clone(),
+        target_tenant: target.url.clone(),
+        started_at,
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        results,
+        manual,
+        id_map,
+        api: client.counters(),
+    }
+}
+
+fn result(step: &Step, outcome: Outcome, new_id: Option<String>, detail: String) -> ItemResult {
+    ItemResult {
+        kind: step.kind.clone(),
+        id: step.id.clone(),
+        name: step.name.clone(),
+        action: step.action,
+        outcome,
+        new_id,
+        detail,
+    }
+}
+
+async fn run_step(ctx: &Ctx<'_>, step: Step) -> ItemResult {
+    let e = &ctx.data.entries[step.entry];
+    match step.action {
+        Action::Skip => result(&step, Outcome::Skipped, step.existing.clone(), step.reason.clone()),
+        Action::Manual => {
+            ctx.manual(e, step.reason.clone());
+            result(&step, Outcome::Manual, None, step.reason.clone())
+        }
+        Action::Update => match update_singleton(ctx, e).await {
+            Ok(detail) => result(&step, Outcome::Done, None, detail),
+            Err(err) => result(&step, Outcome::Failed, None, err),
+        },
+        Action::Conflict => match ctx.opts.on_conflict {
+            OnConflict::Skip => result(
+                &step,
+                Outcome::Skipped,
+                step.existing.clone(),
+                format!("{}; the target's is kept (--on-conflict rename|replace to change that)", step.reason),
+            ),
+            OnConflict::Rename => {
+                let renamed = format!("{} (restored)", e.name);
+                finish(ctx, &step, create(ctx, e, Some(renamed)).await)
+            }
+            OnConflict::Replace => {
+                let existing = step.existing.clone().unwrap_or_default();
+                finish(ctx, &step, replace(ctx, e, &existing).await)
+            }
+        },
+        Action::Create => finish(ctx, &step, create(ctx, e, None).await),
+    }
+}
+
+fn finish(ctx: &Ctx<'_>, step: &Step, w: Written) -> ItemResult {
+    match w {
+        Ok((new_id, detail)) => {
+            if let Some(new) = &new_id {
+                lock(&ctx.map).insert(&step.kind, &step.id, new);
+            }
+            result(step, Outcome::Done, new_id, detail)
+        }
+        Err(err) => result(step, Outcome::Failed, None, err),
+    }
+}
+
+/// Creates one item; returns its new ID.
+async fn create(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    match e.kind.name {
+        "apps" => create_app(ctx, e, rename).await,
+        "themes" | "extensions" => create_bundle(ctx, e, rename).await,
+        "brands" => create_brand(ctx, e, rename).await,
+        "report-templates" => create_template(ctx, e, rename).await,
+        "glossaries" => import_glossary(ctx, e, rename).await,
+        "data-alerts" => create_alert(ctx, e, rename).await,
+        _ => create_plain(ctx, e, rename).await,
+    }
+}
+
+fn set_name(k: &ComponentKind, body: &mut Value, rename: Option<String>) {
+    if let (Some(n), Some(m)) = (rename, body.as_object_mut()) {
+        m.insert(k.name_field.to_string(), Value::String(n));
+    }
+}
+
+async fn post(ctx: &Ctx<'_>, path: &str, query: &str, body: &Value) -> Result<Value, String> {
+    ctx.client
+        .call_json(&Request::new(Method::POST, path).query(query).json(body))
+        .await
+        .map(|(_, v)| v)
+        .map_err(api_err)
+}
+
+async fn create_plain(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let k = e.kind;
+    let Some(path) = create_path(k) else {
+        return Err(format!(
+            "qcb knows no create API for {}; restore it by hand from the runbook",
+            k.name
+        ));
+    };
+    let mut body = ctx.body(e, Some(("POST", path)));
+    set_name(k, &mut body, rename);
+    let mut notes = Vec::new();
+    match k.name {
+        "ip-policies" => {
+            // Restored disabled: a policy that does not let the restorer in would lock it out.
+            body["enabled"] = json!(false);
+            if e.doc["enabled"] == json!(true) {
+                ctx.manual(e, "restored disabled: check its allowed IPs, then enable it".into());
+            }
+        }
+        "webhooks" if ctx.missing_secret(e) => {
+            body["enabled"] = json!(false);
+            notes.push("created disabled until its secret is entered");
+        }
+        "sharing-tasks" => {
+            // A report task names its report template; the spec marks `templateId` read-only
+            // (deprecated), yet a report task cannot be made without it.
+            let mut original = e.doc.get("templates").cloned().unwrap_or(Value::Null);
+            ctx.rewrite(&mut original);
+            if let (Some(sent), Some(orig)) = (body["templates"].as_array_mut(), original.as_array()) {
+                for (t, o) in sent.iter_mut().zip(orig) {
+                    if let (Some(id), Some(m)) = (o.get("templateId"), t.as_object_mut()) {
+                        m.insert("templateId".into(), id.clone());
+                    }
+                }
+            }
+        }
+        "collections" => {
+            let t = e.str_at("/type");
+            if t == "private" || t == "favorite" {
+                return Err(format!(
+                    "a {t} collection belongs to its user; they recreate it (or restore as that user)"
+                ));
+            }
+        }
+        _ => {}
+    }
+    let created = post(ctx, path, "", &body).await?;
+    let new_id = new_id_of(k, &created)
+        .ok_or_else(|| format!("{path} answered without an ID"))?;
+    lock(&ctx.map).insert(k.name, &e.id, &new_id);
+    after_create(ctx, e, &new_id, &created, &mut notes).await;
+    Ok((Some(new_id), notes.join("; ")))
+}
+
+/// What a created item still needs: assignments, members, owner, state.
+async fn after_create(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    new_id: &str,
+    created: &Value,
+    notes: &mut Vec<&'static str>,
+) {
+    match e.kind.name {
+        "spaces" => {
+            add_assignments(ctx, e, new_id, &HashSet::new()).await;
+            lock(&ctx.space_owners).push((new_id.to_string(), entry_index(ctx, e)));
+            for share in e.doc["shares"].as_array().into_iter().flatten() {
+                lock(&ctx.shares).push((new_id.to_string(), share.clone(), entry_index(ctx, e)));
+            }
+        }
+        "collections" => {
+            for item in e.doc["items"].as_array().into_iter().flatten() {
+                let old = item["resourceId"].as_str().unwrap_or_default();
+                let Some(new_app) = ctx.mapped(old) else {
+                    ctx.manual(e, format!("member '{}' was not restored; add it by hand", item["name"].as_str().unwrap_or(old)));
+                    continue;
+                };
+                let q = format!("resourceType={}&resourceId={}", enc(item["resourceType"].as_str().unwrap_or("app")), enc(&new_app));
+                let item_id = ctx
+                    .client
+                    .get_json("/api/v1/items", &q)
+                    .await
+                    .ok()
+                    .and_then(|v| v["data"][0]["id"].as_str().map(str::to_string));
+                match item_id {
+                    Some(id) => {
+                        if let Err(err) = post(ctx, &format!("/api/v1/collections/{new_id}/items"), "", &json!({"id": id})).await {
+                            ctx.manual(e, format!("could not add member {new_app}: {err}"));
+                        }
+                    }
+                    None => ctx.manual(e, format!("member {new_app} has no item yet; add it by hand")),
+                }
+            }
+        }
+        "automations" | "automation-connections" => {
+            let base = create_path(e.kind).unwrap_or_default();
+            if let Some(owner) = ctx.owner_for(e.str_at("/ownerId")) {
+                if owner != ctx.target.me && created["ownerId"].as_str() != Some(owner.as_str()) {
+                    let path = format!("{base}/{new_id}/actions/change-owner");
+                    if let Err(err) = post(ctx, &path, "", &json!({"userId": owner})).await {
+                        ctx.manual(e, format!("hand it to its owner by hand: {err}"));
+                    }
+                }
+            }
+            if e.kind.name == "automation-connections" {
+                ctx.manual(e, "enter its credentials again or consent to the OAuth connector in the automation editor".into());
+            } else if e.doc.get("executionToken").is_some() && e.doc["runMode"] == json!("webhook") {
+                ctx.manual(e, format!("its webhook trigger has a new URL/token: update the callers (new automation ID {new_id})"));
+            }
+        }
+        "reload-tasks" => {
+            if e.doc["state"] == json!("Disabled") && created["state"] != json!("Disabled") {
+                if let Some(path) = item_path("/api/v1/reload-tasks", "PUT") {
+                    let mut body = ctx.body(e, Some(("PUT", path)));
+                    body["state"] = json!("Disabled");
+                    let _ = ctx
+                        .client
+                        .call_json(&Request::new(Method::PUT, fill_id(path, new_id)).json(&body))
+                        .await;
+                }
+            }
+        }
+        "scheduling-tasks" => {
+            if e.doc["enabled"] == json!(true) && created["enabled"] != json!(true) {
+                let patch = json!([{"op": "replace", "path": "/enabled", "value": true}]);
+                let r = ctx
+                    .client
+                    .call_json(&Request::new(Method::PATCH, format!("/api/scheduling/tasks/{new_id}")).json(&patch))
+                    .await;
+                if let Err(err) = r {
+                    ctx.manual(e, format!("enable it by hand (it was created disabled): {err}"));
+                }
+            }
+        }
+        "users" => {
+            if e.doc["status"] == json!("disabled") {
+                let patch = json!([{"op": "replace", "path": "/status", "value": "disabled"}]);
+                let r = ctx
+                    .client
+                    .call_json(&Request::new(Method::PATCH, format!("/api/v1/users/{new_id}")).json(&patch))
+                    .await;
+                if let Err(err) = r {
+                    ctx.manual(e, format!("disable the user by hand (it was disabled): {err}"));
+                }
+            }
+        }
+        "webhooks" if e.doc["encryptedHeaders"].as_array().is_some_and(|h| !h.is_empty()) => {
+            let names: Vec<&str> = e.doc["encryptedHeaders"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            ctx.manual(e, format!("enter its encrypted headers again: {}", names.join(", ")));
+            if notes.contains(&"created disabled until its secret is entered") {
+                ctx.manual(e, "enable it once its secret is entered".into());
+            }
+        }
+        "web-integrations" => ctx.manual(
+            e,
+            format!("embedding sites must use the new web integration ID {new_id} (was {})", e.id),
+        ),
+        "oauth-clients" => ctx.manual(
+            e,
+            format!(
+                "its consumers need the new client ID {new_id} (was {}) and a new secret: generate one in the console (the secret issued at creation is not kept)",
+                e.id
+            ),
+        ),
+        "webhooks" if notes.contains(&"created disabled until its secret is entered") => {
+            ctx.manual(e, "enable it once its secret is entered".into())
+        }
+        _ => {}
+    }
+}
+
+fn entry_index(ctx: &Ctx<'_>, e: &Entry) -> usize {
+    ctx.data
+        .entries
+        .iter()
+        .position(|x| std::ptr::eq(x, e))
+        .unwrap_or(0)
+}
+
+/// Adds the space's assignments the target does not have yet.
+async fn add_assignments(ctx: &Ctx<'_>, e: &Entry, space: &str, have: &HashSet<String>) {
+    for a in e.doc["assignments"].as_array().into_iter().flatten() {
+        let old = a["assigneeId"].as_str().unwrap_or_default();
+        let Some(assignee) = ctx.mapped(old) else {
+            ctx.manual(
+                e,
+                format!("assignment of {} {old} ({}) left out: it is not in the target; map it with --map", a["type"].as_str().unwrap_or("user"), roles_of(a)),
+            );
+            continue;
+        };
+        if have.contains(&assignee) || assignee == ctx.target.me && a["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == "owner")) {
+            continue;
+        }
+        let body = json!({"type": a["type"], "assigneeId": assignee, "roles": a["roles"]});
+        if let Err(err) = post(ctx, &format!("/api/v1/spaces/{space}/assignments"), "", &body).await {
+            if !err.contains("409") {
+                ctx.manual(e, format!("assignment of {assignee} ({}) failed: {err}", roles_of(a)));
+            }
+        }
+    }
+}
+
+fn roles_of(a: &Value) -> String {
+    a["roles"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+/// Once apps are in: space shares, then each created space handed to its owner (last, so
+/// the restorer keeps the right to publish into it until then).
+async fn finish_spaces(ctx: &Ctx<'_>, results: &mut [ItemResult]) {
+    let shares = std::mem::take(&mut *lock(&ctx.shares));
+    for (space, share, i) in shares {
+        let e = &ctx.data.entries[i];
+        let mut body = Value::Object(project(
+            &share,
+            spec::request_fields("POST", "/api/v1/spaces/{spaceId}/shares")
+                .map(|(f, _)| f)
+                .unwrap_or_default(),
+        ));
+        ctx.rewrite(&mut body);
+        if let Err(err) = post(ctx, &format!("/api/v1/spaces/{space}/shares"), "", &body).await {
+            ctx.manual(e, format!("share of {} failed: {err}", share["resourceId"].as_str().unwrap_or("?")));
+        }
+    }
+    let owners = std::mem::take(&mut *lock(&ctx.space_owners));
+    for (space, i) in owners {
+        let e = &ctx.data.entries[i];
+        let Some(owner) = ctx.owner_for(e.str_at("/ownerId")) else {
+            continue;
+        };
+        if owner == ctx.target.me {
+            continue;
+        }
+        let body = json!({"name": e.str_at("/name"), "description": e.str_at("/description"), "ownerId": owner});
+        let r = ctx
+            .client
+            .call_json(&Request::new(Method::PUT, format!("/api/v1/spaces/{space}")).json(&body))
+            .await;
+        if let Err(err) = r {
+            if let Some(res) = results.iter_mut().find(|r| r.kind == "spaces" && r.id == e.id) {
+                res.detail = format!("created; handing it to its owner failed: {err}");
+            }
+            ctx.manual(e, format!("hand the space to its owner by hand: {err}"));
+        }
+    }
+}
+
+/// A conflict under `--on-conflict replace`: the existing item is overwritten with the
+/// snapshot's where the API has an update.
+async fn replace(ctx: &Ctx<'_>, e: &Entry, existing: &str) -> Written {
+    let k = e.kind;
+    let Source::List { path: list, .. } = k.source else {
+        return Err("not a list kind".into());
+    };
+    if k.name == "apps" {
+        return Err("apps cannot be replaced in place (an import always makes a new app); use --on-conflict rename".into());
+    }
+    if let Some(put) = item_path(list, "PUT") {
+        let body = ctx.body(e, Some(("PUT", put)));
+        ctx.client
+            .call_json(&Request::new(Method::PUT, fill_id(put, existing)).json(&body))
+            .await
+            .map_err(api_err)?;
+    } else if let Some(patch) = item_path(list, "PATCH") {
+        let current = ctx
+            .client
+            .get_json(&fill_id(patch, existing), "")
+            .await
+            .map_err(api_err)?;
+        let paths = spec::patch_paths("PATCH", patch).unwrap_or_default();
+        let fields: Vec<&str> = if paths.is_empty() {
+            create_fields(k).unwrap_or_default().to_vec()
+        } else {
+            paths
+                .iter()
+                .filter(|p| !p.contains('{') && p.matches('/').count() == 1)
+                .map(|p| p.trim_start_matches('/'))
+                .collect()
+        };
+        let want = project(&ctx.body(e, None), &fields);
+        let ops: Vec<Value> = differences(&want, &current)
+            .into_iter()
+            .map(|f| json!({"op": "replace", "path": format!("/{f}"), "value": want[&f]}))
+            .collect();
+        if !ops.is_empty() {
+            ctx.client
+                .call_json(&Request::new(Method::PATCH, fill_id(patch, existing)).json(&Value::Array(ops)))
+                .await
+                .map_err(api_err)?;
+        }
+    } else {
+        return Err(format!("{} has no update API; the target's is kept", k.name));
+    }
+    if k.name == "spaces" {
+        let have: HashSet<String> = ctx
+            .client
+            .list_all(&format!("/api/v1/spaces/{existing}/assignments"), "limit=100", "data")
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a["assigneeId"].as_str().map(str::to_string))
+            .collect();
+        add_assignments(ctx, e, existing, &have).await;
+    }
+    Ok((Some(existing.to_string()), "replaced with the snapshot's".into()))
+}
+
+/// A setting (one document per tenant) written back.
+async fn update_singleton(ctx: &Ctx<'_>, e: &Entry) -> Result<String, String> {
+    let k = e.kind;
+    let Source::Singleton { path } = k.source else {
+        return Err("not a setting".into());
+    };
+    let write_path = singleton_write_path(k, path);
+    let filled = write_path.replace("{tenantId}", &ctx.target.tenant_id);
+    let fields = singleton_fields(k, path, &ctx.target.tenant_id);
+    let doc = ctx.body(e, None);
+    let want = project(&doc, &fields);
+    if k.name == "email-config" && e.doc.get("passwordExists") == Some(&json!(true)) {
+        ctx.manual(e, "enter the SMTP password (or client secret) again in the console".into());
+    }
+    let current_doc = ctx.target.items(k.name).first().cloned().unwrap_or(Value::Null);
+    let configured = want.keys().all(|f| current_doc.get(f).is_some());
+    if spec::request_fields("PATCH", &write_path).is_some() && (configured || spec::request_fields("PUT", &write_path).is_none()) {
+        let current = ctx.client.get_json(&path.replace("{tenantId}", &ctx.target.tenant_id), "").await.map_err(api_err)?;
+        let ops: Vec<Value> = differences(&want, &current)
+            .into_iter()
+            .map(|f| json!({"op": "replace", "path": format!("/{f}"), "value": want[&f]}))
+            .collect();
+        let n = ops.len();
+        let ops = spec::shape_request("PATCH", &write_path, &Value::Array(ops));
+        ctx.client
+            .call_json(&Request::new(Method::PATCH, filled).json(&ops))
+            .await
+            .map_err(api_err)?;
+        return Ok(format!("{n} settings patched"));
+    }
+    let (method, at) = if spec::request_fields("PUT", &write_path).is_some() {
+        (Method::PUT, filled)
+    } else if k.name == "banners" {
+        (Method::POST, "/api/v1/banners/actions/upsert".to_string())
+    } else {
+        return Err(format!("{} has no write API; set it by hand from the runbook", k.name));
+    };
+    let body = if method == Method::PUT {
+        spec::shape_request("PUT", &write_path, &doc)
+    } else {
+        spec::shape_request(method.as_str(), &at, &Value::Object(want))
+    };
+    ctx.client
+        .call_json(&Request::new(method, at).json(&body))
+        .await
+        .map_err(api_err)?;
+    Ok("written".into())
+}
+
+// ------------------------------------------------------------------ apps
+
+/// Apps that other apps were published from go first, so a published copy can name its
+/// restored source.
+async fn apps_in_waves(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
+    let ids: HashSet<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+    let (later, first): (Vec<Step>, Vec<Step>) = steps.iter().cloned().partition(|s| {
+        let origin = ctx.data.entries[s.entry].str_at("/originAppId");
+        !origin.is_empty() && ids.contains(origin)
+    });
+    let mut out = Vec::new();
+    for wave in [first, later] {
+        let r: Vec<ItemResult> = futures::stream::iter(wave.into_iter().map(|s| run_step(ctx, s)))
+            .buffered(ctx.opts.concurrency.max(1))
+            .collect()
+            .await;
+        out.extend(r);
+    }
+    out
+}
+
+async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let name = rename.unwrap_or_else(|| e.str_at("/name").to_string());
+    let qvf = e
+        .files
+        .iter()
+        .find(|(s, _)| s == "qvf")
+        .and_then(|(_, p)| ctx.staged.path(p))
+        .ok_or("the snapshot holds no export of this app")?;
+    let bytes = tokio::fs::read(qvf)
+        .await
+        .map_err(|err| format!("cannot read the staged export: {err}"))?;
+    let old_space = e.str_at("/spaceId");
+    let space = if old_space.is_empty() {
+        String::new()
+    } else {
+        match ctx.mapped(old_space) {
+            Some(s) => s,
+            None => {
+                ctx.manual(e, format!("its space {old_space} is not in the target: the app was put in the restorer's personal space; move it"));
+                String::new()
+            }
+        }
+    };
+    let space_type = ctx
+        .target
+        .space_type(&space)
+        .map(str::to_string)
+        .or_else(|| {
+            ctx.data
+                .entries
+                .iter()
+                .find(|s| s.kind.name == "spaces" && s.id == old_space)
+                .map(|s| s.str_at("/type").to_string())
+        })
+        .unwrap_or_default();
+    let managed = space_type == "managed";
+    let mut query = format!("name={}&mode=NEW", enc(&name));
+    if !space.is_empty() && !managed {
+        query.push_str(&format!("&spaceId={}", enc(&space)));
+    }
+    let req = Request::new(Method::POST, "/api/v1/apps/import")
+        .query(query)
+        .bytes(Bytes::from(bytes), "application/octet-stream");
+    let (_, imported) = ctx.client.call_json(&req).await.map_err(api_err)?;
+    let mut id = imported["attributes"]["id"]
+        .as_str()
+        .ok_or("the import answered without an app ID")?
+        .to_string();
+    let mut detail = vec![];
+    if managed {
+        let origin = e.str_at("/originAppId");
+        let origin = ctx.mapped(origin).unwrap_or_else(|| id.clone());
+        let body = json!({
+            "spaceId": space, "moveApp": true, "originAppId": origin,
+            "attributes": {"name": name, "description": e.str_at("/description")},
+        });
+        match post(ctx, &format!("/api/v1/apps/{id}/publish"), "", &body).await {
+            Ok(published) => {
+                if let Some(p) = published["attributes"]["id"].as_str() {
+                    id = p.to_string();
+                }
+                detail.push("published to its managed space");
+            }
+            Err(err) => {
+                ctx.manual(e, format!("publish it to its managed space by hand (app {id}): {err}"));
+                detail.push("imported, not published");
+            }
+        }
+    }
+    lock(&ctx.map).insert("apps", &e.id, &id);
+    match ctx.owner_for(e.str_at("/ownerId")) {
+        Some(owner) if owner != ctx.target.me => {
+            let r = ctx
+                .client
+                .call_json(&Request::new(Method::PUT, format!("/api/v1/apps/{id}/owner")).json(&json!({"ownerId": owner})))
+                .await;
+            if let Err(err) = r {
+                ctx.manual(e, format!("hand the app to its owner by hand: {err}"));
+            }
+        }
+        Some(_) => {}
+        None if !e.str_at("/ownerId").is_empty() => ctx.manual(
+            e,
+            "its owner is not in the target: the restorer owns it now (use --fallback-owner or --map)".into(),
+        ),
+        None => {}
+    }
+    Ok((Some(id), detail.join("; ")))
+}
+
+// ------------------------------------------------------------------ files
+
+const BOUNDARY: &str = "qcb-restore-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4";
+const MULTIPART: &str = "multipart/form-data; boundary=qcb-restore-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4";
+
+fn part(out: &mut Vec<u8>, name: &str, filename: Option<&str>, content_type: &str, body: &[u8]) {
+    out.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());
+    if let Some(f) = filename {
+        out.extend_from_slice(format!("; filename=\"{}\"", f.replace('"', "")).as_bytes());
+    }
+    out.extend_from_slice(format!("\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n");
+}
+
+async fn staged_file(ctx: &Ctx<'_>, e: &Entry, suffix: &str) -> Option<Vec<u8>> {
+    let p = e.files.iter().find(|(s, _)| s == suffix).and_then(|(_, p)| ctx.staged.path(p))?;
+    tokio::fs::read(p).await.ok()
+}
+
+fn holds_boundary(bytes: &[u8]) -> bool {
+    bytes.windows(BOUNDARY.len()).any(|w| w == BOUNDARY.as_bytes())
+}
+
+async fn send_multipart(ctx: &Ctx<'_>, path: &str, body: Vec<u8>) -> Result<Value, String> {
+    ctx.client
+        .call_json(&Request::new(Method::POST, path).bytes(Bytes::from(body), MULTIPART))
+        .await
+        .map(|(_, v)| v)
+        .map_err(api_err)
+}
+
+async fn create_bundle(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let k = e.kind;
+    let Source::List { path, .. } = k.source else {
+        return Err("not a list kind".into());
+    };
+    let zip = staged_file(ctx, e, "zip").await.ok_or("the snapshot holds no zip for it")?;
+    if holds_boundary(&zip) {
+        return Err("the zip holds qcb's multipart boundary; upload it by hand".into());
+    }
+    let data_part = format!("{path}#data");
+    let mut data = ctx.body(e, Some(("POST", &data_part)));
+    if let Some(m) = data.as_object_mut() {
+        m.remove("file");
+    }
+    set_name(k, &mut data, rename);
+    let mut body = Vec::new();
+    part(&mut body, "data", None, "application/json", data.to_string().as_bytes());
+    part(&mut body, "file", Some(&format!("{}.zip", e.str_at("/qextFilename"))), "application/zip", &zip);
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let created = send_multipart(ctx, path, body).await?;
+    let id = new_id_of(k, &created).ok_or("the upload answered without an ID")?;
+    Ok((Some(id), String::new()))
+}
+
+async fn create_brand(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let mut body = Vec::new();
+    let name = rename.unwrap_or_else(|| e.str_at("/name").to_string());
+    part(&mut body, "name", None, "text/plain", name.as_bytes());
+    part(&mut body, "description", None, "text/plain", e.str_at("/description").as_bytes());
+    for f in e.doc["files"].as_array().into_iter().flatten() {
+        let which = f["id"].as_str().unwrap_or_default();
+        if let Some(bytes) = staged_file(ctx, e, which).await.filter(|b| !holds_boundary(b)) {
+            let ct = f["contentType"].as_str().unwrap_or("application/octet-stream");
+            part(&mut body, which, Some(which), ct, &bytes);
+        }
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let created = send_multipart(ctx, "/api/v1/brands", body).await?;
+    let id = new_id_of(e.kind, &created).ok_or("the upload answered without an ID")?;
+    if e.doc["active"] == json!(true) {
+        if let Err(err) = post(ctx, &format!("/api/v1/brands/{id}/actions/activate"), "", &json!({})).await {
+            ctx.manual(e, format!("activate the brand by hand: {err}"));
+        }
+    }
+    Ok((Some(id), String::new()))
+}
+
+/// Uploads bytes as a temporary content; returns its ID.
+async fn upload_temp(ctx: &Ctx<'_>, filename: &str, bytes: Vec<u8>) -> Result<String, String> {
+    let req = Request::new(Method::POST, "/api/v1/temp-contents")
+        .query(format!("filename={}&ttl=3600", enc(filename)))
+        .bytes(Bytes::from(bytes), "application/octet-stream");
+    let resp = ctx.client.send(&req).await.map_err(api_err)?;
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("the upload answered without a Location")?;
+    location
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| "the upload answered an empty Location".into())
+}
+
+async fn create_template(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let file = staged_file(ctx, e, "bin").await.ok_or("the snapshot holds no template file")?;
+    let name = rename.unwrap_or_else(|| e.str_at("/name").to_string());
+    let temp = upload_temp(ctx, &format!("{}.bin", crate::snapshot_safe(&name)), file).await?;
+    let source = e.str_at("/sourceAppId");
+    let source = ctx.mapped(source).unwrap_or_else(|| source.to_string());
+    let body = json!({
+        "name": name, "description": e.str_at("/description"), "sourceAppId": source,
+        "sourceAppAction": "replace", "temporaryContentId": temp,
+    });
+    let created = post(ctx, "/api/v1/report-templates", "", &body).await?;
+    let id = new_id_of(e.kind, &created).ok_or("the template answered without an ID")?;
+    Ok((Some(id), String::new()))
+}
+
+async fn import_glossary(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let mut export = e.doc.get("export").cloned().ok_or("the snapshot holds no export of this glossary")?;
+    ctx.rewrite(&mut export);
+    if let (Some(n), Some(m)) = (rename, export.as_object_mut()) {
+        m.insert("name".into(), Value::String(n));
+    }
+    let mut query = "importerAsFallbackSteward=true&lookupUserOnEmail=true".to_string();
+    let space = e.str_at("/spaceId");
+    if let Some(s) = ctx.mapped(space).filter(|_| !space.is_empty()) {
+        query.push_str(&format!("&spaceId={}", enc(&s)));
+    }
+    let created = post(ctx, "/api/v1/glossaries/actions/import", &query, &export).await?;
+    let id = new_id_of(e.kind, &created).ok_or("the import answered without an ID")?;
+    Ok((Some(id), String::new()))
+}
+
+async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let cond = e.doc.get("condition").cloned().ok_or("the snapshot holds no condition for this alert")?;
+    // The condition as GET answers it wraps the definition; a create names its type.
+    let inner = cond.get("conditionResponse").cloned().unwrap_or(cond);
+    let ty = match inner.get("type").and_then(Value::as_str) {
+        Some(t) => t.to_string(),
+        None if inner.get("compoundCondition").is_some() => "compound".into(),
+        None => "data".into(),
+    };
+    let mut cond_body = json!({"type": ty});
+    for f in ["dataCondition", "compoundCondition"] {
+        if let Some(v) = inner.get(f) {
+            cond_body[f] = v.clone();
+        }
+    }
+    ctx.rewrite(&mut cond_body);
+    let cond_body = spec::shape_request("POST", "/api/v1/conditions", &cond_body);
+    let created = post(ctx, "/api/v1/conditions", "", &cond_body).await?;
+    // Conditions carry their ID inside conditionBase, as Qlik answers them.
+    let cond_id = ["/id", "/conditionResponse/dataCondition/conditionBase/id", "/conditionResponse/compoundCondition/conditionBase/id", "/dataCondition/conditionBase/id", "/compoundCondition/conditionBase/id"]
+        .iter()
+        .find_map(|p| created.pointer(p).and_then(Value::as_str))
+        .ok_or("the condition answered without an ID")?
+        .to_string();
+    lock(&ctx.map).insert("conditions", e.str_at("/conditionId"), &cond_id);
+    let mut body = ctx.body(e, Some(("POST", "/api/v1/data-alerts")));
+    body["conditionId"] = json!(cond_id);
+    set_name(e.kind, &mut body, rename);
+    let alert = post(ctx, "/api/v1/data-alerts", "", &body).await?;
+    let id = new_id_of(e.kind, &alert).ok_or("the alert answered without an ID")?;
+    Ok((Some(id), String::new()))
+}
+
+// ------------------------------------------------------------------ licences, tasks
+
+/// Licence assignments go in batches of up to 100 per call.
+async fn licenses(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
+    let mut out = Vec::new();
+    let (create, rest): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.action == Action::Create);
+    for s in rest {
+        out.push(run_step(ctx, s).await);
+    }
+    for chunk in create.chunks(100) {
+        let add: Vec<Value> = chunk
+            .iter()
+            .map(|s| {
+                let e = &ctx.data.entries[s.entry];
+                json!({"subject": e.str_at("/subject"), "type": e.str_at("/type")})
+            })
+            .collect();
+        match post(ctx, "/api/v1/licenses/assignments/actions/add", "", &json!({"add": add})).await {
+            Ok(answer) => {
+                let by_subject: HashMap<&str, &Value> = answer["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["subject"].as_str().map(|s| (s, r)))
+                    .collect();
+                for s in chunk {
+                    let r = by_subject.get(s.id.as_str());
+                    let failed = r.and_then(|r| r["status"].as_i64()).is_some_and(|st| st >= 400)
+                        || r.and_then(|r| r.get("error")).is_some();
+                    out.push(if failed {
+                        result(s, Outcome::Failed, None, r.map(|r| r.to_string()).unwrap_or_default())
+                    } else {
+                        result(s, Outcome::Done, None, String::new())
+                    });
+                }
+            }
+            Err(err) => out.extend(chunk.iter().map(|s| result(s, Outcome::Failed, None, err.clone()))),
+        }
+    }
+    out
+}
+
+/// Chained scheduling tasks: a task that waits on another comes after it.
+fn topological(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<Step> {
+    let ids: HashSet<String> = steps.iter().map(|s| s.id.clone()).collect();
+    let deps: Vec<HashSet<String>> = steps
+        .iter()
+        .map(|s| {
+            let e = &ctx.data.entries[s.entry];
+            let mut found = Vec::new();
+            crate::ids::ids_in(e.doc.get("events").unwrap_or(&Value::Null), &mut found);
+            found.into_iter().filter(|i| ids.contains(i) && *i != s.id).collect()
+        })
+        .collect();
+    let mut done: HashSet<String> = HashSet::new();
+    let mut left: Vec<(Step, HashSet<String>)> = steps.into_iter().zip(deps).collect();
+    let mut out = Vec::new();
+    while !left.is_empty() {
+        let before = left.len();
+        let (ready, wait): (Vec<_>, Vec<_>) = left.into_iter().partition(|(_, d)| d.is_subset(&done));
+        left = wait;
+        for (s, _) in ready {
+            done.insert(s.id.clone());
+            out.push(s);
+        }
+        if left.len() == before {
+            // A cycle: the rest in their own order.
+            out.extend(left.drain(..).map(|(s, _)| s));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_paths_come_from_the_spec() {
+        assert_eq!(item_path("/api/v1/spaces", "PUT"), Some("/api/v1/spaces/{spaceId}"));
+        assert_eq!(item_path("/api/v1/web-integrations", "PATCH"), Some("/api/v1/web-integrations/{id}"));
+        assert_eq!(fill_id("/api/v1/spaces/{spaceId}", "x1"), "/api/v1/spaces/x1");
+    }
+
+    #[test]
+    fn multipart_parts_are_framed() {
+        let mut b = Vec::new();
+        part(&mut b, "file", Some("a.zip"), "application/zip", b"PK");
+        let s = String::from_utf8_lossy(&b);
+        assert!(s.starts_with(&format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\nContent-Type: application/zip\r\n\r\nPK\r\n")));
+        assert!(MULTIPART.ends_with(BOUNDARY));
+    }
+}
