@@ -77,7 +77,12 @@ fn patch_paths(spec: &Value, schema: &Value, out: &mut BTreeSet<String>, depth: 
     }
     if let Some(p) = s.get("properties").and_then(|p| p.get("path")) {
         let p = resolve(spec, p);
-        for e in p.get("enum").and_then(Value::as_array).into_iter().flatten() {
+        for e in p
+            .get("enum")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(e) = e.as_str() {
                 out.insert(e.to_string());
             }
@@ -111,7 +116,10 @@ fn main() {
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
@@ -120,7 +128,11 @@ fn main() {
             .map(|f| f.to_string_lossy().to_string())
             .unwrap_or_default();
         let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
-        let _ = writeln!(embeds, "    ({fname:?}, include_str!({:?})),", abs.display().to_string());
+        let _ = writeln!(
+            embeds,
+            "    ({fname:?}, include_str!({:?})),",
+            abs.display().to_string()
+        );
         let Ok(spec) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
@@ -168,7 +180,10 @@ fn main() {
                     collect(&spec, schema, &mut props, &mut required, 0);
                 }
                 let list = |s: &BTreeSet<String>| {
-                    s.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")
+                    s.iter()
+                        .map(|p| format!("{p:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 let _ = writeln!(
                     op_files,

@@ -3,9 +3,14 @@
 //! is a string in one API and an integer in the next, `code` is sometimes an integer, themes
 //! and extensions answer a flat object, licences `{error, message}`. The emulator answers
 //! each operation's errors in its own shape.
+//!
+//! It also writes the JSON Schema (draft 7) of every write operation's JSON request body,
+//! converted from OpenAPI 3.0 by the rules of `tests/support/openapi.rs` (request side:
+//! `readOnly` properties are optional, `nullable` allows null, `oneOf` is read as `anyOf`),
+//! so that the emulator refuses the bodies Qlik Cloud would refuse (`src/validate.rs`).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -132,8 +137,394 @@ fn main() {
         }
     }
     out.push_str("];\n");
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap_or_default()).join("error_styles.rs");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());
+    let dest = out_dir.join("error_styles.rs");
     if let Err(e) = std::fs::write(&dest, out) {
         println!("cargo:warning=cannot write {}: {e}", dest.display());
     }
+    let dest = out_dir.join("request_schemas.rs");
+    if let Err(e) = std::fs::write(&dest, request_schemas(&entries)) {
+        println!("cargo:warning=cannot write {}: {e}", dest.display());
+    }
+}
+
+// ---------------------------------------------------------------- request bodies
+
+/// Keywords that only mean something to OpenAPI tooling, or only annotate: dropped, so that
+/// the generated schemas stay small and `example` payloads are never read as schemas.
+const DROPPED_KEYWORDS: [&str; 14] = [
+    "nullable",
+    "discriminator",
+    "example",
+    "examples",
+    "xml",
+    "externalDocs",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "description",
+    "title",
+    "default",
+    "format",
+    "x-nullable",
+];
+/// Keywords whose value is one schema, a list of schemas, or a map of names to schemas.
+const ONE_SCHEMA: [&str; 4] = [
+    "additionalProperties",
+    "additionalItems",
+    "not",
+    "propertyNames",
+];
+const SCHEMA_LISTS: [&str; 3] = ["allOf", "anyOf", "oneOf"];
+const SCHEMA_MAPS: [&str; 3] = ["properties", "patternProperties", "definitions"];
+
+/// One spec's conversion: every `$ref` target reached from a request body becomes an entry of
+/// `definitions`, under a readable key, so each body schema is self-contained.
+struct Definitions<'a> {
+    doc: &'a Value,
+    keys: std::collections::BTreeMap<String, String>,
+    converted: serde_json::Map<String, Value>,
+    pending: Vec<String>,
+}
+
+impl<'a> Definitions<'a> {
+    fn new(doc: &'a Value) -> Self {
+        Definitions {
+            doc,
+            keys: Default::default(),
+            converted: Default::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The `definitions` key of the schema at `pointer`, queued for conversion on first use.
+    fn key(&mut self, pointer: &str) -> String {
+        if let Some(k) = self.keys.get(pointer) {
+            return k.clone();
+        }
+        let base: String = pointer
+            .trim_start_matches("/components/schemas/")
+            .trim_start_matches('/')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        let mut key = base.clone();
+        let mut n = 2;
+        while self.keys.values().any(|k| *k == key) {
+            key = format!("{base}.{n}");
+            n += 1;
+        }
+        self.keys.insert(pointer.to_string(), key.clone());
+        self.pending.push(pointer.to_string());
+        key
+    }
+
+    /// Converts every queued `$ref` target (which may queue more).
+    fn drain(&mut self) {
+        while let Some(pointer) = self.pending.pop() {
+            let key = self.keys.get(&pointer).cloned().unwrap_or_default();
+            let doc = self.doc;
+            let converted = match doc.pointer(&pointer) {
+                Some(schema) => convert(schema, None, self),
+                // An unresolvable `$ref` accepts anything rather than failing every request.
+                None => Value::Object(Default::default()),
+            };
+            self.converted.insert(key, converted);
+        }
+    }
+}
+
+/// Converts one OpenAPI 3.0 schema object to draft 7, request side. `allof_parent` is the
+/// schema holding the `allOf` this schema is a member of: a member's `required` often names
+/// properties that a sibling declares (and flags `readOnly`).
+fn convert(schema: &Value, allof_parent: Option<&Value>, defs: &mut Definitions<'_>) -> Value {
+    let Some(obj) = schema.as_object() else {
+        return schema.clone();
+    };
+    let nullable = [obj.get("nullable"), obj.get("x-nullable")]
+        .iter()
+        .any(|v| v.and_then(Value::as_bool).unwrap_or(false));
+    let composite = ["$ref", "allOf", "anyOf", "oneOf", "not"]
+        .iter()
+        .any(|k| obj.contains_key(*k));
+    let mut out = serde_json::Map::new();
+    if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
+        // OpenAPI 3.0 ignores the siblings of `$ref` (`nullable` aside, which Qlik means).
+        let target = reference.strip_prefix('#').unwrap_or_default();
+        let key = defs.key(target);
+        out.insert("$ref".into(), Value::String(format!("#/definitions/{key}")));
+    } else {
+        for (key, value) in obj {
+            if key.starts_with("x-") || DROPPED_KEYWORDS.contains(&key.as_str()) {
+                continue;
+            }
+            let converted = match (key.as_str(), value) {
+                (k, Value::Object(map)) if SCHEMA_MAPS.contains(&k) => Value::Object(
+                    map.iter()
+                        .map(|(name, v)| (name.clone(), convert(v, None, defs)))
+                        .collect(),
+                ),
+                (k, Value::Array(items)) if SCHEMA_LISTS.contains(&k) || k == "items" => {
+                    let parent = (k == "allOf").then_some(schema);
+                    Value::Array(items.iter().map(|v| convert(v, parent, defs)).collect())
+                }
+                (k, v @ Value::Object(_)) if ONE_SCHEMA.contains(&k) || k == "items" => {
+                    convert(v, None, defs)
+                }
+                ("required", Value::Array(names)) => Value::Array(
+                    names
+                        .iter()
+                        .filter(|n| {
+                            n.as_str().is_none_or(|name| {
+                                let read_only =
+                                    |s: &Value| property_read_only(s, name, defs.doc, 0);
+                                !(read_only(schema) || allof_parent.is_some_and(read_only))
+                            })
+                        })
+                        .cloned()
+                        .collect(),
+                ),
+                // Swagger 2 residue (`required: true` on a property): not a draft 7 keyword.
+                ("required", _) => continue,
+                ("pattern", Value::String(p)) => Value::String(literal_angle_brackets(p)),
+                ("enum", Value::Array(values)) => Value::Array(split_listed_enum(values)),
+                // OpenAPI 3.0's boolean exclusive bounds are draft 4's; draft 7 wants numbers.
+                ("exclusiveMinimum" | "exclusiveMaximum", Value::Bool(_)) => continue,
+                _ => value.clone(),
+            };
+            out.insert(key.clone(), converted);
+        }
+        for (flag, bound) in [
+            ("exclusiveMinimum", "minimum"),
+            ("exclusiveMaximum", "maximum"),
+        ] {
+            if obj.get(flag) == Some(&Value::Bool(true)) {
+                if let Some(b) = out.remove(bound) {
+                    out.insert(flag.into(), b);
+                }
+            }
+        }
+        repair_json_patch(&mut out);
+        // Qlik's `oneOf` branches overlap (identity providers, UsageEnum): read as `anyOf`.
+        if !out.contains_key("anyOf") {
+            if let Some(branches) = out.remove("oneOf") {
+                out.insert("anyOf".into(), branches);
+            }
+        }
+        if nullable {
+            match out.get_mut("type") {
+                Some(Value::String(t)) => {
+                    let t = std::mem::take(t);
+                    out.insert("type".into(), serde_json::json!([t, "null"]));
+                }
+                Some(Value::Array(types)) if !types.iter().any(|t| t == "null") => {
+                    types.push("null".into())
+                }
+                _ => {}
+            }
+            if let Some(Value::Array(values)) = out.get_mut("enum") {
+                if !values.contains(&Value::Null) {
+                    values.push(Value::Null);
+                }
+            }
+        }
+    }
+    if nullable && composite {
+        serde_json::json!({"anyOf": [Value::Object(out), {"type": "null"}]})
+    } else {
+        Value::Object(out)
+    }
+}
+
+/// transports.json lists the ops of its JSON Patch as one string, `"replace, remove, add"`:
+/// read such a list as the values it names (no client could send the string itself).
+fn split_listed_enum(values: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for v in values {
+        match v.as_str() {
+            Some(s) if s.contains(", ") => {
+                out.extend(s.split(',').map(|p| Value::String(p.trim().to_string())))
+            }
+            _ => out.push(v.clone()),
+        }
+    }
+    out
+}
+
+/// Repairs two contradictions in the JSON Patch operations of Qlik's specs, where no body
+/// could satisfy both the schema and the API (the spec is ambiguous, so we are lenient):
+/// - groups.json enumerates its paths without the leading slash (`"name"`) while its own
+///   example, RFC 6902 and Qlik's clients write `"/name"`: both spellings pass.
+/// - data-alerts, sharing-tasks and conditions type `value` as an empty object schema (a Go
+///   `interface{}`) while their paths name strings and booleans (`/name`, `/enabled`): any
+///   JSON value passes.
+fn repair_json_patch(schema: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Object(props)) = schema.get_mut("properties") else {
+        return;
+    };
+    if !props.contains_key("op") {
+        return;
+    }
+    let any_value = serde_json::json!({"type": "object", "properties": {}});
+    if props.get("value") == Some(&any_value) {
+        props.insert("value".into(), Value::Object(Default::default()));
+    }
+    let Some(Value::Array(values)) = props.get_mut("path").and_then(|p| p.get_mut("enum")) else {
+        return;
+    };
+    let slashed: Vec<Value> = values
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|p| !p.starts_with('/'))
+        .map(|p| Value::String(format!("/{p}")))
+        .collect();
+    values.extend(slashed);
+}
+
+/// ECMA-262 reads `\<` and `\>` as the characters, the Rust engine as word boundaries.
+fn literal_angle_brackets(pattern: &str) -> String {
+    pattern.replace("\\<", "<").replace("\\>", ">")
+}
+
+/// Whether property `name` of `schema` is `readOnly`, looking through `$ref`s and `allOf`.
+fn property_read_only(schema: &Value, name: &str, doc: &Value, depth: usize) -> bool {
+    if depth > 12 {
+        return false;
+    }
+    let schema = resolve(doc, schema);
+    if let Some(property) = schema.get("properties").and_then(|p| p.get(name)) {
+        return schema_read_only(property, doc, depth + 1);
+    }
+    schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| {
+            ms.iter()
+                .any(|m| property_read_only(m, name, doc, depth + 1))
+        })
+}
+
+fn schema_read_only(schema: &Value, doc: &Value, depth: usize) -> bool {
+    if depth > 12 {
+        return false;
+    }
+    if schema
+        .get("readOnly")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return true;
+    }
+    if schema.get("$ref").is_some() {
+        return schema_read_only(resolve(doc, schema), doc, depth + 1);
+    }
+    schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .is_some_and(|ms| ms.iter().any(|m| schema_read_only(m, doc, depth + 1)))
+}
+
+fn is_json_media_type(media_type: &str) -> bool {
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence == "*/*"
+        || (essence.starts_with("application/") && essence.contains("json"))
+}
+
+/// `(METHOD, path shape, content type, body required, spec index, schema)` for every JSON
+/// request body of a POST, PUT or PATCH, and per spec the definitions they share.
+fn request_schemas(files: &[PathBuf]) -> String {
+    let mut ops = String::new();
+    let mut definitions = Vec::new();
+    for file in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
+        let Some(spec) = std::fs::read(file)
+            .ok()
+            .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
+        else {
+            continue;
+        };
+        let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
+            continue;
+        };
+        let spec_name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut defs = Definitions::new(&spec);
+        let mut found = false;
+        for (path, item) in paths {
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            for (method, op) in item {
+                if !["post", "put", "patch"].contains(&method.as_str()) {
+                    continue;
+                }
+                let Some(body) = op.get("requestBody").map(|b| resolve(&spec, b)) else {
+                    continue;
+                };
+                let required = body
+                    .get("required")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let Some(content) = body.get("content").and_then(Value::as_object) else {
+                    continue;
+                };
+                for (media_type, media) in content {
+                    let Some(schema) = media.get("schema") else {
+                        continue;
+                    };
+                    // `*/*` with `type: string` (binary) describes bytes, not JSON.
+                    let resolved = resolve(&spec, schema);
+                    if !is_json_media_type(media_type)
+                        || resolved.get("type") == Some(&Value::String("string".into()))
+                    {
+                        continue;
+                    }
+                    let converted = convert(schema, None, &mut defs);
+                    found = true;
+                    let _ = writeln!(
+                        ops,
+                        "    ({:?}, {:?}, {:?}, {:?}, {required}, {}, {:?}),",
+                        method.to_uppercase(),
+                        shape(path),
+                        media_type,
+                        spec_name,
+                        definitions.len(),
+                        converted.to_string()
+                    );
+                }
+            }
+        }
+        if found {
+            defs.drain();
+            definitions.push(Value::Object(std::mem::take(&mut defs.converted)).to_string());
+        }
+    }
+    let mut out = String::from(
+        "// Generated by build.rs from specs/qlik/rest: request body schemas (draft 7).\n\
+         /// (METHOD, path shape, media type, spec file, body required, definitions, schema).\n\
+         pub static REQUEST_BODIES: &[(&str, &str, &str, &str, bool, usize, &str)] = &[\n",
+    );
+    out.push_str(&ops);
+    out.push_str("];\n/// The `definitions` each spec's request body schemas refer to.\npub static REQUEST_DEFINITIONS: &[&str] = &[\n");
+    for d in &definitions {
+        let _ = writeln!(out, "    {d:?},");
+    }
+    out.push_str("];\n");
+    out
 }

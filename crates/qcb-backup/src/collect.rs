@@ -204,7 +204,8 @@ async fn collect_one(
     }
     for file in kind.files {
         let method = file.method.parse::<Method>().unwrap_or(Method::GET);
-        let req = Request::new(method, fill(file.path, &id, tenant_id));
+        // A POST here only reads (a download or export action): safe to repeat.
+        let req = Request::new(method, fill(file.path, &id, tenant_id)).idempotent();
         match download(client, req).await {
             Ok(bytes) => out.files.push(Stored {
                 path: format!("{}/{}.{}", kind.folder, safe(&id), file.extension),
@@ -263,6 +264,7 @@ fn store(
         redacted,
         findings,
         restore: kind.restore,
+        notes: vec![],
     };
     out.files.push(Stored {
         path: path.to_string(),
@@ -311,6 +313,7 @@ pub fn failed_item(kind: &ComponentKind, id: &str, name: &str, error: &str) -> I
         redacted: vec![],
         findings: vec![],
         restore: kind.restore,
+        notes: vec![],
     }
 }
 

@@ -4,7 +4,12 @@
 
 pub mod collect;
 pub mod manifest;
+pub mod progress;
 pub mod run;
 
 pub use manifest::{Counts, Item, ItemStatus, Manifest, ManifestError, NotCovered, RunStatus};
-pub use run::{backup, tenant_host, BackupError, BackupOptions, BackupOutcome};
+pub use progress::{Event, Progress, ProgressSink};
+pub use run::{
+    backup, full_export_reason, last_full_export, tenant_host, BackupError, BackupOptions,
+    BackupOutcome, FULL_TAG,
+};

@@ -65,6 +65,10 @@ pub struct Item {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<qcb_catalog::scan::Finding>,
     pub restore: qcb_catalog::Restore,
+    /// What a person should know that is not a failure (an app's load script Qlik would not
+    /// show, so it was not scanned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,6 +87,10 @@ pub struct Manifest {
     pub started_at: String,
     pub finished_at: String,
     pub status: RunStatus,
+    /// Every app was exported (none taken from the parent snapshot): a base for "full every
+    /// N days". Absent in manifests written before it existed.
+    #[serde(default)]
+    pub full: bool,
     pub counts: BTreeMap<String, Counts>,
     pub items: Vec<Item>,
     pub not_covered: Vec<NotCovered>,
@@ -106,10 +114,11 @@ impl Manifest {
         counts
     }
 
-    /// A plain-text summary for a terminal.
+    /// A plain-text summary for a terminal: the counts per kind, what must be entered again on
+    /// restore, the API's use, failures, notes and what is not covered.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "{} of {} ({}): {}\n{:<26} {:>7} {:>9} {:>9} {:>7}\n",
+            "{} of {} ({}): {}{}\n{:<26} {:>7} {:>9} {:>9} {:>7}\n",
             if self.snapshot.is_empty() {
                 "run".to_string()
             } else {
@@ -118,6 +127,11 @@ impl Manifest {
             self.tenant.hostname,
             self.started_at,
             self.status.as_str(),
+            if self.full {
+                ", every app exported"
+            } else {
+                ""
+            },
             "kind",
             "total",
             "backed up",
@@ -136,6 +150,7 @@ impl Manifest {
             "{redacted} secret fields redacted, {findings} credentials found in free text; API: {} requests, {} throttled, {} retried, {} bytes\n",
             self.api.requests, self.api.throttled, self.api.retries, self.api.bytes
         ));
+        out.push_str(&self.reentry_table());
         for f in self.items.iter().filter(|i| i.status == ItemStatus::Failed) {
             out.push_str(&format!(
                 "failed: {} {} ({}): {}\n",
@@ -145,8 +160,71 @@ impl Manifest {
                 f.error.as_deref().unwrap_or("unknown error")
             ));
         }
+        const NOTES_SHOWN: usize = 10;
+        let noted: Vec<(&Item, &String)> = self
+            .items
+            .iter()
+            .flat_map(|i| i.notes.iter().map(move |n| (i, n)))
+            .collect();
+        for (i, n) in noted.iter().take(NOTES_SHOWN) {
+            out.push_str(&format!("note: {} {} ({}): {n}\n", i.kind, i.id, i.name));
+        }
+        if noted.len() > NOTES_SHOWN {
+            out.push_str(&format!(
+                "note: … and {} more (see the manifest's items)\n",
+                noted.len() - NOTES_SHOWN
+            ));
+        }
         for n in &self.not_covered {
             out.push_str(&format!("not covered: {}: {}\n", n.kind, n.reason));
+        }
+        out
+    }
+
+    /// What a restore cannot bring back by itself, per kind: secret fields replaced by a marker
+    /// and credentials cut out of free text. Credentials in apps' load scripts are listed apart:
+    /// the export keeps the script whole, so they come back with the app.
+    fn reentry_table(&self) -> String {
+        #[derive(Default)]
+        struct Row {
+            items: usize,
+            fields: usize,
+            in_text: usize,
+        }
+        let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
+        let (mut script_apps, mut script_findings) = (0, 0);
+        for i in &self.items {
+            let (scripts, text): (Vec<_>, Vec<_>) =
+                i.findings.iter().partition(|f| f.at == "script");
+            if !scripts.is_empty() {
+                script_apps += 1;
+                script_findings += scripts.len();
+            }
+            if i.redacted.is_empty() && text.is_empty() {
+                continue;
+            }
+            let row = rows.entry(i.kind.as_str()).or_default();
+            row.items += 1;
+            row.fields += i.redacted.len();
+            row.in_text += text.len();
+        }
+        let mut out = String::new();
+        if !rows.is_empty() {
+            out.push_str(&format!(
+                "{:<26} {:>7} {:>9} {:>9}\n",
+                "to enter again on restore", "items", "fields", "in text"
+            ));
+            for (kind, r) in &rows {
+                out.push_str(&format!(
+                    "{kind:<26} {:>7} {:>9} {:>9}\n",
+                    r.items, r.fields, r.in_text
+                ));
+            }
+        }
+        if script_findings > 0 {
+            out.push_str(&format!(
+                "{script_findings} credentials in the load scripts of {script_apps} apps: cut from script.qvs, kept inside the exports; move them into data connections\n"
+            ));
         }
         out
     }

@@ -2,9 +2,9 @@
 //! apps are exported unless unchanged since the parent snapshot, and everything is written as
 //! one snapshot with its manifest. One failing item never fails the run; it ends `partial`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +17,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::collect::{collect, failed_item, pretty, safe, Stored};
 use crate::manifest::{Item, ItemStatus, Manifest, NotCovered, RunStatus, TenantInfo, SCHEMA};
+use crate::progress::{Event, ProgressSink};
+
+/// The snapshot tag of a run that exported every app.
+pub const FULL_TAG: &str = "full";
 
 /// What to back up and how; the same struct serves flags and configuration.
 #[derive(Debug, Clone)]
@@ -34,6 +38,12 @@ pub struct BackupOptions {
     /// When an app cannot be exported for want of a space role, give this identity a role in
     /// that space for the export and take it away afterwards.
     pub assign_self_to_spaces: bool,
+    /// Export every app when this tenant's last run that did (found through the parent
+    /// chain) is older than this many days, or there is none: a guard against modification
+    /// dates that do not change when an app does.
+    pub full_every_days: Option<u32>,
+    /// Where the run reports what it does; nowhere by default.
+    pub progress: ProgressSink,
 }
 
 impl Default for BackupOptions {
@@ -45,6 +55,8 @@ impl Default for BackupOptions {
             exports_in_flight: 8,
             spool: None,
             assign_self_to_spaces: false,
+            full_every_days: None,
+            progress: ProgressSink::none(),
         }
     }
 }
@@ -81,7 +93,6 @@ fn standing_gaps() -> Vec<NotCovered> {
         NotCovered { kind: "app-objects".into(), reason: "other users' private bookmarks, sheets and stories are not captured: an export holds public content and the exporting identity's own private content; reading each user's objects through the Engine API is not built yet".into() },
         NotCovered { kind: "data-files".into(), reason: "only the metadata of data files is kept: Qlik offers no API to download their content".into() },
         NotCovered { kind: "audits".into(), reason: "the audit log is not backed up (Qlik keeps it; `GET /api/v1/audits/archive` serves older days)".into() },
-        NotCovered { kind: "app-scripts".into(), reason: "credentials inside load scripts are not scanned yet: the script travels inside the app's export".into() },
     ]
 }
 
@@ -115,6 +126,102 @@ async fn blocking<T: Send + 'static>(
         .map_err(BackupError::from)
 }
 
+/// When this tenant last had a run that exported every app: the first snapshot tagged
+/// `full` walking back from `parent` through the parent chain. None when no such run is
+/// found (none was made, or the chain is broken by `forget`).
+pub fn last_full_export(
+    snapshots: &[SnapshotInfo],
+    parent: Option<&SnapshotInfo>,
+) -> Option<DateTime<Utc>> {
+    let by_id: HashMap<&str, &SnapshotInfo> =
+        snapshots.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut seen = HashSet::new();
+    let mut next = parent.map(|p| p.id.as_str().to_string());
+    while let Some(id) = next {
+        if !seen.insert(id.clone()) {
+            break;
+        }
+        let snap = by_id.get(id.as_str())?;
+        if snap.tags.iter().any(|t| t == FULL_TAG) {
+            return Some(snap.time);
+        }
+        next = snap.parent.as_ref().map(|p| p.as_str().to_string());
+    }
+    None
+}
+
+/// Why a run exports every app, if it does: `--full`, or "full every N days" with no run
+/// that exported every app within the last N days in the parent chain.
+pub fn full_export_reason(
+    full: bool,
+    full_every_days: Option<u32>,
+    snapshots: &[SnapshotInfo],
+    parent: Option<&SnapshotInfo>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if full {
+        return Some("asked for (--full)".into());
+    }
+    let days = full_every_days?;
+    match last_full_export(snapshots, parent) {
+        None => Some(format!(
+            "no earlier run of this tenant exported every app (full every {days} days)"
+        )),
+        Some(at) if now - at > chrono::Duration::days(i64::from(days)) => Some(format!(
+            "the last run that exported every app was {} days ago (full every {days} days)",
+            (now - at).num_days()
+        )),
+        Some(_) => None,
+    }
+}
+
+/// What the parent snapshot holds of apps, so that unchanged apps are taken from it.
+#[derive(Default)]
+struct Previous {
+    /// `apps/…` file → its size and mtime in the parent.
+    nodes: HashMap<String, (u64, Option<DateTime<Utc>>)>,
+    /// App ID → its item in the parent's manifest (what was redacted and found in it).
+    items: HashMap<String, Item>,
+}
+
+impl Previous {
+    fn load(repo: &Repo, parent: &SnapshotInfo) -> Previous {
+        let nodes = repo
+            .ls(parent, "apps", true)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.kind == NodeKind::File)
+            .map(|n| (n.path, (n.size, n.mtime)))
+            .collect();
+        let mut manifest = Vec::new();
+        let items = match repo.cat(parent, "manifest.json", &mut manifest) {
+            Ok(_) => Manifest::from_slice(&manifest)
+                .map(|m| {
+                    m.items
+                        .into_iter()
+                        .filter(|i| i.kind == "apps" && i.status != ItemStatus::Failed)
+                        .map(|i| (i.id.clone(), i))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!("cannot read the parent snapshot's manifest ({e}): apps whose export is unchanged are asked for their metadata again");
+                HashMap::new()
+            }
+        };
+        Previous { nodes, items }
+    }
+
+    /// The parent's size of `path`, if it has the file with this mtime (to the millisecond).
+    fn same(&self, path: &str, mtime: Option<DateTime<Utc>>) -> Option<u64> {
+        let want = mtime?.timestamp_millis();
+        self.nodes
+            .get(path)
+            .filter(|(_, m)| m.is_some_and(|m| m.timestamp_millis() == want))
+            .map(|(size, _)| *size)
+    }
+}
+
 /// Backs up the tenant behind `client` into `repo`.
 pub async fn backup(
     client: &TenantClient,
@@ -123,6 +230,7 @@ pub async fn backup(
 ) -> Result<BackupOutcome, BackupError> {
     let started = Utc::now();
     let kinds = selected(opts)?;
+    let progress = &opts.progress;
     let url = client.tenant().as_str().to_string();
     let tenant = client
         .get_json("/api/v1/tenants/me", "")
@@ -137,41 +245,54 @@ pub async fn backup(
         .unwrap_or_default()
         .to_string();
     let host = tenant_host(client);
+    progress.emit(Event::Started {
+        tenant: &host,
+        kinds: kinds.iter().filter(|k| k.name != "apps").count(),
+    });
     let parent = {
         let (repo, host) = (repo.clone(), host.clone());
         blocking(move || repo.latest(&host)).await?
+    };
+    let apps_kind = kinds.iter().copied().find(|k| k.name == "apps");
+    let snapshots = match (apps_kind, opts.full_every_days) {
+        (Some(_), Some(_)) if !opts.full => {
+            let repo = repo.clone();
+            blocking(move || repo.snapshots()).await?
+        }
+        _ => vec![],
+    };
+    let full_reason = apps_kind.and_then(|_| {
+        full_export_reason(
+            opts.full,
+            opts.full_every_days,
+            &snapshots,
+            parent.as_ref(),
+            started,
+        )
+    });
+    if let Some(reason) = &full_reason {
+        tracing::info!("exporting every app: {reason}");
+        progress.emit(Event::FullExport { reason });
+    }
+    let full = full_reason.is_some();
+    let previous = match (&parent, full, apps_kind) {
+        (Some(p), false, Some(_)) => {
+            let (repo, p) = (repo.clone(), p.clone());
+            blocking(move || Ok(Previous::load(&repo, &p))).await?
+        }
+        _ => Previous::default(),
     };
 
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
     let mut not_covered = standing_gaps();
-    if client.uses_api_key() && kinds.iter().any(|k| k.name == "apps") {
+    if client.uses_api_key() && apps_kind.is_some() {
         not_covered.push(NotCovered {
             kind: "apps".into(),
             reason: "apps in other users' personal spaces are invisible to an API key, which acts as its user; back up with an OAuth M2M client that has the admin.apps scope to include them".into(),
         });
     }
     let mut tree = SnapshotTree::new();
-
-    // Every kind but apps, four at a time.
-    let plain: Vec<&'static ComponentKind> =
-        kinds.iter().copied().filter(|k| k.name != "apps").collect();
-    let tenant_id_ref = &tenant_id;
-    let collected: Vec<_> = futures::stream::iter(plain)
-        .map(|k| async move { (k, collect(client, k, tenant_id_ref).await) })
-        .buffer_unordered(4)
-        .collect()
-        .await;
-    for (k, c) in collected {
-        if let Some(reason) = c.not_covered {
-            not_covered.push(NotCovered {
-                kind: k.name.into(),
-                reason,
-            });
-        }
-        files.extend(c.files);
-        items.extend(c.items);
-    }
 
     let spool_dir = match &opts.spool {
         Some(d) => tempfile::Builder::new().prefix("qcb-spool-").tempdir_in(d),
@@ -184,28 +305,58 @@ pub async fn backup(
             .map_or("the temp folder".into(), |d| d.display().to_string()),
         source,
     })?;
-    if let Some(apps_kind) = kinds.iter().copied().find(|k| k.name == "apps") {
-        let previous = match (&parent, opts.full) {
-            (Some(p), false) => {
-                let (repo, p) = (repo.clone(), p.clone());
-                blocking(move || repo.ls(&p, "apps", true))
-                    .await
-                    .unwrap_or_default()
-            }
-            _ => vec![],
-        };
-        let previous: HashMap<String, (u64, Option<DateTime<Utc>>)> = previous
-            .into_iter()
-            .filter(|n| n.kind == NodeKind::File && n.path.ends_with("/app.qvf"))
-            .map(|n| (n.path.clone(), (n.size, n.mtime)))
-            .collect();
-        let (app_items, app_entries, app_files, gap) =
-            backup_apps(client, apps_kind, &previous, opts, spool_dir.path()).await;
-        items.extend(app_items);
-        files.extend(app_files);
-        if let Some(g) = gap {
-            not_covered.push(g);
+
+    // Every kind but apps, four at a time, while the apps export: listings use tier 1,
+    // exports tier 2, so neither waits for the other.
+    let plain: Vec<&'static ComponentKind> =
+        kinds.iter().copied().filter(|k| k.name != "apps").collect();
+    let tenant_id_ref = &tenant_id;
+    let listings = futures::stream::iter(plain)
+        .map(|k| async move {
+            let c = collect(client, k, tenant_id_ref).await;
+            progress.emit(Event::KindDone {
+                kind: k.name,
+                items: c.items.len(),
+                failed: c
+                    .items
+                    .iter()
+                    .filter(|i| i.status == ItemStatus::Failed)
+                    .count(),
+            });
+            (k, c)
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>();
+    let run = AppRun {
+        client,
+        previous: &previous,
+        full,
+        spool: spool_dir.path(),
+        progress,
+    };
+    let apps = async {
+        match apps_kind {
+            Some(k) => Some(backup_apps(&run, k, opts).await),
+            None => None,
         }
+    };
+    let (collected, apps) = futures::join!(listings, apps);
+    for (k, c) in collected {
+        if let Some(reason) = c.not_covered {
+            not_covered.push(NotCovered {
+                kind: k.name.into(),
+                reason,
+            });
+        }
+        files.extend(c.files);
+        items.extend(c.items);
+    }
+    let mut every_app_exported = false;
+    if let Some((app_items, app_entries)) = apps {
+        every_app_exported = app_items
+            .iter()
+            .all(|i| i.status != ItemStatus::Unchanged && i.id != "*");
+        items.extend(app_items);
         for e in app_entries {
             tree.push(e);
         }
@@ -222,16 +373,13 @@ pub async fn backup(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         tenant: TenantInfo {
             url,
-            id: tenant
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            id: tenant_id,
             hostname: host.clone(),
         },
         started_at: started.to_rfc3339(),
         finished_at: Utc::now().to_rfc3339(),
         status,
+        full: every_app_exported,
         counts: Manifest::count(&items),
         items,
         not_covered,
@@ -247,52 +395,73 @@ pub async fn backup(
         pretty(manifest_json),
     ));
 
+    let mut tags = vec![format!("status:{}", status.as_str())];
+    if every_app_exported {
+        tags.push(FULL_TAG.to_string());
+    }
     let meta = SnapshotMeta {
         host,
-        tags: vec![format!("status:{}", status.as_str())],
+        tags,
         time: started,
         parent: parent.map(|p| p.id),
     };
+    progress.emit(Event::Storing { files: tree.len() });
     let written = {
         let repo = repo.clone();
         blocking(move || repo.write_snapshot(tree, meta)).await
     };
     drop(spool_dir);
-    match written {
-        Ok(outcome) => {
-            // A file that could not be stored after all makes its item failed and the run partial.
-            for failure in &outcome.failures {
-                if let Some(item) = manifest.items.iter_mut().find(|i| i.path == failure.path) {
-                    item.status = ItemStatus::Failed;
-                    item.error = Some(format!("could not be stored: {}", failure.error));
-                }
-            }
-            if !outcome.failures.is_empty() {
-                manifest.status = RunStatus::Partial;
-                manifest.counts = Manifest::count(&manifest.items);
-            }
-            manifest.snapshot = outcome.snapshot.id.as_str().to_string();
-            manifest.api = client.counters();
-            Ok(BackupOutcome {
-                manifest,
-                snapshot: Some(outcome.snapshot),
-            })
+    let outcome = match written {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            progress.emit(Event::Finished {
+                status: RunStatus::Failed,
+            });
+            return Err(e);
         }
-        Err(e) => Err(e),
+    };
+    // A file that could not be stored after all makes its item failed and the run partial.
+    for failure in &outcome.failures {
+        if let Some(item) = manifest.items.iter_mut().find(|i| i.path == failure.path) {
+            item.status = ItemStatus::Failed;
+            item.error = Some(format!("could not be stored: {}", failure.error));
+        }
     }
+    if !outcome.failures.is_empty() {
+        manifest.status = RunStatus::Partial;
+        manifest.counts = Manifest::count(&manifest.items);
+    }
+    manifest.snapshot = outcome.snapshot.id.as_str().to_string();
+    manifest.api = client.counters();
+    progress.emit(Event::Finished {
+        status: manifest.status,
+    });
+    Ok(BackupOutcome {
+        manifest,
+        snapshot: Some(outcome.snapshot),
+    })
 }
 
-type AppsResult = (Vec<Item>, Vec<TreeEntry>, Vec<Stored>, Option<NotCovered>);
+/// What every app of a run shares.
+struct AppRun<'a> {
+    client: &'a TenantClient,
+    previous: &'a Previous,
+    full: bool,
+    spool: &'a Path,
+    progress: &'a ProgressSink,
+}
 
-/// Apps: each app's attributes and item as `apps/<id>/app.json`, and its export without data
-/// as `apps/<id>/app.qvf` — taken from the parent snapshot when the app is unchanged.
+type AppResult = (Item, Vec<TreeEntry>);
+
+/// Apps: each app's attributes and item as `apps/<id>/app.json`, its export without data as
+/// `apps/<id>/app.qvf` and its load script, credentials cut out, as `apps/<id>/script.qvs` —
+/// taken from the parent snapshot when unchanged.
 async fn backup_apps(
-    client: &TenantClient,
+    run: &AppRun<'_>,
     kind: &'static ComponentKind,
-    previous: &HashMap<String, (u64, Option<DateTime<Utc>>)>,
     opts: &BackupOptions,
-    spool: &std::path::Path,
-) -> AppsResult {
+) -> (Vec<Item>, Vec<TreeEntry>) {
+    let client = run.client;
     let listed = match kind.source {
         qcb_catalog::Source::List {
             path,
@@ -304,6 +473,7 @@ async fn backup_apps(
     let app_items = match listed {
         Ok(v) => v,
         Err(e) => {
+            run.progress.emit(Event::AppsListed { total: 0 });
             return (
                 vec![failed_item(
                     kind,
@@ -312,11 +482,12 @@ async fn backup_apps(
                     &format!("listing apps failed: {e}"),
                 )],
                 vec![],
-                vec![],
-                None,
-            )
+            );
         }
     };
+    run.progress.emit(Event::AppsListed {
+        total: app_items.len(),
+    });
     let by_id: HashMap<String, Value> = app_items
         .iter()
         .filter_map(|i| {
@@ -325,37 +496,42 @@ async fn backup_apps(
                 .map(|id| (id.to_string(), i.clone()))
         })
         .collect();
-    let mut results: Vec<(Item, Option<TreeEntry>, Option<Stored>)> =
-        futures::stream::iter(app_items)
-            .map(|item| backup_app(client, kind, item, previous, opts.full, spool))
-            .buffer_unordered(opts.exports_in_flight.max(1))
-            .collect()
-            .await;
+    let mut results: Vec<AppResult> = futures::stream::iter(app_items)
+        .map(|item| async move {
+            let (app, entries) = backup_app(run, kind, item).await;
+            run.progress.emit(Event::AppDone {
+                id: &app.id,
+                name: &app.name,
+                status: app.status,
+                bytes: app.bytes,
+            });
+            (app, entries)
+        })
+        .buffer_unordered(opts.exports_in_flight.max(1))
+        .collect()
+        .await;
     if opts.assign_self_to_spaces {
-        results = with_space_roles(client, kind, results, &by_id, previous, opts, spool).await;
+        results = with_space_roles(run, kind, results, &by_id, opts).await;
     }
     let mut items = Vec::new();
     let mut entries = Vec::new();
-    let mut files = Vec::new();
-    for (item, entry, file) in results {
+    for (item, e) in results {
         items.push(item);
-        entries.extend(entry);
-        files.extend(file);
+        entries.extend(e);
     }
-    (items, entries, files, None)
+    (items, entries)
 }
 
 /// Second chance for apps refused for want of a space role: this identity takes a role in
 /// each such space, exports them, and gives the role back — whatever happens in between.
 async fn with_space_roles(
-    client: &TenantClient,
+    run: &AppRun<'_>,
     kind: &'static ComponentKind,
-    results: Vec<(Item, Option<TreeEntry>, Option<Stored>)>,
+    results: Vec<AppResult>,
     items: &HashMap<String, Value>,
-    previous: &HashMap<String, (u64, Option<DateTime<Utc>>)>,
     opts: &BackupOptions,
-    spool: &std::path::Path,
-) -> Vec<(Item, Option<TreeEntry>, Option<Stored>)> {
+) -> Vec<AppResult> {
+    let client = run.client;
     let refused = |i: &Item| {
         i.status == ItemStatus::Failed
             && i.error
@@ -364,8 +540,8 @@ async fn with_space_roles(
     };
     let mut spaces: Vec<String> = results
         .iter()
-        .filter(|(i, _, _)| refused(i))
-        .filter_map(|(i, _, _)| {
+        .filter(|(i, _)| refused(i))
+        .filter_map(|(i, _)| {
             items
                 .get(&i.id)
                 .and_then(|v| v.get("spaceId"))
@@ -414,15 +590,15 @@ async fn with_space_roles(
             Err(e) => tracing::warn!("cannot take a role in space {space}: {e}"),
         }
     }
-    let (retry, mut kept): (Vec<_>, Vec<_>) = results.into_iter().partition(|(i, _, _)| {
+    let (retry, mut kept): (Vec<_>, Vec<_>) = results.into_iter().partition(|(i, _)| {
         refused(i) && items.get(&i.id).and_then(|v| v.get("spaceId")).is_some()
     });
     let again: Vec<_> = futures::stream::iter(
         retry
             .into_iter()
-            .filter_map(|(i, _, _)| items.get(&i.id).cloned()),
+            .filter_map(|(i, _)| items.get(&i.id).cloned()),
     )
-    .map(|item| backup_app(client, kind, item, previous, opts.full, spool))
+    .map(|item| backup_app(run, kind, item))
     .buffer_unordered(opts.exports_in_flight.max(1))
     .collect()
     .await;
@@ -439,14 +615,30 @@ async fn with_space_roles(
     kept
 }
 
-async fn backup_app(
-    client: &TenantClient,
-    kind: &'static ComponentKind,
-    item: Value,
-    previous: &HashMap<String, (u64, Option<DateTime<Utc>>)>,
-    full: bool,
-    spool: &std::path::Path,
-) -> (Item, Option<TreeEntry>, Option<Stored>) {
+fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// A file the parent snapshot holds with this size and mtime: the repository takes it from
+/// there and never opens the entry.
+fn from_parent(path: &str, size: u64, mtime: DateTime<Utc>) -> TreeEntry {
+    TreeEntry::stream(path.to_string(), size, mtime, || {
+        Err(io::Error::other(
+            "an unchanged file was expected to come from the parent snapshot",
+        ))
+    })
+}
+
+/// One app. Its item (from the listing) says whether anything changed: `resourceUpdatedAt`
+/// for the app's content, `updatedAt` for the item (owner, space, name). Nothing changed:
+/// every file comes from the parent, without a request. Only the item changed: its
+/// attributes are read again, the export and script come from the parent. Otherwise the app
+/// is exported and its script read and scanned.
+async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value) -> AppResult {
+    let (client, prev) = (run.client, run.previous);
     let id = item
         .get("resourceId")
         .and_then(Value::as_str)
@@ -460,75 +652,155 @@ async fn backup_app(
     if id.is_empty() {
         return (
             failed_item(kind, "?", &name, "the item has no resourceId"),
-            None,
-            None,
+            vec![],
         );
     }
-    let app = match client.get_json(&format!("/api/v1/apps/{id}"), "").await {
-        Ok(a) => a,
-        Err(e) => return (failed_item(kind, &id, &name, &e.to_string()), None, None),
-    };
-    let modified = app
-        .pointer("/attributes/modifiedDate")
-        .and_then(Value::as_str)
-        .or_else(|| item.get("resourceUpdatedAt").and_then(Value::as_str))
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
     let dir = format!("apps/{}", safe(&id));
     let json_path = format!("{dir}/app.json");
     let qvf_path = format!("{dir}/app.qvf");
-    let mut doc = json!({"app": app, "item": item});
-    let redacted = qcb_catalog::redact::redact(kind, &mut doc);
-    let stored = Stored {
-        path: json_path,
-        bytes: pretty(doc),
-    };
-
-    let unchanged = !full
-        && previous.get(&qvf_path).is_some_and(|(_, mtime)| {
-            mtime.is_some_and(|m| m.timestamp_millis() == modified.timestamp_millis())
-        });
-    let mk_item = |status: ItemStatus, bytes: u64, error: Option<String>| Item {
+    let script_path = format!("{dir}/script.qvs");
+    let item_updated = time_at(&item, "/updatedAt");
+    let listed_revision = time_at(&item, "/resourceUpdatedAt");
+    let before = prev.items.get(&id).filter(|_| !run.full);
+    let mk_item = |status: ItemStatus, bytes: u64, redacted: Vec<String>| Item {
         kind: kind.name.to_string(),
         id: id.clone(),
         name: name.clone(),
         path: qvf_path.clone(),
         status,
         bytes,
-        error,
-        redacted: redacted.clone(),
+        error: None,
+        redacted,
         findings: vec![],
         restore: kind.restore,
+        notes: vec![],
     };
-    if unchanged {
-        let size = previous.get(&qvf_path).map_or(0, |(s, _)| *s);
-        // Same path, size and mtime as in the parent: the repository takes the content from
-        // there and never opens this entry.
-        let entry = TreeEntry::stream(qvf_path.clone(), size, modified, || {
-            Err(io::Error::other(
-                "an unchanged app was expected to come from the parent snapshot",
-            ))
-        });
-        return (
-            mk_item(ItemStatus::Unchanged, size, None),
-            Some(entry),
-            Some(stored),
-        );
-    }
-    match spool_export(client, &id, spool).await {
-        Ok((file, size)) => {
-            let entry = TreeEntry::stream(qvf_path.clone(), size, modified, move || {
-                let f = std::fs::File::open(&file)?;
-                Ok(Box::new(io::BufReader::new(f)) as Box<dyn io::Read + Send>)
-            });
-            (
-                mk_item(ItemStatus::BackedUp, size, None),
-                Some(entry),
-                Some(stored),
-            )
+
+    if let (Some(before), Some(json_size), Some(qvf_size), Some(script_size)) = (
+        before,
+        prev.same(&json_path, item_updated),
+        prev.same(&qvf_path, listed_revision),
+        prev.same(&script_path, listed_revision),
+    ) {
+        if let (Some(item_t), Some(rev)) = (item_updated, listed_revision) {
+            let mut unchanged = mk_item(ItemStatus::Unchanged, qvf_size, before.redacted.clone());
+            unchanged.findings = before.findings.clone();
+            let entries = vec![
+                from_parent(&json_path, json_size, item_t),
+                from_parent(&qvf_path, qvf_size, rev),
+                from_parent(&script_path, script_size, rev),
+            ];
+            return (unchanged, entries);
         }
-        Err(e) => (mk_item(ItemStatus::Failed, 0, Some(e)), None, Some(stored)),
+    }
+
+    let app = match client.get_json(&format!("/api/v1/apps/{id}"), "").await {
+        Ok(a) => a,
+        Err(e) => return (failed_item(kind, &id, &name, &e.to_string()), vec![]),
+    };
+    let revision = listed_revision
+        .or_else(|| time_at(&app, "/attributes/modifiedDate"))
+        .unwrap_or_else(Utc::now);
+    let mut doc = json!({"app": app, "item": item});
+    let redacted = qcb_catalog::redact::redact(kind, &mut doc);
+    let mut entries = vec![TreeEntry::bytes(
+        json_path.clone(),
+        item_updated.unwrap_or(revision),
+        pretty(doc),
+    )];
+
+    if let Some(qvf_size) = prev.same(&qvf_path, Some(revision)).filter(|_| !run.full) {
+        let mut unchanged = mk_item(ItemStatus::Unchanged, qvf_size, redacted);
+        entries.push(from_parent(&qvf_path, qvf_size, revision));
+        match (prev.same(&script_path, Some(revision)), before) {
+            (Some(size), Some(before)) => {
+                entries.push(from_parent(&script_path, size, revision));
+                unchanged.findings = before.findings.clone();
+            }
+            _ => {
+                let script = read_script(client, &id, &script_path, revision).await;
+                script.apply(&mut unchanged, &mut entries);
+            }
+        }
+        return (unchanged, entries);
+    }
+    match spool_export(client, &id, run.spool, run.progress).await {
+        Ok((file, size)) => {
+            entries.push(TreeEntry::stream(
+                qvf_path.clone(),
+                size,
+                revision,
+                move || {
+                    let f = std::fs::File::open(&file)?;
+                    Ok(Box::new(io::BufReader::new(f)) as Box<dyn io::Read + Send>)
+                },
+            ));
+            let mut done = mk_item(ItemStatus::BackedUp, size, redacted);
+            let script = read_script(client, &id, &script_path, revision).await;
+            script.apply(&mut done, &mut entries);
+            (done, entries)
+        }
+        Err(e) => {
+            let mut failed = mk_item(ItemStatus::Failed, 0, redacted);
+            failed.error = Some(e);
+            (failed, entries)
+        }
+    }
+}
+
+/// An app's load script as read: the file to store (credentials cut out) and what the
+/// scanner found, or why it could not be read.
+struct Script {
+    entry: Option<TreeEntry>,
+    findings: Vec<qcb_catalog::scan::Finding>,
+    note: Option<String>,
+}
+
+impl Script {
+    fn apply(self, item: &mut Item, entries: &mut Vec<TreeEntry>) {
+        entries.extend(self.entry);
+        item.findings.extend(self.findings);
+        item.notes.extend(self.note);
+    }
+}
+
+/// Reads the current version of an app's load script (`GET /apps/{id}/scripts/current`),
+/// scans it for credentials and cuts them out. Qlik refusing it (403, 404) is not a failure
+/// of the app, whose export holds the script anyway: it is noted.
+async fn read_script(client: &TenantClient, id: &str, path: &str, mtime: DateTime<Utc>) -> Script {
+    let unread = |why: String| Script {
+        entry: None,
+        findings: vec![],
+        note: Some(why),
+    };
+    let doc = match client
+        .get_json(&format!("/api/v1/apps/{id}/scripts/current"), "")
+        .await
+    {
+        Ok(doc) => doc,
+        Err(e) if matches!(e.status(), Some(403) | Some(404)) => {
+            return unread(format!(
+                "the load script was not readable, so it was not scanned for credentials (the export holds it): {e}"
+            ))
+        }
+        Err(e) => {
+            return unread(format!(
+                "reading the load script failed, so it was not scanned for credentials (the export holds it): {e}"
+            ))
+        }
+    };
+    let Some(text) = doc.get("script").and_then(Value::as_str) else {
+        return unread("Qlik answered the load script without its text".into());
+    };
+    let findings = qcb_catalog::scan::find(text, "script");
+    Script {
+        entry: Some(TreeEntry::bytes(
+            path.to_string(),
+            mtime,
+            qcb_catalog::scan::rewrite(text).into_bytes(),
+        )),
+        findings,
+        note: None,
     }
 }
 
@@ -536,7 +808,8 @@ async fn backup_app(
 async fn spool_export(
     client: &TenantClient,
     id: &str,
-    spool: &std::path::Path,
+    spool: &Path,
+    progress: &ProgressSink,
 ) -> Result<(PathBuf, u64), String> {
     let mut dl = client.export_app(id).await.map_err(|e| e.to_string())?;
     let path = spool.join(format!("{}.qvf", safe(id)));
@@ -546,10 +819,71 @@ async fn spool_export(
     let mut size = 0u64;
     while let Some(chunk) = dl.stream.try_next().await.map_err(|e| e.to_string())? {
         size += chunk.len() as u64;
+        progress.emit(Event::Downloaded {
+            bytes: chunk.len() as u64,
+        });
         file.write_all(&chunk)
             .await
             .map_err(|e| format!("cannot write the export to {}: {e}", path.display()))?;
     }
     file.flush().await.map_err(|e| e.to_string())?;
     Ok((path, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qcb_repo::SnapshotId;
+
+    fn snap(id: char, days_ago: i64, parent: Option<char>, full: bool) -> SnapshotInfo {
+        let hex = |c: char| SnapshotId::parse(&c.to_string().repeat(64)).expect("id");
+        let mut tags = vec!["qcb".to_string(), "status:success".to_string()];
+        if full {
+            tags.push(FULL_TAG.into());
+        }
+        SnapshotInfo {
+            id: hex(id),
+            short_id: id.to_string().repeat(8),
+            time: Utc::now() - chrono::Duration::days(days_ago),
+            host: "t".into(),
+            tags,
+            parent: parent.map(hex),
+            tree: String::new(),
+            program: "qcb".into(),
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn the_last_full_export_is_found_through_the_parent_chain() {
+        let snaps = vec![
+            snap('a', 10, None, true),
+            snap('b', 5, Some('a'), false),
+            snap('c', 3, None, true), // another chain: not this run's ancestor
+            snap('d', 1, Some('b'), false),
+        ];
+        let found = last_full_export(&snaps, snaps.get(3)).expect("a full run");
+        assert_eq!(found, snaps[0].time);
+        assert_eq!(last_full_export(&snaps, None), None);
+        // A chain broken by `forget`: no full run known.
+        let broken = vec![snap('b', 5, Some('a'), false)];
+        assert_eq!(last_full_export(&broken, broken.first()), None);
+    }
+
+    #[test]
+    fn every_app_is_exported_when_the_last_full_run_is_too_old() {
+        let snaps = vec![snap('a', 10, None, true), snap('b', 2, Some('a'), false)];
+        let now = Utc::now();
+        let parent = snaps.get(1);
+        let reason = |every| full_export_reason(false, every, &snaps, parent, now);
+        assert!(reason(Some(7)).is_some_and(|r| r.contains("10 days ago")));
+        assert_eq!(reason(Some(30)), None);
+        assert_eq!(
+            reason(None),
+            None,
+            "without the option, only --full exports all"
+        );
+        assert!(full_export_reason(false, Some(30), &snaps, None, now).is_some());
+        assert!(full_export_reason(true, None, &[], None, now).is_some());
+    }
 }

@@ -304,3 +304,472 @@ async fn assign_self_to_spaces_reaches_managed_spaces_and_gives_the_roles_back()
     );
     let _ = e.stop().await;
 }
+
+fn exports(e: &Emulator) -> u64 {
+    e.tenant()
+        .counters()
+        .per_operation
+        .get("POST /api/v1/apps/{appId}/export")
+        .copied()
+        .unwrap_or(0)
+}
+
+/// A client paced for an emulated tenant whose time runs `scale` times faster.
+fn fast_bot(e: &Emulator, scale: f64) -> TenantClient {
+    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+    let opts = ClientOptions {
+        budget: Budget {
+            fraction: 1.0,
+            burst: 50,
+            time_scale: scale,
+        },
+        ..ClientOptions::default()
+    };
+    TenantClient::new(
+        TenantUrl::parse(&e.url()).expect("url"),
+        Credentials::OAuthClient {
+            client_id: id,
+            client_secret: SecretString::from(secret),
+            scope: None,
+        },
+        opts,
+    )
+    .expect("client")
+}
+
+/// Every path of a snapshot.
+fn paths(repo: &Repo, snap: &qcb_repo::SnapshotInfo) -> std::collections::BTreeSet<String> {
+    tokio::task::block_in_place(|| repo.ls(snap, "", true))
+        .expect("ls")
+        .into_iter()
+        .map(|n| n.path)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_tenant_whole_then_only_touched_apps_exported_and_a_deleted_app_gone() {
+    // Rate limits off and a fast clock: this test is about completeness, not pacing. Exports
+    // are shrunk to a few KiB (the bytes are the benchmark's business).
+    let scale = 1000.0;
+    let config = EmulatorConfig {
+        profile: Profile::Large,
+        time_scale: scale,
+        rate_limits: false,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    for c in e.tenant().write().app_content.values_mut() {
+        c.size = 4096;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = fast_bot(&e, scale);
+    let opts = BackupOptions {
+        exports_in_flight: 16,
+        ..BackupOptions::default()
+    };
+    let first = backup(&c, repo.clone(), &opts).await.expect("backup");
+    let m = &first.manifest;
+    assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
+    assert!(m.full, "a first run exports every app");
+    let snap1 = first.snapshot.clone().expect("snapshot");
+    assert!(snap1.tags.iter().any(|t| t == "full"), "{:?}", snap1.tags);
+
+    // The manifest's counts are the emulator's own, kind by kind, and so are the IDs.
+    let mut compared = 0;
+    for kind in qcb_catalog::all() {
+        if kind.bundle || matches!(kind.source, qcb_catalog::Source::Singleton { .. }) {
+            continue;
+        }
+        let held: std::collections::BTreeSet<String> = if kind.name == "apps" {
+            e.tenant().ids("apps").into_iter().collect()
+        } else {
+            e.tenant().ids(kind.name).into_iter().collect()
+        };
+        if held.is_empty() && !m.counts.contains_key(kind.name) {
+            continue;
+        }
+        let got: std::collections::BTreeSet<String> = m
+            .items
+            .iter()
+            .filter(|i| i.kind == kind.name)
+            .map(|i| i.id.clone())
+            .collect();
+        assert_eq!(
+            got, held,
+            "{}: the manifest holds what the emulator holds",
+            kind.name
+        );
+        assert_eq!(
+            m.counts.get(kind.name).map_or(0, |c| c.total) as usize,
+            held.len(),
+            "{}",
+            kind.name
+        );
+        compared += 1;
+    }
+    assert!(compared >= 25, "compared {compared} kinds");
+
+    // Every item's file is in the snapshot; every app has its export and its script.
+    let in_snap = paths(&repo, &snap1);
+    for i in &m.items {
+        assert!(
+            i.path.is_empty() || in_snap.contains(&i.path),
+            "{} {}: {} is in the snapshot",
+            i.kind,
+            i.id,
+            i.path
+        );
+    }
+    for id in e.tenant().ids("apps") {
+        for f in ["app.json", "app.qvf", "script.qvs"] {
+            assert!(in_snap.contains(&format!("apps/{id}/{f}")), "apps/{id}/{f}");
+        }
+    }
+
+    // 2% of the apps change and one is deleted: exactly those are exported, nothing else.
+    let ids = e.tenant().ids("apps");
+    let touched: Vec<String> = ids.iter().step_by(50).cloned().collect();
+    assert_eq!(touched.len(), ids.len().div_ceil(50));
+    let deleted = ids[1].clone();
+    for id in &touched {
+        e.tenant().touch("apps", id).expect("touch");
+    }
+    e.tenant()
+        .delete_resource("apps", &deleted)
+        .expect("delete");
+    let before = exports(&e);
+    let second = backup(&c, repo.clone(), &opts)
+        .await
+        .expect("second backup");
+    let m2 = &second.manifest;
+    assert_eq!(m2.status, RunStatus::Success, "{}", m2.summary());
+    assert_eq!(
+        exports(&e) - before,
+        touched.len() as u64,
+        "only the touched apps are exported"
+    );
+    let exported: std::collections::BTreeSet<&str> = m2
+        .items
+        .iter()
+        .filter(|i| i.kind == "apps" && i.status == ItemStatus::BackedUp)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(
+        exported,
+        touched.iter().map(String::as_str).collect(),
+        "the manifest names the exported apps"
+    );
+    assert!(!m2.full);
+    let snap2 = second.snapshot.expect("snapshot");
+    let in_snap2 = paths(&repo, &snap2);
+    assert!(!in_snap2.contains(&format!("apps/{deleted}/app.qvf")));
+    assert!(!m2.items.iter().any(|i| i.id == deleted));
+    assert!(paths(&repo, &snap1).contains(&format!("apps/{deleted}/app.qvf")));
+    // Unchanged apps keep their files (from the parent) and their scan findings.
+    let kept = ids[2].clone();
+    for f in ["app.json", "app.qvf", "script.qvs"] {
+        assert!(
+            in_snap2.contains(&format!("apps/{kept}/{f}")),
+            "apps/{kept}/{f}"
+        );
+    }
+    let findings = |m: &qcb_backup::Manifest| -> usize {
+        m.items
+            .iter()
+            .filter(|i| i.kind == "apps" && i.id != deleted)
+            .map(|i| i.findings.len())
+            .sum()
+    };
+    assert_eq!(findings(m2), findings(m), "script findings carried over");
+    let _ = e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_scripts_are_scanned_and_stored_without_their_credentials() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 30.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let opts = BackupOptions {
+        only: vec!["apps".into()],
+        ..BackupOptions::default()
+    };
+    let out = backup(&bot(&e), repo.clone(), &opts).await.expect("backup");
+    let m = out.manifest;
+    assert!(
+        !m.not_covered.iter().any(|n| n.kind == "app-scripts"),
+        "scripts are covered now"
+    );
+    let with_findings: Vec<_> = m
+        .items
+        .iter()
+        .filter(|i| i.findings.iter().any(|f| f.at == "script"))
+        .collect();
+    assert!(!with_findings.is_empty(), "the seeded pwd= is found");
+    assert!(m.summary().contains("credentials in the load scripts of"));
+    let snap = out.snapshot.expect("snapshot");
+    for app in with_findings {
+        let mut script = Vec::new();
+        tokio::task::block_in_place(|| {
+            repo.cat(&snap, &format!("apps/{}/script.qvs", app.id), &mut script)
+        })
+        .expect("the script is in the snapshot");
+        let text = String::from_utf8_lossy(&script);
+        assert!(text.contains("LIB CONNECT TO"), "{text}");
+        assert!(text.contains("pwd={qcb:redacted}"), "{text}");
+        assert!(!text.contains("QCBSECRET"), "{text}");
+    }
+
+    // A script Qlik will not give is noted on its app, which is still backed up.
+    let unlucky = m
+        .items
+        .iter()
+        .find(|i| i.status == ItemStatus::BackedUp)
+        .expect("an app")
+        .id
+        .clone();
+    e.tenant().set_faults(qcb_emulator::Faults {
+        error_rate: 1.0,
+        error_path_prefix: format!("/api/v1/apps/{unlucky}/scripts"),
+        ..qcb_emulator::Faults::default()
+    });
+    let impatient = {
+        let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+        let opts = ClientOptions {
+            max_retries: 1,
+            min_backoff: std::time::Duration::from_millis(10),
+            max_backoff: std::time::Duration::from_millis(20),
+            budget: Budget {
+                fraction: 1.0,
+                burst: 50,
+                time_scale: 30.0,
+            },
+            ..ClientOptions::default()
+        };
+        let creds = Credentials::OAuthClient {
+            client_id: id,
+            client_secret: SecretString::from(secret),
+            scope: None,
+        };
+        TenantClient::new(TenantUrl::parse(&e.url()).expect("url"), creds, opts).expect("client")
+    };
+    let full = BackupOptions { full: true, ..opts };
+    let m = backup(&impatient, repo, &full)
+        .await
+        .expect("backup")
+        .manifest;
+    assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
+    let item = m.items.iter().find(|i| i.id == unlucky).expect("the app");
+    assert_eq!(item.status, ItemStatus::BackedUp);
+    assert!(
+        item.notes.len() == 1 && item.notes[0].contains("load script"),
+        "{:?}",
+        item.notes
+    );
+    assert!(m.summary().contains(&format!("note: apps {unlucky}")));
+    let _ = e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_every_n_days_follows_the_parent_chain() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 30.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let every_week = BackupOptions {
+        only: vec!["apps".into()],
+        full_every_days: Some(7),
+        ..BackupOptions::default()
+    };
+    // A run without apps is no full export, and so no base for the next.
+    let spaces = BackupOptions {
+        only: vec!["spaces".into()],
+        ..BackupOptions::default()
+    };
+    let first = backup(&c, repo.clone(), &spaces).await.expect("backup");
+    assert!(!first.manifest.full);
+    let second = backup(&c, repo.clone(), &every_week).await.expect("backup");
+    assert!(second.manifest.full, "no full run before: every app");
+    let before = exports(&e);
+    let third = backup(&c, repo.clone(), &every_week).await.expect("backup");
+    assert!(
+        !third.manifest.full,
+        "the full run is hours old, not 7 days"
+    );
+    assert_eq!(exports(&e), before, "nothing was exported again");
+    let tags = third.snapshot.expect("snapshot").tags;
+    assert!(!tags.iter().any(|t| t == "full"), "{tags:?}");
+    // The full run is found two steps up the chain, through the incremental run.
+    let fourth = backup(&c, repo.clone(), &every_week).await.expect("backup");
+    assert!(!fourth.manifest.full);
+    let _ = e.stop().await;
+}
+
+/// Expires every access token once a number of apps are done (a run's progress events).
+struct ExpireTokens {
+    tenant: Arc<qcb_emulator::Tenant>,
+    after_apps: usize,
+    apps: std::sync::atomic::AtomicUsize,
+}
+
+impl qcb_backup::Progress for ExpireTokens {
+    fn event(&self, event: &qcb_backup::Event<'_>) {
+        if let qcb_backup::Event::AppDone { .. } = event {
+            let n = self.apps.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n == self.after_apps {
+                self.tenant.expire_tokens();
+            }
+        }
+    }
+}
+
+/// The manifest without what differs from run to run (snapshot, times, API use, status).
+fn stable(m: &qcb_backup::Manifest, leave_out: &[String]) -> serde_json::Value {
+    let mut v = serde_json::to_value(m).expect("json");
+    for f in [
+        "snapshot",
+        "started_at",
+        "finished_at",
+        "api",
+        "status",
+        "counts",
+    ] {
+        v.as_object_mut().expect("object").remove(f);
+    }
+    if let Some(items) = v["items"].as_array_mut() {
+        items.retain(|i| !leave_out.iter().any(|id| i["id"] == id.as_str()));
+        items.sort_by_key(|i| format!("{}/{}", i["kind"], i["id"]));
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_faults_on_exactly_the_failing_exports_fail_and_nothing_else_differs() {
+    let scale = 30.0;
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: scale,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let c = fast_bot(&e, scale);
+    let clean_repo = repo(&tmp.path().join("clean"));
+    let clean = backup(&c, clean_repo.clone(), &BackupOptions::default())
+        .await
+        .expect("fault-free backup");
+    assert_eq!(clean.manifest.status, RunStatus::Success);
+
+    // Three named apps whose export fails: their content is gone, as for a damaged app file,
+    // so Qlik answers their export with an error while their attributes still read.
+    let named: Vec<String> = e.tenant().ids("apps").into_iter().skip(3).take(3).collect();
+    {
+        let mut state = e.tenant().write();
+        for id in &named {
+            state.app_content.remove(id);
+        }
+    }
+    let faulty_repo = repo(&tmp.path().join("faulty"));
+    // The storm starts now and lasts 60 emulated seconds (2 s here).
+    e.tenant().set_faults(qcb_emulator::Faults {
+        error_rate: 0.03,
+        drop_rate: 0.3,
+        throttle_storm_secs: 60,
+        ..qcb_emulator::Faults::default()
+    });
+    // Tokens expire before the run and again once ten apps are done.
+    e.tenant().expire_tokens();
+    let expiry = Arc::new(ExpireTokens {
+        tenant: e.tenant().clone(),
+        after_apps: 10,
+        apps: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let opts = BackupOptions {
+        progress: qcb_backup::ProgressSink::new(expiry.clone()),
+        ..BackupOptions::default()
+    };
+    let tokens_before = c.token_requests();
+    let faulty = backup(&c, faulty_repo.clone(), &opts)
+        .await
+        .expect("backup with faults");
+    assert!(
+        c.token_requests() >= tokens_before + 2,
+        "the client signed in again after each expiry"
+    );
+    let counters = e.tenant().counters();
+    assert!(
+        counters.injected_errors > 0 && counters.dropped_connections > 0 && counters.throttled > 0,
+        "faults happened: {counters:?}"
+    );
+    let m = &faulty.manifest;
+    assert_eq!(m.status, RunStatus::Partial, "{}", m.summary());
+    let failed: std::collections::BTreeSet<&str> = m
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        named.iter().map(String::as_str).collect(),
+        "{}",
+        m.summary()
+    );
+    assert_eq!(
+        stable(m, &named),
+        stable(&clean.manifest, &named),
+        "the manifests agree but for the failed apps"
+    );
+
+    // The trees: the same files with the same bytes, but for the failed apps' export and
+    // script, and the manifest.
+    let dump = |repo: &Repo, snap: &qcb_repo::SnapshotInfo, to: &str| {
+        let out = tmp.path().join(to);
+        tokio::task::block_in_place(|| repo.dump(snap, &out)).expect("dump");
+        walk(&out)
+            .into_iter()
+            .map(|p| {
+                let rel = p.strip_prefix(&out).expect("inside").display().to_string();
+                let bytes = std::fs::read(&p).expect("read");
+                (rel, bytes)
+            })
+            .filter(|(rel, _)| rel != "manifest.json")
+            .collect::<std::collections::BTreeMap<String, Vec<u8>>>()
+    };
+    let mut a = dump(&clean_repo, clean.snapshot.as_ref().expect("snapshot"), "a");
+    let b = dump(
+        &faulty_repo,
+        faulty.snapshot.as_ref().expect("snapshot"),
+        "b",
+    );
+    for id in &named {
+        for f in ["app.qvf", "script.qvs"] {
+            assert!(a.remove(&format!("apps/{id}/{f}")).is_some());
+        }
+    }
+    let differ: Vec<&String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    assert!(differ.is_empty(), "files that differ: {differ:?}");
+    let _ = e.stop().await;
+}

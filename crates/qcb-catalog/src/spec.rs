@@ -50,7 +50,8 @@ fn request_schema(method: &str, path: &str) -> Option<(&'static Value, &'static 
         .get(method.to_lowercase().as_str())?;
     let content = resolve(spec, op.get("requestBody")?).get("content")?;
     let schema = if data_part {
-        resolve(spec, content.pointer("/multipart~1form-data/schema")?).pointer("/properties/data")?
+        resolve(spec, content.pointer("/multipart~1form-data/schema")?)
+            .pointer("/properties/data")?
     } else {
         content
             .as_object()?
@@ -75,13 +76,18 @@ pub fn shape_request(method: &str, path: &str, doc: &Value) -> Value {
 }
 
 fn type_of(s: &Value) -> Option<&str> {
-    s.get("type").and_then(Value::as_str).or_else(|| {
-        s.get("properties").map(|_| "object")
-    })
+    s.get("type")
+        .and_then(Value::as_str)
+        .or_else(|| s.get("properties").map(|_| "object"))
 }
 
 /// Properties of a schema through allOf; the chosen branch of oneOf/anyOf.
-fn flatten<'a>(spec: &'a Value, s: &'a Value, v: &Value, depth: usize) -> (Map<String, Value>, Vec<String>, Option<&'a Value>) {
+fn flatten<'a>(
+    spec: &'a Value,
+    s: &'a Value,
+    v: &Value,
+    depth: usize,
+) -> (Map<String, Value>, Vec<String>, Option<&'a Value>) {
     let s = resolve(spec, s);
     let mut props = Map::new();
     let mut required: Vec<String> = s
@@ -95,7 +101,12 @@ fn flatten<'a>(spec: &'a Value, s: &'a Value, v: &Value, depth: usize) -> (Map<S
         props.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     if depth < 8 {
-        for sub in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for sub in s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let (p, r, _) = flatten(spec, sub, v, depth + 1);
             props.extend(p);
             required.extend(r);
@@ -108,13 +119,16 @@ fn flatten<'a>(spec: &'a Value, s: &'a Value, v: &Value, depth: usize) -> (Map<S
         if !alts.is_empty() {
             // The branch whose required properties the document has, and which names most
             // of its properties.
-            let keys: Vec<&String> = v.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+            let keys: Vec<&String> = v
+                .as_object()
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
             let best = alts
                 .iter()
                 .map(|a| flatten(spec, a, v, depth + 1))
                 .enumerate()
                 .max_by_key(|(i, (p, r, _))| {
-                    let has_required = r.iter().all(|x| keys.iter().any(|k| *k == x));
+                    let has_required = r.iter().all(|x| keys.contains(&x));
                     // A branch whose enums the document's values satisfy (`protocol: jwtAuth`).
                     let enums_fit = p.iter().all(|(name, ps)| {
                         let ps = resolve(spec, ps);
@@ -127,7 +141,9 @@ fn flatten<'a>(spec: &'a Value, s: &'a Value, v: &Value, depth: usize) -> (Map<S
                                     _ => None,
                                 };
                                 allowed.contains(val)
-                                    || text.is_some_and(|t| allowed.iter().any(|a| a.as_str() == Some(t.as_str())))
+                                    || text.is_some_and(|t| {
+                                        allowed.iter().any(|a| a.as_str() == Some(t.as_str()))
+                                    })
                             }
                             _ => true,
                         }
@@ -151,7 +167,9 @@ fn shape(spec: &Value, schema: &Value, v: &Value, depth: usize) -> Option<Value>
         return Some(v.clone());
     }
     let s = resolve(spec, schema);
-    let has_alts = ["allOf", "oneOf", "anyOf"].iter().any(|k| s.get(*k).is_some());
+    let has_alts = ["allOf", "oneOf", "anyOf"]
+        .iter()
+        .any(|k| s.get(*k).is_some());
     let ty = type_of(s).or(if has_alts { Some("object") } else { None });
     let shaped = match (ty, v) {
         (Some("object"), Value::Object(m)) => {
@@ -192,14 +210,22 @@ fn shape(spec: &Value, schema: &Value, v: &Value, depth: usize) -> Option<Value>
         (Some("object"), _) => return None,
         (Some("array"), Value::Array(a)) => {
             let items = s.get("items").cloned().unwrap_or(Value::Null);
-            Value::Array(a.iter().filter_map(|x| shape(spec, &items, x, depth + 1)).collect())
+            Value::Array(
+                a.iter()
+                    .filter_map(|x| shape(spec, &items, x, depth + 1))
+                    .collect(),
+            )
         }
         (Some("array"), _) => return None,
         (Some("string"), Value::String(_)) => v.clone(),
         (Some("string"), Value::Number(n)) => Value::String(n.to_string()),
         (Some("string"), Value::Bool(b)) => Value::String(b.to_string()),
         (Some("string"), Value::Object(m)) => {
-            match m.get("id").or_else(|| m.get("value")).and_then(Value::as_str) {
+            match m
+                .get("id")
+                .or_else(|| m.get("value"))
+                .and_then(Value::as_str)
+            {
                 Some(s) => Value::String(s.to_string()),
                 None => return None,
             }
@@ -215,7 +241,9 @@ fn shape(spec: &Value, schema: &Value, v: &Value, depth: usize) -> Option<Value>
         },
         (Some("integer") | Some("number"), _) => return None,
         (Some("boolean"), Value::Bool(_)) => v.clone(),
-        (Some("boolean"), Value::String(t)) if t == "true" || t == "false" => Value::Bool(t == "true"),
+        (Some("boolean"), Value::String(t)) if t == "true" || t == "false" => {
+            Value::Bool(t == "true")
+        }
         (Some("boolean"), _) => return None,
         _ => v.clone(),
     };
@@ -262,7 +290,10 @@ mod tests {
     #[test]
     fn patch_bodies_name_their_paths() {
         let paths = patch_paths("PATCH", "/api/core/auth-settings").unwrap();
-        assert!(paths.contains(&"/userSessionInactivityTimeoutMinutes"), "{paths:?}");
+        assert!(
+            paths.contains(&"/userSessionInactivityTimeoutMinutes"),
+            "{paths:?}"
+        );
         assert!(patch_paths("POST", "/api/v1/spaces").is_none());
     }
 
@@ -274,8 +305,15 @@ mod tests {
             "qLogOn": 0, "created": "2026-01-01", "links": {"self": {}}});
         let body = shape_request("POST", "/api/v1/data-connections", &dc);
         assert_eq!(body["qLogOn"], json!("0"));
-        assert_eq!(body["qConnectStatement"], json!("c"), "the branch with qConnectStatement: {body}");
-        assert!(body.get("created").is_none() && body.get("links").is_none(), "{body}");
+        assert_eq!(
+            body["qConnectStatement"],
+            json!("c"),
+            "the branch with qConnectStatement: {body}"
+        );
+        assert!(
+            body.get("created").is_none() && body.get("links").is_none(),
+            "{body}"
+        );
         // ODAG links: the answer's {id, name} becomes the ID the request asks for.
         let odag = json!({"name": "o", "selectionApp": {"id": "a1", "name": "A"}, "templateApp": {"id": "t1", "name": "T"}});
         let body = shape_request("POST", "/api/analytics/odag-links", &odag);

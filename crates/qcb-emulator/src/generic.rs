@@ -343,6 +343,7 @@ pub fn create(
         parent_id: parent,
         id: id.clone(),
         tenant_url: t.url().to_string(),
+        previous: None,
     };
     let mut obj = obj;
     stamp_new(&ctx, k.stamps, &mut obj);
@@ -424,48 +425,12 @@ async fn write_handler(
 ) -> Response {
     let (parent, id) = ids(k, &params(&pp));
     let id = id.unwrap_or_default();
-    let body = match parse_json(&body) {
-        Ok(b) => b,
+    let result =
+        parse_json(&body).and_then(|body| replace(&t, k, how, &principal, parent, &id, body));
+    let value = match result {
+        Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let now = rfc3339(t.clock.now());
-    let mut state = t.write();
-    let old = match find(&state, k, &parent, &id) {
-        Ok(v) => v.clone(),
-        Err(e) => return e.into_response(),
-    };
-    {
-        let viewer = Viewer {
-            state: &state,
-            principal: &principal,
-            query: &[],
-        };
-        if !(k.visible)(&viewer, &old) {
-            return ApiError::not_found(k.name, &id).into_response();
-        }
-    }
-    let new = match how {
-        Write::Put => body,
-        Write::Patch => {
-            let mut doc = old.clone();
-            if let Err(e) = apply_patch(&mut doc, body) {
-                return e.into_response();
-            }
-            doc
-        }
-    };
-    let Value::Object(mut obj) = new else {
-        return ApiError::bad_request("the resource must stay a JSON object").into_response();
-    };
-    stamp_update(k, k.stamps, &old, &mut obj, &principal.user_id, &now);
-    if let Some(pf) = k.parent_field {
-        if let Some(p) = old.get(pf) {
-            obj.insert(pf.to_string(), p.clone());
-        }
-    }
-    let value = Value::Object(obj);
-    state.insert(k.name, &id, value.clone());
-    drop(state);
     let code = match how {
         Write::Put => k.put,
         Write::Patch => k.patch,
@@ -476,6 +441,83 @@ async fn write_handler(
     } else {
         (status(code), Json(value)).into_response()
     }
+}
+
+/// Replaces (PUT) or patches (PATCH) a resource of kind `k`, and completes the result as a
+/// create does: the stamps are refreshed and the kind's build hook runs again, so the stored
+/// document (and the answer) is shaped as GET answers it, not as the request was.
+fn replace(
+    t: &Tenant,
+    k: &'static KindSpec,
+    how: Write,
+    principal: &Principal,
+    parent: Option<String>,
+    id: &str,
+    body: Value,
+) -> ApiResult<Value> {
+    let now = t.clock.now();
+    let mut state = t.write();
+    let old = find(&state, k, &parent, id)?.clone();
+    let viewer = Viewer {
+        state: &state,
+        principal,
+        query: &[],
+    };
+    if !(k.visible)(&viewer, &old) {
+        return Err(ApiError::not_found(k.name, id));
+    }
+    let new = match how {
+        // Qlik's update schemas make nearly every field optional (`SpaceUpdate`,
+        // `AssignmentUpdate`, `AutomationDetailUpdateRequestObject` require nothing), and a
+        // replace cannot drop what the service needs (a space's type, an assignment's
+        // assignee): fields the body leaves out keep their value.
+        Write::Put => match (old.clone(), body) {
+            (Value::Object(mut merged), Value::Object(given)) => {
+                merged.extend(given);
+                Value::Object(merged)
+            }
+            (_, other) => other,
+        },
+        Write::Patch => {
+            let mut doc = old.clone();
+            apply_patch(&mut doc, body)?;
+            doc
+        }
+    };
+    let Value::Object(mut obj) = new else {
+        return Err(ApiError::bad_request(
+            "the resource must stay a JSON object",
+        ));
+    };
+    stamp_update(
+        k,
+        k.stamps,
+        &old,
+        &mut obj,
+        &principal.user_id,
+        &rfc3339(now),
+    );
+    if let Some(pf) = k.parent_field {
+        if let Some(p) = old.get(pf) {
+            obj.insert(pf.to_string(), p.clone());
+        }
+    }
+    let mut value = Value::Object(obj);
+    if let Some(custom) = k.custom_build {
+        let mut ctx = BuildCtx {
+            state: &mut state,
+            now,
+            principal,
+            kind: k,
+            parent_id: parent,
+            id: id.to_string(),
+            tenant_url: t.url().to_string(),
+            previous: Some(old),
+        };
+        value = custom(&mut ctx, value)?;
+    }
+    state.insert(k.name, id, value.clone());
+    Ok(value)
 }
 
 async fn delete_handler(

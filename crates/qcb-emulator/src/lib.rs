@@ -20,12 +20,14 @@ pub mod kinds;
 pub mod licenses;
 pub mod paging;
 pub mod ratelimit;
+pub mod scripts;
 pub mod seed;
 pub mod server;
 pub mod singletons;
 pub mod state;
 pub mod tenant;
 pub mod tiers;
+pub mod validate;
 pub mod visibility;
 
 pub use config::{EmulatorConfig, Faults, LinkStyle, Profile};

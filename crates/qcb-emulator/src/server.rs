@@ -158,6 +158,7 @@ impl Default for RouteSet {
 fn api_routes() -> RouteSet {
     crate::generic::routes()
         .merge(crate::apps::routes())
+        .merge(crate::scripts::routes())
         .merge(crate::files::routes())
         .merge(crate::singletons::routes())
         .merge(crate::licenses::routes())
@@ -268,7 +269,7 @@ async fn api_guard(State(t): State<Arc<Tenant>>, req: Request, next: Next) -> Re
     }
 }
 
-async fn guarded(t: Arc<Tenant>, route: String, mut req: Request, next: Next) -> Response {
+async fn guarded(t: Arc<Tenant>, route: String, req: Request, next: Next) -> Response {
     let now = t.clock.now();
     let auth_header = req
         .headers()
@@ -330,6 +331,11 @@ async fn guarded(t: Arc<Tenant>, route: String, mut req: Request, next: Next) ->
         .into_response();
     }
 
+    // Qlik refuses a body its operation's schema refuses before looking at the resource.
+    let mut req = match crate::validate::check_request(&route, req).await {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     resp.headers_mut()

@@ -817,7 +817,8 @@ async fn demo_content_and_configuration_match_the_specs() {
         (
             "/api/v1/ui-config/pinned-links",
             "/api/v1/ui-config/pinned-links/{id}",
-            json!({"name": "Test", "link": "https://test.example"}),
+            // The spec requires the type and scope, each with its one value.
+            json!({"name": "Test", "link": "https://test.example", "type": "custom-link", "scope": "tenant"}),
         ),
         (
             "/api/v1/web-integrations",

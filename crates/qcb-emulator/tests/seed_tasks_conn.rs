@@ -392,7 +392,7 @@ async fn creates_round_trip() {
     assert_eq!(got.body["qLogOn"], 0);
     assert!(got.body.get("qPassword").is_none());
     assert!(got.body["qCredentialsID"].is_string());
-    assert_eq!(c.post("/api/v1/data-connections", &json!({"qName": "Restored DWH", "qType": "jdbc", "qConnectStatement": "x", "space": space_id})).await.status, 409);
+    assert_eq!(c.post("/api/v1/data-connections", &json!({"qName": "Restored DWH", "qType": "jdbc", "qConnectStatement": "x", "space": space_id, "datasourceID": "jdbc"})).await.status, 409);
     assert_eq!(
         c.post("/api/v1/data-connections", &body).await.status,
         409,
@@ -509,7 +509,8 @@ async fn creates_round_trip() {
     let states = json!([{"name": "reload", "type": "EVENT", "end": true, "onEvents": [{"eventRefs": ["schedule"],
         "actions": [{"name": "reload", "functionRef": {"refName": "app.reload", "arguments": {"appId": app_id, "partial": false}}}]}]}]);
     let r = c.post("/api/scheduling/tasks", &json!({"name": "Restored schedule", "specVersion": "0.8", "enabled": true,
-        "resourceId": "ignored", "links": {"self": {"href": "x"}},
+        // `Task` has `additionalProperties: false`: no `links` (GET has none either).
+        "resourceId": "ignored",
         "start": {"schedule": {"recurrence": "RRULE:FREQ=DAILY;INTERVAL=1", "startDateTime": "2026-01-01T06:00:00", "timezone": "UTC"}}, "states": states})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     check("POST", "/api/scheduling/tasks", &r, None);
@@ -564,7 +565,7 @@ async fn creates_round_trip() {
     // Data alerts need an existing condition.
     let alert = c.get("/api/v1/data-alerts?limit=1").await.body["tasks"][0].clone();
     let r = c.post("/api/v1/data-alerts", &json!({"name": "Restored alert", "appId": alert["appId"], "conditionId": alert["conditionId"],
-        "recipients": {"userIds": [{"value": "someone", "enabled": true}]}})).await;
+        "recipients": {"userIds": [{"value": "someone", "enabled": true}]}, "triggerType": "RELOAD"})).await;
     assert_eq!(r.status, 202, "{}", r.body);
     check("POST", "/api/v1/data-alerts", &r, None);
     let got = c
@@ -574,7 +575,7 @@ async fn creates_round_trip() {
         ))
         .await;
     check("GET", "/api/v1/data-alerts/{alertId}", &got, None);
-    assert_eq!(c.post("/api/v1/data-alerts", &json!({"name": "x", "appId": app_id, "conditionId": "nope", "recipients": {"userIds": []}})).await.status, 400);
+    assert_eq!(c.post("/api/v1/data-alerts", &json!({"name": "x", "appId": app_id, "conditionId": "nope", "recipients": {"userIds": []}, "triggerType": "RELOAD"})).await.status, 400);
     emu.stop().await.expect("stop");
 }
 
@@ -587,7 +588,7 @@ async fn data_connection_create_response_differs_only_in_qlogon() {
     let r = c
         .post(
             "/api/v1/data-connections",
-            &json!({"qName": "Personal REST", "qType": "QvRestConnector.exe",
+            &json!({"qName": "Personal REST", "qType": "QvRestConnector.exe", "datasourceID": "rest",
         "qConnectStatement": "CUSTOM CONNECT TO \"provider=QvRestConnector.exe;url=https://x;\""}),
         )
         .await;

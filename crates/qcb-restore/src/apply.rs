@@ -398,7 +398,12 @@ fn result(step: &Step, outcome: Outcome, new_id: Option<String>, detail: String)
 async fn run_step(ctx: &Ctx<'_>, step: Step) -> ItemResult {
     let e = &ctx.data.entries[step.entry];
     match step.action {
-        Action::Skip => result(&step, Outcome::Skipped, step.existing.clone(), step.reason.clone()),
+        Action::Skip => result(
+            &step,
+            Outcome::Skipped,
+            step.existing.clone(),
+            step.reason.clone(),
+        ),
         Action::Manual => {
             ctx.manual(e, step.reason.clone());
             result(&step, Outcome::Manual, None, step.reason.clone())
@@ -412,7 +417,10 @@ async fn run_step(ctx: &Ctx<'_>, step: Step) -> ItemResult {
                 &step,
                 Outcome::Skipped,
                 step.existing.clone(),
-                format!("{}; the target's is kept (--on-conflict rename|replace to change that)", step.reason),
+                format!(
+                    "{}; the target's is kept (--on-conflict rename|replace to change that)",
+                    step.reason
+                ),
             ),
             OnConflict::Rename => {
                 let renamed = format!("{} (restored)", e.name);
@@ -482,7 +490,10 @@ async fn create_plain(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
             // Restored disabled: a policy that does not let the restorer in would lock it out.
             body["enabled"] = json!(false);
             if e.doc["enabled"] == json!(true) {
-                ctx.manual(e, "restored disabled: check its allowed IPs, then enable it".into());
+                ctx.manual(
+                    e,
+                    "restored disabled: check its allowed IPs, then enable it".into(),
+                );
             }
         }
         "webhooks" if ctx.missing_secret(e) => {
@@ -494,7 +505,9 @@ async fn create_plain(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
             // (deprecated), yet a report task cannot be made without it.
             let mut original = e.doc.get("templates").cloned().unwrap_or(Value::Null);
             ctx.rewrite(&mut original);
-            if let (Some(sent), Some(orig)) = (body["templates"].as_array_mut(), original.as_array()) {
+            if let (Some(sent), Some(orig)) =
+                (body["templates"].as_array_mut(), original.as_array())
+            {
                 for (t, o) in sent.iter_mut().zip(orig) {
                     if let (Some(id), Some(m)) = (o.get("templateId"), t.as_object_mut()) {
                         m.insert("templateId".into(), id.clone());
@@ -513,8 +526,7 @@ async fn create_plain(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
         _ => {}
     }
     let created = post(ctx, path, "", &body).await?;
-    let new_id = new_id_of(k, &created)
-        .ok_or_else(|| format!("{path} answered without an ID"))?;
+    let new_id = new_id_of(k, &created).ok_or_else(|| format!("{path} answered without an ID"))?;
     lock(&ctx.map).insert(k.name, &e.id, &new_id);
     after_create(ctx, e, &new_id, &created, &mut notes).await;
     Ok((Some(new_id), notes.join("; ")))
@@ -526,7 +538,7 @@ async fn after_create(
     e: &Entry,
     new_id: &str,
     created: &Value,
-    notes: &mut Vec<&'static str>,
+    notes: &mut [&'static str],
 ) {
     match e.kind.name {
         "spaces" => {
@@ -540,10 +552,20 @@ async fn after_create(
             for item in e.doc["items"].as_array().into_iter().flatten() {
                 let old = item["resourceId"].as_str().unwrap_or_default();
                 let Some(new_app) = ctx.mapped(old) else {
-                    ctx.manual(e, format!("member '{}' was not restored; add it by hand", item["name"].as_str().unwrap_or(old)));
+                    ctx.manual(
+                        e,
+                        format!(
+                            "member '{}' was not restored; add it by hand",
+                            item["name"].as_str().unwrap_or(old)
+                        ),
+                    );
                     continue;
                 };
-                let q = format!("resourceType={}&resourceId={}", enc(item["resourceType"].as_str().unwrap_or("app")), enc(&new_app));
+                let q = format!(
+                    "resourceType={}&resourceId={}",
+                    enc(item["resourceType"].as_str().unwrap_or("app")),
+                    enc(&new_app)
+                );
                 let item_id = ctx
                     .client
                     .get_json("/api/v1/items", &q)
@@ -552,11 +574,21 @@ async fn after_create(
                     .and_then(|v| v["data"][0]["id"].as_str().map(str::to_string));
                 match item_id {
                     Some(id) => {
-                        if let Err(err) = post(ctx, &format!("/api/v1/collections/{new_id}/items"), "", &json!({"id": id})).await {
+                        if let Err(err) = post(
+                            ctx,
+                            &format!("/api/v1/collections/{new_id}/items"),
+                            "",
+                            &json!({"id": id}),
+                        )
+                        .await
+                        {
                             ctx.manual(e, format!("could not add member {new_app}: {err}"));
                         }
                     }
-                    None => ctx.manual(e, format!("member {new_app} has no item yet; add it by hand")),
+                    None => ctx.manual(
+                        e,
+                        format!("member {new_app} has no item yet; add it by hand"),
+                    ),
                 }
             }
         }
@@ -572,44 +604,79 @@ async fn after_create(
             }
             if e.kind.name == "automation-connections" {
                 ctx.manual(e, "enter its credentials again or consent to the OAuth connector in the automation editor".into());
-            } else if e.doc.get("executionToken").is_some() && e.doc["runMode"] == json!("webhook") {
+            } else if e.doc.get("executionToken").is_some() && e.doc["runMode"] == json!("webhook")
+            {
                 ctx.manual(e, format!("its webhook trigger has a new URL/token: update the callers (new automation ID {new_id})"));
             }
         }
-        "reload-tasks" => {
-            if e.doc["state"] == json!("Disabled") && created["state"] != json!("Disabled") {
-                if let Some(path) = item_path("/api/v1/reload-tasks", "PUT") {
-                    let mut body = ctx.body(e, Some(("PUT", path)));
-                    body["state"] = json!("Disabled");
-                    let _ = ctx
-                        .client
-                        .call_json(&Request::new(Method::PUT, fill_id(path, new_id)).json(&body))
-                        .await;
+        "reload-tasks" | "scheduling-tasks" => {
+            let owner = if e.kind.name == "reload-tasks" {
+                e.str_at("/userId")
+            } else {
+                e.doc
+                    .pointer("/metadata/ownerId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            };
+            if ctx.mapped(owner).as_deref() != Some(ctx.target.me.as_str()) && !owner.is_empty() {
+                ctx.manual(e, "it now runs as the identity that restored it; Qlik offers no API to hand a task over, so its owner recreates or takes it over in the console if it must run as them".into());
+            }
+            after_task(ctx, e, new_id, created).await;
+        }
+        _ => after_other(ctx, e, new_id, notes).await,
+    }
+}
+
+async fn after_task(ctx: &Ctx<'_>, e: &Entry, new_id: &str, created: &Value) {
+    match e.kind.name {
+        "reload-tasks"
+            if e.doc["state"] == json!("Disabled") && created["state"] != json!("Disabled") =>
+        {
+            if let Some(path) = item_path("/api/v1/reload-tasks", "PUT") {
+                let mut body = ctx.body(e, Some(("PUT", path)));
+                body["state"] = json!("Disabled");
+                let r = ctx
+                    .client
+                    .call_json(&Request::new(Method::PUT, fill_id(path, new_id)).json(&body))
+                    .await;
+                if let Err(err) = r {
+                    ctx.manual(e, format!("disable it by hand (it was disabled): {err}"));
                 }
             }
         }
-        "scheduling-tasks" => {
-            if e.doc["enabled"] == json!(true) && created["enabled"] != json!(true) {
-                let patch = json!([{"op": "replace", "path": "/enabled", "value": true}]);
-                let r = ctx
-                    .client
-                    .call_json(&Request::new(Method::PATCH, format!("/api/scheduling/tasks/{new_id}")).json(&patch))
-                    .await;
-                if let Err(err) = r {
-                    ctx.manual(e, format!("enable it by hand (it was created disabled): {err}"));
-                }
+        "scheduling-tasks"
+            if e.doc["enabled"] == json!(true) && created["enabled"] != json!(true) =>
+        {
+            let patch = json!([{"op": "replace", "path": "/enabled", "value": true}]);
+            let r = ctx
+                .client
+                .call_json(
+                    &Request::new(Method::PATCH, format!("/api/scheduling/tasks/{new_id}"))
+                        .json(&patch),
+                )
+                .await;
+            if let Err(err) = r {
+                ctx.manual(
+                    e,
+                    format!("enable it by hand (it was created disabled): {err}"),
+                );
             }
         }
-        "users" => {
-            if e.doc["status"] == json!("disabled") {
-                let patch = json!([{"op": "replace", "path": "/status", "value": "disabled"}]);
-                let r = ctx
-                    .client
-                    .call_json(&Request::new(Method::PATCH, format!("/api/v1/users/{new_id}")).json(&patch))
-                    .await;
-                if let Err(err) = r {
-                    ctx.manual(e, format!("disable the user by hand (it was disabled): {err}"));
-                }
+        _ => {}
+    }
+}
+
+/// What a created item still needs (continued).
+async fn after_other(ctx: &Ctx<'_>, e: &Entry, new_id: &str, notes: &[&'static str]) {
+    match e.kind.name {
+        "users" if e.doc["status"] == json!("disabled") => {
+            let patch = json!([{"op": "replace", "path": "/status", "value": "disabled"}]);
+            let r = ctx
+                .client
+                .call_json(&Request::new(Method::PATCH, format!("/api/v1/users/{new_id}")).json(&patch))
+                .await;
+            if let Err(err) = r {
+                ctx.manual(e, format!("disable the user by hand (it was disabled): {err}"));
             }
         }
         "webhooks" if e.doc["encryptedHeaders"].as_array().is_some_and(|h| !h.is_empty()) => {
@@ -656,13 +723,28 @@ async fn add_assignments(ctx: &Ctx<'_>, e: &Entry, space: &str, have: &HashSet<S
             );
             continue;
         };
-        if have.contains(&assignee) || assignee == ctx.target.me && a["roles"].as_array().is_some_and(|r| r.iter().any(|x| x == "owner")) {
+        if have.contains(&assignee)
+            || assignee == ctx.target.me
+                && a["roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|x| x == "owner"))
+        {
             continue;
         }
         let body = json!({"type": a["type"], "assigneeId": assignee, "roles": a["roles"]});
-        if let Err(err) = post(ctx, &format!("/api/v1/spaces/{space}/assignments"), "", &body).await {
+        if let Err(err) = post(
+            ctx,
+            &format!("/api/v1/spaces/{space}/assignments"),
+            "",
+            &body,
+        )
+        .await
+        {
             if !err.contains("409") {
-                ctx.manual(e, format!("assignment of {assignee} ({}) failed: {err}", roles_of(a)));
+                ctx.manual(
+                    e,
+                    format!("assignment of {assignee} ({}) failed: {err}", roles_of(a)),
+                );
             }
         }
     }
@@ -671,7 +753,12 @@ async fn add_assignments(ctx: &Ctx<'_>, e: &Entry, space: &str, have: &HashSet<S
 fn roles_of(a: &Value) -> String {
     a["roles"]
         .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default()
 }
 
@@ -689,7 +776,13 @@ async fn finish_spaces(ctx: &Ctx<'_>, results: &mut [ItemResult]) {
         ));
         ctx.rewrite(&mut body);
         if let Err(err) = post(ctx, &format!("/api/v1/spaces/{space}/shares"), "", &body).await {
-            ctx.manual(e, format!("share of {} failed: {err}", share["resourceId"].as_str().unwrap_or("?")));
+            ctx.manual(
+                e,
+                format!(
+                    "share of {} failed: {err}",
+                    share["resourceId"].as_str().unwrap_or("?")
+                ),
+            );
         }
     }
     let owners = std::mem::take(&mut *lock(&ctx.space_owners));
@@ -707,7 +800,10 @@ async fn finish_spaces(ctx: &Ctx<'_>, results: &mut [ItemResult]) {
             .call_json(&Request::new(Method::PUT, format!("/api/v1/spaces/{space}")).json(&body))
             .await;
         if let Err(err) = r {
-            if let Some(res) = results.iter_mut().find(|r| r.kind == "spaces" && r.id == e.id) {
+            if let Some(res) = results
+                .iter_mut()
+                .find(|r| r.kind == "spaces" && r.id == e.id)
+            {
                 res.detail = format!("created; handing it to its owner failed: {err}");
             }
             ctx.manual(e, format!("hand the space to its owner by hand: {err}"));
@@ -754,17 +850,26 @@ async fn replace(ctx: &Ctx<'_>, e: &Entry, existing: &str) -> Written {
             .collect();
         if !ops.is_empty() {
             ctx.client
-                .call_json(&Request::new(Method::PATCH, fill_id(patch, existing)).json(&Value::Array(ops)))
+                .call_json(
+                    &Request::new(Method::PATCH, fill_id(patch, existing)).json(&Value::Array(ops)),
+                )
                 .await
                 .map_err(api_err)?;
         }
     } else {
-        return Err(format!("{} has no update API; the target's is kept", k.name));
+        return Err(format!(
+            "{} has no update API; the target's is kept",
+            k.name
+        ));
     }
     if k.name == "spaces" {
         let have: HashSet<String> = ctx
             .client
-            .list_all(&format!("/api/v1/spaces/{existing}/assignments"), "limit=100", "data")
+            .list_all(
+                &format!("/api/v1/spaces/{existing}/assignments"),
+                "limit=100",
+                "data",
+            )
             .await
             .unwrap_or_default()
             .iter()
@@ -772,7 +877,10 @@ async fn replace(ctx: &Ctx<'_>, e: &Entry, existing: &str) -> Written {
             .collect();
         add_assignments(ctx, e, existing, &have).await;
     }
-    Ok((Some(existing.to_string()), "replaced with the snapshot's".into()))
+    Ok((
+        Some(existing.to_string()),
+        "replaced with the snapshot's".into(),
+    ))
 }
 
 /// A setting (one document per tenant) written back.
@@ -787,12 +895,26 @@ async fn update_singleton(ctx: &Ctx<'_>, e: &Entry) -> Result<String, String> {
     let doc = ctx.body(e, None);
     let want = project(&doc, &fields);
     if k.name == "email-config" && e.doc.get("passwordExists") == Some(&json!(true)) {
-        ctx.manual(e, "enter the SMTP password (or client secret) again in the console".into());
+        ctx.manual(
+            e,
+            "enter the SMTP password (or client secret) again in the console".into(),
+        );
     }
-    let current_doc = ctx.target.items(k.name).first().cloned().unwrap_or(Value::Null);
+    let current_doc = ctx
+        .target
+        .items(k.name)
+        .first()
+        .cloned()
+        .unwrap_or(Value::Null);
     let configured = want.keys().all(|f| current_doc.get(f).is_some());
-    if spec::request_fields("PATCH", &write_path).is_some() && (configured || spec::request_fields("PUT", &write_path).is_none()) {
-        let current = ctx.client.get_json(&path.replace("{tenantId}", &ctx.target.tenant_id), "").await.map_err(api_err)?;
+    if spec::request_fields("PATCH", &write_path).is_some()
+        && (configured || spec::request_fields("PUT", &write_path).is_none())
+    {
+        let current = ctx
+            .client
+            .get_json(&path.replace("{tenantId}", &ctx.target.tenant_id), "")
+            .await
+            .map_err(api_err)?;
         let ops: Vec<Value> = differences(&want, &current)
             .into_iter()
             .map(|f| json!({"op": "replace", "path": format!("/{f}"), "value": want[&f]}))
@@ -810,7 +932,10 @@ async fn update_singleton(ctx: &Ctx<'_>, e: &Entry) -> Result<String, String> {
     } else if k.name == "banners" {
         (Method::POST, "/api/v1/banners/actions/upsert".to_string())
     } else {
-        return Err(format!("{} has no write API; set it by hand from the runbook", k.name));
+        return Err(format!(
+            "{} has no write API; set it by hand from the runbook",
+            k.name
+        ));
     };
     let body = if method == Method::PUT {
         spec::shape_request("PUT", &write_path, &doc)
@@ -909,7 +1034,10 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
                 detail.push("published to its managed space");
             }
             Err(err) => {
-                ctx.manual(e, format!("publish it to its managed space by hand (app {id}): {err}"));
+                ctx.manual(
+                    e,
+                    format!("publish it to its managed space by hand (app {id}): {err}"),
+                );
                 detail.push("imported, not published");
             }
         }
@@ -938,10 +1066,13 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
 // ------------------------------------------------------------------ files
 
 const BOUNDARY: &str = "qcb-restore-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4";
-const MULTIPART: &str = "multipart/form-data; boundary=qcb-restore-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4";
+const MULTIPART: &str =
+    "multipart/form-data; boundary=qcb-restore-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4";
 
 fn part(out: &mut Vec<u8>, name: &str, filename: Option<&str>, content_type: &str, body: &[u8]) {
-    out.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());
+    out.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+    );
     if let Some(f) = filename {
         out.extend_from_slice(format!("; filename=\"{}\"", f.replace('"', "")).as_bytes());
     }
@@ -951,12 +1082,18 @@ fn part(out: &mut Vec<u8>, name: &str, filename: Option<&str>, content_type: &st
 }
 
 async fn staged_file(ctx: &Ctx<'_>, e: &Entry, suffix: &str) -> Option<Vec<u8>> {
-    let p = e.files.iter().find(|(s, _)| s == suffix).and_then(|(_, p)| ctx.staged.path(p))?;
+    let p = e
+        .files
+        .iter()
+        .find(|(s, _)| s == suffix)
+        .and_then(|(_, p)| ctx.staged.path(p))?;
     tokio::fs::read(p).await.ok()
 }
 
 fn holds_boundary(bytes: &[u8]) -> bool {
-    bytes.windows(BOUNDARY.len()).any(|w| w == BOUNDARY.as_bytes())
+    bytes
+        .windows(BOUNDARY.len())
+        .any(|w| w == BOUNDARY.as_bytes())
 }
 
 async fn send_multipart(ctx: &Ctx<'_>, path: &str, body: Vec<u8>) -> Result<Value, String> {
@@ -972,7 +1109,9 @@ async fn create_bundle(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writ
     let Source::List { path, .. } = k.source else {
         return Err("not a list kind".into());
     };
-    let zip = staged_file(ctx, e, "zip").await.ok_or("the snapshot holds no zip for it")?;
+    let zip = staged_file(ctx, e, "zip")
+        .await
+        .ok_or("the snapshot holds no zip for it")?;
     if holds_boundary(&zip) {
         return Err("the zip holds qcb's multipart boundary; upload it by hand".into());
     }
@@ -983,8 +1122,20 @@ async fn create_bundle(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writ
     }
     set_name(k, &mut data, rename);
     let mut body = Vec::new();
-    part(&mut body, "data", None, "application/json", data.to_string().as_bytes());
-    part(&mut body, "file", Some(&format!("{}.zip", e.str_at("/qextFilename"))), "application/zip", &zip);
+    part(
+        &mut body,
+        "data",
+        None,
+        "application/json",
+        data.to_string().as_bytes(),
+    );
+    part(
+        &mut body,
+        "file",
+        Some(&format!("{}.zip", e.str_at("/qextFilename"))),
+        "application/zip",
+        &zip,
+    );
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
     let created = send_multipart(ctx, path, body).await?;
     let id = new_id_of(k, &created).ok_or("the upload answered without an ID")?;
@@ -995,11 +1146,22 @@ async fn create_brand(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
     let mut body = Vec::new();
     let name = rename.unwrap_or_else(|| e.str_at("/name").to_string());
     part(&mut body, "name", None, "text/plain", name.as_bytes());
-    part(&mut body, "description", None, "text/plain", e.str_at("/description").as_bytes());
+    part(
+        &mut body,
+        "description",
+        None,
+        "text/plain",
+        e.str_at("/description").as_bytes(),
+    );
     for f in e.doc["files"].as_array().into_iter().flatten() {
         let which = f["id"].as_str().unwrap_or_default();
-        if let Some(bytes) = staged_file(ctx, e, which).await.filter(|b| !holds_boundary(b)) {
-            let ct = f["contentType"].as_str().unwrap_or("application/octet-stream");
+        if let Some(bytes) = staged_file(ctx, e, which)
+            .await
+            .filter(|b| !holds_boundary(b))
+        {
+            let ct = f["contentType"]
+                .as_str()
+                .unwrap_or("application/octet-stream");
             part(&mut body, which, Some(which), ct, &bytes);
         }
     }
@@ -1007,7 +1169,14 @@ async fn create_brand(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
     let created = send_multipart(ctx, "/api/v1/brands", body).await?;
     let id = new_id_of(e.kind, &created).ok_or("the upload answered without an ID")?;
     if e.doc["active"] == json!(true) {
-        if let Err(err) = post(ctx, &format!("/api/v1/brands/{id}/actions/activate"), "", &json!({})).await {
+        if let Err(err) = post(
+            ctx,
+            &format!("/api/v1/brands/{id}/actions/activate"),
+            "",
+            &json!({}),
+        )
+        .await
+        {
             ctx.manual(e, format!("activate the brand by hand: {err}"));
         }
     }
@@ -1035,7 +1204,9 @@ async fn upload_temp(ctx: &Ctx<'_>, filename: &str, bytes: Vec<u8>) -> Result<St
 }
 
 async fn create_template(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
-    let file = staged_file(ctx, e, "bin").await.ok_or("the snapshot holds no template file")?;
+    let file = staged_file(ctx, e, "bin")
+        .await
+        .ok_or("the snapshot holds no template file")?;
     let name = rename.unwrap_or_else(|| e.str_at("/name").to_string());
     let temp = upload_temp(ctx, &format!("{}.bin", crate::snapshot_safe(&name)), file).await?;
     let source = e.str_at("/sourceAppId");
@@ -1050,7 +1221,11 @@ async fn create_template(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Wr
 }
 
 async fn import_glossary(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
-    let mut export = e.doc.get("export").cloned().ok_or("the snapshot holds no export of this glossary")?;
+    let mut export = e
+        .doc
+        .get("export")
+        .cloned()
+        .ok_or("the snapshot holds no export of this glossary")?;
     ctx.rewrite(&mut export);
     if let (Some(n), Some(m)) = (rename, export.as_object_mut()) {
         m.insert("name".into(), Value::String(n));
@@ -1066,7 +1241,11 @@ async fn import_glossary(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Wr
 }
 
 async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
-    let cond = e.doc.get("condition").cloned().ok_or("the snapshot holds no condition for this alert")?;
+    let cond = e
+        .doc
+        .get("condition")
+        .cloned()
+        .ok_or("the snapshot holds no condition for this alert")?;
     // The condition as GET answers it wraps the definition; a create names its type.
     let inner = cond.get("conditionResponse").cloned().unwrap_or(cond);
     let ty = match inner.get("type").and_then(Value::as_str) {
@@ -1084,11 +1263,17 @@ async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
     let cond_body = spec::shape_request("POST", "/api/v1/conditions", &cond_body);
     let created = post(ctx, "/api/v1/conditions", "", &cond_body).await?;
     // Conditions carry their ID inside conditionBase, as Qlik answers them.
-    let cond_id = ["/id", "/conditionResponse/dataCondition/conditionBase/id", "/conditionResponse/compoundCondition/conditionBase/id", "/dataCondition/conditionBase/id", "/compoundCondition/conditionBase/id"]
-        .iter()
-        .find_map(|p| created.pointer(p).and_then(Value::as_str))
-        .ok_or("the condition answered without an ID")?
-        .to_string();
+    let cond_id = [
+        "/id",
+        "/conditionResponse/dataCondition/conditionBase/id",
+        "/conditionResponse/compoundCondition/conditionBase/id",
+        "/dataCondition/conditionBase/id",
+        "/compoundCondition/conditionBase/id",
+    ]
+    .iter()
+    .find_map(|p| created.pointer(p).and_then(Value::as_str))
+    .ok_or("the condition answered without an ID")?
+    .to_string();
     lock(&ctx.map).insert("conditions", e.str_at("/conditionId"), &cond_id);
     let mut body = ctx.body(e, Some(("POST", "/api/v1/data-alerts")));
     body["conditionId"] = json!(cond_id);
@@ -1103,7 +1288,8 @@ async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
 /// Licence assignments go in batches of up to 100 per call.
 async fn licenses(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
     let mut out = Vec::new();
-    let (create, rest): (Vec<Step>, Vec<Step>) = steps.into_iter().partition(|s| s.action == Action::Create);
+    let (create, rest): (Vec<Step>, Vec<Step>) =
+        steps.into_iter().partition(|s| s.action == Action::Create);
     for s in rest {
         out.push(run_step(ctx, s).await);
     }
@@ -1115,7 +1301,14 @@ async fn licenses(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
                 json!({"subject": e.str_at("/subject"), "type": e.str_at("/type")})
             })
             .collect();
-        match post(ctx, "/api/v1/licenses/assignments/actions/add", "", &json!({"add": add})).await {
+        match post(
+            ctx,
+            "/api/v1/licenses/assignments/actions/add",
+            "",
+            &json!({"add": add}),
+        )
+        .await
+        {
             Ok(answer) => {
                 let by_subject: HashMap<&str, &Value> = answer["data"]
                     .as_array()
@@ -1125,16 +1318,27 @@ async fn licenses(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
                     .collect();
                 for s in chunk {
                     let r = by_subject.get(s.id.as_str());
-                    let failed = r.and_then(|r| r["status"].as_i64()).is_some_and(|st| st >= 400)
+                    let failed = r
+                        .and_then(|r| r["status"].as_i64())
+                        .is_some_and(|st| st >= 400)
                         || r.and_then(|r| r.get("error")).is_some();
                     out.push(if failed {
-                        result(s, Outcome::Failed, None, r.map(|r| r.to_string()).unwrap_or_default())
+                        result(
+                            s,
+                            Outcome::Failed,
+                            None,
+                            r.map(|r| r.to_string()).unwrap_or_default(),
+                        )
                     } else {
                         result(s, Outcome::Done, None, String::new())
                     });
                 }
             }
-            Err(err) => out.extend(chunk.iter().map(|s| result(s, Outcome::Failed, None, err.clone()))),
+            Err(err) => out.extend(
+                chunk
+                    .iter()
+                    .map(|s| result(s, Outcome::Failed, None, err.clone())),
+            ),
         }
     }
     out
@@ -1149,7 +1353,10 @@ fn topological(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<Step> {
             let e = &ctx.data.entries[s.entry];
             let mut found = Vec::new();
             crate::ids::ids_in(e.doc.get("events").unwrap_or(&Value::Null), &mut found);
-            found.into_iter().filter(|i| ids.contains(i) && *i != s.id).collect()
+            found
+                .into_iter()
+                .filter(|i| ids.contains(i) && *i != s.id)
+                .collect()
         })
         .collect();
     let mut done: HashSet<String> = HashSet::new();
@@ -1157,7 +1364,8 @@ fn topological(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<Step> {
     let mut out = Vec::new();
     while !left.is_empty() {
         let before = left.len();
-        let (ready, wait): (Vec<_>, Vec<_>) = left.into_iter().partition(|(_, d)| d.is_subset(&done));
+        let (ready, wait): (Vec<_>, Vec<_>) =
+            left.into_iter().partition(|(_, d)| d.is_subset(&done));
         left = wait;
         for (s, _) in ready {
             done.insert(s.id.clone());
@@ -1177,9 +1385,18 @@ mod tests {
 
     #[test]
     fn item_paths_come_from_the_spec() {
-        assert_eq!(item_path("/api/v1/spaces", "PUT"), Some("/api/v1/spaces/{spaceId}"));
-        assert_eq!(item_path("/api/v1/web-integrations", "PATCH"), Some("/api/v1/web-integrations/{id}"));
-        assert_eq!(fill_id("/api/v1/spaces/{spaceId}", "x1"), "/api/v1/spaces/x1");
+        assert_eq!(
+            item_path("/api/v1/spaces", "PUT"),
+            Some("/api/v1/spaces/{spaceId}")
+        );
+        assert_eq!(
+            item_path("/api/v1/web-integrations", "PATCH"),
+            Some("/api/v1/web-integrations/{id}")
+        );
+        assert_eq!(
+            fill_id("/api/v1/spaces/{spaceId}", "x1"),
+            "/api/v1/spaces/x1"
+        );
     }
 
     #[test]

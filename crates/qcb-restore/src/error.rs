@@ -35,10 +35,7 @@ pub enum RestoreError {
     #[error("nothing in snapshot {snapshot} matches the selection ({selection})")]
     EmptySelection { snapshot: String, selection: String },
     #[error("cannot stage the snapshot's files in {dir}: {source}; free some space or set TMPDIR")]
-    Spool {
-        dir: String,
-        source: std::io::Error,
-    },
+    Spool { dir: String, source: std::io::Error },
     #[error("a restore task stopped unexpectedly: {0}")]
     Join(String),
 }

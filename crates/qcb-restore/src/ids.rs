@@ -122,8 +122,16 @@ mod tests {
     #[test]
     fn ids_are_rewritten_as_values_inside_strings_and_as_keys() {
         let mut m = IdMap::default();
-        m.insert("apps", "0f47b8d1-864f-96b0-301b-785500000000", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
-        m.insert("spaces", "0f47b8d1864f96b0301b7855", "111111111111111111111111");
+        m.insert(
+            "apps",
+            "0f47b8d1-864f-96b0-301b-785500000000",
+            "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        );
+        m.insert(
+            "spaces",
+            "0f47b8d1864f96b0301b7855",
+            "111111111111111111111111",
+        );
         let mut doc = json!({
             "appId": "0f47b8d1-864f-96b0-301b-785500000000",
             "url": "/sense/app/0f47b8d1-864f-96b0-301b-785500000000/sheet/x",
@@ -133,10 +141,19 @@ mod tests {
         });
         m.rewrite(&mut doc);
         assert_eq!(doc["appId"], "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
-        assert_eq!(doc["url"], "/sense/app/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/sheet/x");
-        assert_eq!(doc["blocks"][0]["inputs"]["space"], "111111111111111111111111");
+        assert_eq!(
+            doc["url"],
+            "/sense/app/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/sheet/x"
+        );
+        assert_eq!(
+            doc["blocks"][0]["inputs"]["space"],
+            "111111111111111111111111"
+        );
         assert_eq!(doc["111111111111111111111111"], true);
-        assert_eq!(doc["other"], "0f47b8d1864f96b0301b7856", "an unmapped ID stays");
+        assert_eq!(
+            doc["other"], "0f47b8d1864f96b0301b7856",
+            "an unmapped ID stays"
+        );
         assert_eq!(m.by_kind["apps"].len(), 1);
     }
 

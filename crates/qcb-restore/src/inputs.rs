@@ -37,7 +37,11 @@ fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T, Str
                 serde_json::error::Category::Data => "a value has the wrong type or place",
                 _ => "malformed",
             };
-            format!("not valid JSON at line {} column {}: {what}", e.line(), e.column())
+            format!(
+                "not valid JSON at line {} column {}: {what}",
+                e.line(),
+                e.column()
+            )
         })
     } else {
         // Only the position and the parser's message: TOML errors otherwise quote the line,
@@ -77,7 +81,8 @@ impl TenantMap {
             file: path.display().to_string(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
         parse(path, &text).map_err(|e| {
             err(format!(
                 "{e}; expected tables [users], [groups], [spaces] of \"old\" = \"new\""
@@ -118,7 +123,8 @@ impl Secrets {
             file: path.display().to_string(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
         // Parsed as plain strings, then moved into SecretString at once; a parse error
         // names the position, never the value.
         let raw: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> = parse(path, &text)
@@ -179,7 +185,9 @@ mod tests {
         )
         .unwrap();
         let s = Secrets::from_file(&p).unwrap();
-        let v = s.get("data-connections", "x", "Sales DWH", "/qPassword").unwrap();
+        let v = s
+            .get("data-connections", "x", "Sales DWH", "/qPassword")
+            .unwrap();
         assert_eq!(v.expose_secret(), "hunter2");
         assert!(s.get("webhooks", "abc", "", "/secret").is_some());
         assert!(!format!("{s:?}").contains("hunter2"));

@@ -322,7 +322,7 @@ pub fn select(data: &SnapshotData, sel: &Selection) -> Result<Vec<usize>, Restor
             continue;
         }
         if sel.is_narrowed() {
-            let by_id = sel.ids.iter().any(|id| *id == e.id);
+            let by_id = sel.ids.contains(&e.id);
             let by_space = !sel.spaces.is_empty() && sel.spaces.iter().any(|s| in_space(e, s));
             let by_name = !sel.names.is_empty() && sel.names.iter().any(|g| glob(g, &e.name));
             let ok = (sel.ids.is_empty() || by_id)
@@ -447,12 +447,7 @@ pub fn premap(
 }
 
 /// Computes the plan for the selected entries.
-pub fn plan(
-    data: &SnapshotData,
-    selected: &[usize],
-    target: &Target,
-    mut map: IdMap,
-) -> Plan {
+pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: IdMap) -> Plan {
     let mut steps = Vec::new();
     // Target items by key, per kind.
     let mut index: HashMap<&str, HashMap<String, &Value>> = HashMap::new();
@@ -522,7 +517,11 @@ pub fn plan(
             steps.push(if diff.is_empty() {
                 step(Action::Skip, None, "identical".into())
             } else {
-                step(Action::Update, None, format!("differs: {}", diff.join(", ")))
+                step(
+                    Action::Update,
+                    None,
+                    format!("differs: {}", diff.join(", ")),
+                )
             });
             continue;
         }
@@ -552,9 +551,16 @@ pub fn plan(
         map.insert(k.name, &e.id, &existing);
         if k.name == "apps" {
             let same_time = found["updatedAt"].as_str().is_some()
-                && found["updatedAt"].as_str() == e.doc.pointer("/item/resourceUpdatedAt").and_then(Value::as_str);
+                && found["updatedAt"].as_str()
+                    == e.doc
+                        .pointer("/item/resourceUpdatedAt")
+                        .and_then(Value::as_str);
             steps.push(if same_time {
-                step(Action::Skip, Some(existing), "identical (same name, space and modification time)".into())
+                step(
+                    Action::Skip,
+                    Some(existing),
+                    "identical (same name, space and modification time)".into(),
+                )
             } else {
                 step(
                     Action::Conflict,
@@ -564,9 +570,8 @@ pub fn plan(
             });
             continue;
         }
-        let fields = create_fields(k).unwrap_or(k.match_on);
-        let want = project(&doc, fields);
-        let diff = differences(&want, found);
+        let (want, have) = comparable(e, &doc, found);
+        let diff = differences(&want, &have);
         steps.push(if diff.is_empty() {
             step(Action::Skip, Some(existing), "identical".into())
         } else {
@@ -591,6 +596,45 @@ pub fn plan(
             .collect(),
         map,
     }
+}
+
+/// The snapshot's item and the target's, both as the kind's create request would carry them
+/// (so answer-only fields, counters and stamps are out and both have the same shape), without
+/// the snapshot's secret fields and what a restore cannot set (ownership metadata, a
+/// condition's ID, a user's login status).
+fn comparable(e: &Entry, snapshot_doc: &Value, target_doc: &Value) -> (Map<String, Value>, Value) {
+    let k = e.kind;
+    let mut have = target_doc.clone();
+    for p in &e.redacted {
+        if let Some((parent, field)) = p.rsplit_once('/') {
+            if let Some(Value::Object(m)) = have.pointer_mut(parent) {
+                m.remove(field);
+            }
+        }
+    }
+    let mut want_doc = snapshot_doc.clone();
+    strip_markers(&mut want_doc);
+    let (want, have) = match create_path(k) {
+        Some(path) => (
+            spec::shape_request("POST", path, &want_doc),
+            spec::shape_request("POST", path, &have),
+        ),
+        None => {
+            let fields = create_fields(k).unwrap_or(k.match_on);
+            (Value::Object(project(&want_doc, fields)), have)
+        }
+    };
+    let mut want = match want {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    for f in ["metadata", "conditionId", "tenantId"] {
+        want.remove(f);
+    }
+    if k.name == "users" {
+        want.remove("status");
+    }
+    (want, have)
 }
 
 /// Fields a singleton's write carries: the PATCH paths (as top-level names) or PUT fields.
@@ -709,7 +753,10 @@ mod tests {
 
     #[test]
     fn differences_ignore_what_the_target_adds() {
-        let want = project(&json!({"name": "A", "description": "", "x": 1}), &["name", "description"]);
+        let want = project(
+            &json!({"name": "A", "description": "", "x": 1}),
+            &["name", "description"],
+        );
         assert!(differences(&want, &json!({"name": "A", "createdAt": "t"})).is_empty());
         assert_eq!(differences(&want, &json!({"name": "B"})), vec!["name"]);
     }

@@ -86,7 +86,10 @@ fn writes_per_item(kind: &str) -> u64 {
 }
 
 pub fn runbook(manifest: &Manifest, snapshot: &str) -> Runbook {
-    let order: Vec<String> = qcb_catalog::all().iter().map(|k| k.name.to_string()).collect();
+    let order: Vec<String> = qcb_catalog::all()
+        .iter()
+        .map(|k| k.name.to_string())
+        .collect();
     let mut kinds = Vec::new();
     let mut writes = 0u64;
     let mut reads = 0u64;
@@ -95,7 +98,9 @@ pub fn runbook(manifest: &Manifest, snapshot: &str) -> Runbook {
         let items: Vec<_> = manifest
             .items
             .iter()
-            .filter(|i| i.kind == k.name && matches!(i.status, ItemStatus::BackedUp | ItemStatus::Unchanged))
+            .filter(|i| {
+                i.kind == k.name && matches!(i.status, ItemStatus::BackedUp | ItemStatus::Unchanged)
+            })
             .collect();
         if items.is_empty() {
             continue;
@@ -234,28 +239,51 @@ pub fn markdown(r: &Runbook) -> String {
             s.kind,
             md_escape(&s.name),
             s.id,
-            s.fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            s.fields
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if !r.credentials_in_text.is_empty() {
         o.push_str("\n## Credentials found inside text\n\nThey were cut out of the stored copy. Move them into a connection or a secret store; until then enter them again after a restore.\n\n");
         for s in &r.credentials_in_text {
-            o.push_str(&format!("- {} **{}**: {}\n", s.kind, md_escape(&s.name), s.fields.join("; ")));
+            o.push_str(&format!(
+                "- {} **{}**: {}\n",
+                s.kind,
+                md_escape(&s.name),
+                s.fields.join("; ")
+            ));
         }
     }
     o.push_str("\n## New IDs that consumers must learn\n\n");
     for n in &r.new_ids {
-        o.push_str(&format!("- {} ({}): {}\n", n.kind, n.items, n.who_must_learn_it));
+        o.push_str(&format!(
+            "- {} ({}): {}\n",
+            n.kind, n.items, n.who_must_learn_it
+        ));
     }
     o.push_str("\nData connections keep their IDs, so load scripts keep working. Apps come back without data: reload them after the restore.\n");
     o.push_str("\n## Kept only for the record\n\n");
     for k in r.kinds.iter().filter(|k| k.restore == Restore::Reference) {
-        o.push_str(&format!("- {} ({}): {}\n", k.kind, k.items, md_escape(&k.note)));
+        o.push_str(&format!(
+            "- {} ({}): {}\n",
+            k.kind,
+            k.items,
+            md_escape(&k.note)
+        ));
     }
     if !r.not_in_snapshot.is_empty() {
         o.push_str("\n## Not in this snapshot (failed during the backup)\n\n");
         for s in &r.not_in_snapshot {
-            o.push_str(&format!("- {} **{}** (`{}`): {}\n", s.kind, md_escape(&s.name), s.id, md_escape(&s.fields.join(" "))));
+            o.push_str(&format!(
+                "- {} **{}** (`{}`): {}\n",
+                s.kind,
+                md_escape(&s.name),
+                s.id,
+                md_escape(&s.fields.join(" "))
+            ));
         }
     }
     if !r.not_covered.is_empty() {
@@ -294,20 +322,39 @@ pub fn report_markdown(report: &RestoreReport) -> String {
     }
     o.push_str("| kind | done | skipped | manual | failed |\n|---|---:|---:|---:|---:|\n");
     for (k, c) in per {
-        o.push_str(&format!("| {k} | {} | {} | {} | {} |\n", c[0], c[1], c[2], c[3]));
+        o.push_str(&format!(
+            "| {k} | {} | {} | {} | {} |\n",
+            c[0], c[1], c[2], c[3]
+        ));
     }
     o.push_str("\n## Left to do\n\n");
     if report.manual.is_empty() {
         o.push_str("Nothing.\n");
     }
     for m in &report.manual {
-        o.push_str(&format!("- [ ] {} **{}** (`{}`): {}\n", m.kind, md_escape(&m.name), m.id, md_escape(&m.what)));
+        o.push_str(&format!(
+            "- [ ] {} **{}** (`{}`): {}\n",
+            m.kind,
+            md_escape(&m.name),
+            m.id,
+            md_escape(&m.what)
+        ));
     }
-    let failed: Vec<_> = report.results.iter().filter(|r| r.outcome == Outcome::Failed).collect();
+    let failed: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .collect();
     if !failed.is_empty() {
         o.push_str("\n## Failed\n\nRun the same restore again once the cause is fixed: what is already there is skipped.\n\n");
         for r in failed {
-            o.push_str(&format!("- {} **{}** (`{}`): {}\n", r.kind, md_escape(&r.name), r.id, md_escape(&r.detail)));
+            o.push_str(&format!(
+                "- {} **{}** (`{}`): {}\n",
+                r.kind,
+                md_escape(&r.name),
+                r.id,
+                md_escape(&r.detail)
+            ));
         }
     }
     if !report.id_map.is_empty() {

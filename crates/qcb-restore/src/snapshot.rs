@@ -235,9 +235,7 @@ impl Staged {
         entries: &[&Entry],
         spool: Option<&std::path::Path>,
     ) -> Result<Staged, RestoreError> {
-        let base = spool
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
+        let base = spool.map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
         let dir = tempfile::Builder::new()
             .prefix("qcb-restore-")
             .tempdir_in(&base)

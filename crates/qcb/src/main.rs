@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::prelude::*;
 
 mod commands;
+mod progress;
 
 #[derive(Parser)]
 #[command(
@@ -41,12 +42,22 @@ enum Command {
     Cat(commands::cat::CatArgs),
     /// Write a whole snapshot out as plain files.
     Dump(commands::dump::DumpArgs),
+    /// A snapshot's run report (HTML or Markdown), with what changed since the one before.
+    Report(commands::report::ReportArgs),
     /// Verify the repository (and, with --read-data, all its data).
     Check(commands::check::CheckArgs),
     /// Forget snapshots by a retention policy, per tenant.
     Forget(commands::forget::ForgetArgs),
     /// Remove data no snapshot needs any more.
     Prune(commands::prune::PruneArgs),
+    /// Put a snapshot, or parts of it, back into a tenant (plan first).
+    Restore(commands::restore::RestoreArgs),
+    /// What a restore of a snapshot gives back, and what a person must do.
+    Runbook(commands::runbook::RunbookArgs),
+    /// Run every tenant of qcb.toml on its schedule; serve /metrics, /healthz and a JSON API.
+    Serve(commands::serve::ServeArgs),
+    /// Each tenant's last run, its age and snapshots; exit 1 when one failed or is stale.
+    Status(commands::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,7 +65,9 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QCB_LOG")
         // `check` reports its findings itself; rustic_core would log each one again.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,rustic_core::commands::check=off")
+            tracing_subscriber::EnvFilter::new(
+                "warn,qcb::progress=info,qcb_ops=info,rustic_core::commands::check=off",
+            )
         });
     tracing_subscriber::registry()
         .with(
@@ -89,9 +102,14 @@ fn main() -> ExitCode {
             Command::Ls(args) => commands::ls::run(args, cli.repo).await,
             Command::Cat(args) => commands::cat::run(args, cli.repo).await,
             Command::Dump(args) => commands::dump::run(args, cli.repo).await,
+            Command::Report(args) => commands::report::run(args, cli.repo).await,
             Command::Check(args) => commands::check::run(args, cli.repo).await,
             Command::Forget(args) => commands::forget::run(args, cli.repo).await,
             Command::Prune(args) => commands::prune::run(args, cli.repo).await,
+            Command::Restore(args) => commands::restore::run(args, cli.repo).await,
+            Command::Runbook(args) => commands::runbook::run(args, cli.repo).await,
+            Command::Serve(args) => commands::serve::run(args, cli.repo).await,
+            Command::Status(args) => commands::status::run(args, cli.repo).await,
         }
     });
     match result {

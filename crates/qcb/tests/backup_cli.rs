@@ -68,6 +68,20 @@ async fn backup_exit_codes_and_outputs() {
         let unknown = run(with_repo(qcb().args(["backup", "--only", "nonsense", "--tenant", &url, "--api-key", &key]), &repo));
         assert_eq!(unknown.status.code(), Some(2), "{}", String::from_utf8_lossy(&unknown.stderr));
 
+        // Not a terminal: progress comes as log lines on stderr, with no secret in them, and the
+        // summary lists what must be entered again on restore. `--full-every 7`: the last run
+        // exported every app it listed (--full), minutes ago, so this one does not.
+        let logged = run(with_repo(qcb().args(["backup", "--tenant", &url, "--client-id", &id, "--full-every", "7", "--no-progress"]).env("QCB_CLIENT_SECRET", &secret).env_remove("QCB_LOG"), &repo));
+        assert_eq!(logged.status.code(), Some(0), "{}", String::from_utf8_lossy(&logged.stderr));
+        let err = String::from_utf8_lossy(&logged.stderr).to_string();
+        let text = String::from_utf8_lossy(&logged.stdout).to_string();
+        assert!(err.contains("backing up 127.0.0.1") && err.contains("apps: 30 listed") && err.contains("writing the snapshot"), "{err}");
+        assert!(!err.contains("QCBSECRET") && !text.contains("QCBSECRET") && !err.contains(&secret), "no secret printed");
+        assert!(!text.contains("every app exported"), "{text}");
+        assert!(text.contains("to enter again on restore") && text.contains("data-connections"), "{text}");
+        let zero = run(with_repo(qcb().args(["backup", "--full-every", "0"]).env("QCB_TENANT", &url).env("QCB_API_KEY", &key), &repo));
+        assert_eq!(zero.status.code(), Some(2), "{}", String::from_utf8_lossy(&zero.stderr));
+
         let snaps = run(with_repo(qcb().arg("snapshots"), &repo));
         String::from_utf8_lossy(&snaps.stdout).to_string()
     })

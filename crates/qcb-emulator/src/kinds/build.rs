@@ -7,6 +7,26 @@ use super::{BuildCtx, KindSpec};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
 
+impl BuildCtx<'_> {
+    /// Whether this build completes a replace or patch rather than a create.
+    pub fn is_update(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// On a replace or patch, puts back `fields` as they were: what the service writes itself
+    /// (tokens, counters, generated IDs) survives a write that cannot set it.
+    pub fn keep_previous(&self, obj: &mut Map<String, Value>, fields: &[&str]) {
+        let Some(previous) = &self.previous else {
+            return;
+        };
+        for f in fields {
+            if let Some(v) = previous.get(*f) {
+                obj.insert((*f).to_string(), v.clone());
+            }
+        }
+    }
+}
+
 /// A field the server fills in.
 #[derive(Debug, Clone, Copy)]
 pub enum Stamp {

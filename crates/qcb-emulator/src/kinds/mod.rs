@@ -46,9 +46,11 @@ pub struct BuildCtx<'a> {
     pub kind: &'static KindSpec,
     /// The parent resource's ID for nested kinds (a space's assignments).
     pub parent_id: Option<String>,
-    /// The ID of the resource being created, already chosen.
+    /// The ID of the resource being created, already chosen (or replaced or patched).
     pub id: String,
     pub tenant_url: String,
+    /// On a replace or patch, the resource as it was: what the server owns comes from it.
+    pub previous: Option<Value>,
 }
 
 pub struct KindSpec {
@@ -87,7 +89,7 @@ pub struct KindSpec {
     pub delete: bool,
     /// Fields the server fills in on create and keeps or refreshes on updates.
     pub stamps: &'static [build::Stamp],
-    /// Code of the kind's own, run after stamping on create.
+    /// Code of the kind's own, run after stamping on create, replace and patch.
     pub custom_build: Option<BuildFn>,
     /// How the create answer differs from a GET of the same resource, where a spec says so.
     pub created_view: Option<fn(Value) -> Value>,

@@ -229,6 +229,7 @@ fn build_table() -> Vec<KindSpec> {
                 SelfLink,
                 Default("resourceType", "\"app\""),
             ],
+            custom_build: Some(crate::seed::spaces::build_share),
             ..BASE
         },
         // ---- tenant configuration

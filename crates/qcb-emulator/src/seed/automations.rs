@@ -781,6 +781,16 @@ pub fn build_automation(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Value> {
     obj.insert("executionToken".into(), json!(token));
     obj.insert("lastRunStatus".into(), json!("not started"));
     obj.entry("description").or_insert(json!(""));
+    ctx.keep_previous(
+        &mut obj,
+        &[
+            "lastRun",
+            "lastRunAt",
+            "lastRunStatus",
+            "duration",
+            "executionToken",
+        ],
+    );
     Ok(Value::Object(obj))
 }
 

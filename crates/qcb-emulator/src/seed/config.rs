@@ -395,6 +395,13 @@ pub fn build_oauth_client(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Val
             "appType must be web, native, spa or anonymous-embed, got '{app_type}'"
         )));
     }
+    if ctx.is_update() {
+        if let Value::Object(obj) = &mut v {
+            obj.remove("clientSecret");
+            ctx.keep_previous(obj, &["clientSecrets", "createdByType"]);
+        }
+        return Ok(v);
+    }
     let secret = format!(
         "{}-oauth-client-secret-{}",
         super::SECRET_MARKER,

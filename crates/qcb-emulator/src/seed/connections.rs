@@ -596,7 +596,8 @@ pub fn build_data_connection(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Valu
     }
     let user = ctx.principal.user_id.clone();
     let clash = ctx.state.values("data-connections").any(|c| {
-        str_of(c, "qName") == name
+        str_of(c, "qID") != ctx.id
+            && str_of(c, "qName") == name
             && match &space {
                 Some(sp) => str_of(c, "space") == sp,
                 None => str_of(c, "space").is_empty() && str_of(c, "user") == user,
@@ -625,6 +626,7 @@ pub fn build_data_connection(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Valu
         },
     };
     // Credentials given with the connection become a separate credential object.
+    ctx.keep_previous(&mut obj, &["qCredentialsID"]);
     let had_password = obj.remove("qPassword").is_some();
     obj.remove("qUsername");
     obj.remove("qCredentialsName");

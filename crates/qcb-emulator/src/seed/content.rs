@@ -684,6 +684,9 @@ pub fn build_collection(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value
     let base = ctx.tenant_url.trim_end_matches('/');
     v["links"]["items"] = json!({"href": format!("{base}/api/v1/collections/{}/items", ctx.id)});
     v["itemCount"] = json!(0);
+    if let Value::Object(obj) = &mut v {
+        ctx.keep_previous(obj, &["itemCount"]);
+    }
     Ok(v)
 }
 
@@ -794,6 +797,9 @@ pub fn build_odag_link(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value>
     let user = condensed_user(ctx.state, &ctx.principal.user_id);
     v["owner"] = user.clone();
     v["modifiedByUser"] = user;
+    if let Value::Object(obj) = &mut v {
+        ctx.keep_previous(obj, &["owner"]);
+    }
     if v.pointer("/properties/rowEstRange").is_none() {
         let mut props = odag_properties(&name, 100_000);
         if let (Value::Object(given), Value::Object(defaults)) = (

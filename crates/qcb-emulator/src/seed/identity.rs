@@ -366,7 +366,7 @@ pub fn build_user(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
     if ctx
         .state
         .values("users")
-        .any(|u| u["subject"] == subject.as_str())
+        .any(|u| u["subject"] == subject.as_str() && u["id"] != ctx.id.as_str())
     {
         return Err(crate::error::ApiError::conflict(format!(
             "a user with subject '{subject}' already exists"
@@ -397,5 +397,8 @@ pub fn build_idp(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
     let now = rfc3339(ctx.now);
     v["created"] = json!(now);
     v["lastUpdated"] = json!(now);
+    if let Value::Object(obj) = &mut v {
+        ctx.keep_previous(obj, &["created"]);
+    }
     Ok(v)
 }

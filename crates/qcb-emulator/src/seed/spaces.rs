@@ -171,6 +171,20 @@ pub fn build_space(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
     v["meta"] = json!({"roles": [], "actions": ["create", "read", "update", "delete"], "assignableRoles": roles_for(&ty)});
     let base = ctx.tenant_url.trim_end_matches('/');
     v["links"] = json!({"self": {"href": format!("{base}/api/v1/spaces/{}", ctx.id)}, "assignments": {"href": format!("{base}/api/v1/spaces/{}/assignments", ctx.id)}});
+    if let Value::Object(obj) = &mut v {
+        ctx.keep_previous(obj, &["meta"]);
+    }
+    Ok(v)
+}
+
+/// A share of a resource in a space created through the API. The spec's `Share` requires a
+/// `role` it does not describe beside `roles`: the first of the roles is answered there.
+pub fn build_share(_ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
+    let first = v
+        .pointer("/roles/0")
+        .cloned()
+        .unwrap_or_else(|| json!("consumer"));
+    v["role"] = first;
     Ok(v)
 }
 
@@ -197,11 +211,11 @@ pub fn build_assignment(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Value> {
             "type must be user, group or bot, got '{kind}'"
         )));
     }
-    if ctx
-        .state
-        .values("space-assignments")
-        .any(|a| a["spaceId"] == space_id.as_str() && a["assigneeId"] == assignee.as_str())
-    {
+    if ctx.state.values("space-assignments").any(|a| {
+        a["spaceId"] == space_id.as_str()
+            && a["assigneeId"] == assignee.as_str()
+            && a["id"] != ctx.id.as_str()
+    }) {
         let mut e = ApiError::conflict(format!(
             "'{assignee}' already has an assignment in space '{space_id}'"
         ));

@@ -219,6 +219,7 @@ pub fn build_reload_task(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Value> {
         obj.insert("spaceId".into(), json!(space));
     }
     obj.insert("jobId".into(), json!(ctx.state.new_id(IdStyle::Hex24)));
+    ctx.keep_previous(&mut obj, &["jobId"]);
     obj.entry("partial").or_insert(json!(false));
     obj.entry("autoReload").or_insert(json!(false));
     obj.entry("autoReloadPartial").or_insert(json!(false));
@@ -505,9 +506,25 @@ pub fn build_scheduling_task(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Valu
         }
         meta["spaceId"] = json!(space_id);
     }
+    // A replaced task keeps who made it, when, its trigger and whether it runs.
+    if let Some(before) = ctx.previous.as_ref().and_then(|p| p.get("metadata")) {
+        for f in ["ownerId", "createdBy", "scriptOwnerId", "createdAt"] {
+            if let Some(v) = before.get(f) {
+                meta[f] = v.clone();
+            }
+        }
+        if let Some(id) = before.pointer("/trigger/id") {
+            meta["trigger"]["id"] = id.clone();
+        }
+    }
     obj.insert("metadata".into(), meta);
     obj.insert("resourceId".into(), json!(app_id));
-    obj.insert("enabled".into(), json!(false));
+    // A task is created disabled; an update (PUT or PATCH of /enabled) turns it on or off.
+    if ctx.previous.is_none() {
+        obj.insert("enabled".into(), json!(false));
+    } else if !obj.contains_key("enabled") {
+        ctx.keep_previous(&mut obj, &["enabled"]);
+    }
     obj.entry("specVersion").or_insert(json!("0.8"));
     // The tasks this one waits for now have a child.
     for up in &upstream {
@@ -819,6 +836,16 @@ pub fn build_sharing_task(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Value> 
     ] {
         obj.remove(ro);
     }
+    ctx.keep_previous(
+        &mut obj,
+        &[
+            "failedExecutionsCount",
+            "encryptedState",
+            "encryptedTemplates",
+            "encryptedEmailContent",
+            "lastExecutionDate",
+        ],
+    );
     Ok(Value::Object(obj))
 }
 
@@ -976,5 +1003,6 @@ pub fn build_data_alert(ctx: &mut BuildCtx<'_>, v: Value) -> ApiResult<Value> {
     obj.entry("triggerType").or_insert(json!("RELOAD"));
     obj.insert("errorStatus".into(), json!("OK"));
     obj.insert("evaluationCount".into(), json!(0));
+    ctx.keep_previous(&mut obj, &["evaluationCount", "errorStatus"]);
     Ok(Value::Object(obj))
 }

@@ -140,7 +140,9 @@ pub fn writes(e: &Emulator) -> u64 {
         .counters()
         .per_operation
         .iter()
-        .filter(|(op, _)| !op.starts_with("GET ") && !op.starts_with("HEAD ") && !op.contains("/oauth/token"))
+        .filter(|(op, _)| {
+            !op.starts_with("GET ") && !op.starts_with("HEAD ") && !op.contains("/oauth/token")
+        })
         .map(|(_, n)| *n)
         .sum()
 }

@@ -12,6 +12,7 @@ use qcb_backup::{backup, BackupOptions, RunStatus};
 
 use super::repo_args::{blocking, RepoArgs};
 use super::tenant_args::TenantArgs;
+use crate::progress::{Mode, RunDisplay};
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
@@ -26,6 +27,13 @@ pub struct BackupArgs {
     /// Export every app, even those unchanged since the last snapshot.
     #[arg(long)]
     pub full: bool,
+    /// Export every app when the last run that did is older than DAYS (or there is none):
+    /// a guard against modification dates that stay the same when an app changes.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub full_every: Option<u32>,
+    /// No progress display: log lines instead (as when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// App exports downloading at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub exports: usize,
@@ -41,6 +49,7 @@ pub struct BackupArgs {
 pub async fn run(args: BackupArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
     let client = args.tenant.client()?;
     let repo = Arc::new(blocking(move || Ok(repo.open()?)).await?);
+    let display = RunDisplay::start(Mode::choose(args.no_progress), &client);
     let opts = BackupOptions {
         only: args.only,
         exclude: args.exclude,
@@ -48,17 +57,22 @@ pub async fn run(args: BackupArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
         exports_in_flight: args.exports,
         spool: None,
         assign_self_to_spaces: args.assign_self_to_spaces,
+        full_every_days: args.full_every,
+        progress: display.sink.clone(),
     };
     // Ctrl-C stops the run: no snapshot is written, so none is marked a success. The
     // repository's writes are atomic; what an interrupted write leaves behind is unreferenced
     // and `qcb prune` removes it.
     let outcome = tokio::select! {
-        outcome = backup(&client, repo, &opts) => outcome.context("backing up the tenant")?,
+        outcome = backup(&client, repo, &opts) => outcome,
         _ = tokio::signal::ctrl_c() => {
+            display.stop();
             eprintln!("interrupted: the run stopped and wrote no snapshot");
             return Ok(ExitCode::from(130));
         }
     };
+    display.stop();
+    let outcome = outcome.context("backing up the tenant")?;
     print(&outcome.manifest, args.json)?;
     Ok(exit_code(outcome.manifest.status))
 }

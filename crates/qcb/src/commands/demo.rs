@@ -13,6 +13,8 @@ use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
 use qcb_repo::{Repo, RepoOptions};
 use secrecy::SecretString;
 
+use crate::progress::{Mode, RunDisplay};
+
 /// The demo repository's password (the demo holds only generated data).
 const DEMO_PASSWORD: &str = "qcb-demo";
 
@@ -29,6 +31,9 @@ pub struct DemoArgs {
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+    /// No progress display: log lines instead (as when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -76,9 +81,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("creating the demo repository")??,
     );
-    let outcome = backup(&client, repo, &BackupOptions::default())
-        .await
-        .context("backing up the emulated tenant")?;
+    let display = RunDisplay::start(Mode::choose(args.no_progress), &client);
+    let opts = BackupOptions {
+        progress: display.sink.clone(),
+        ..BackupOptions::default()
+    };
+    let outcome = backup(&client, repo, &opts).await;
+    display.stop();
+    let outcome = outcome.context("backing up the emulated tenant")?;
     super::backup::print(&outcome.manifest, args.json)?;
     if !args.json {
         let mut out = std::io::stdout().lock();

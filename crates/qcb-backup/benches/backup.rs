@@ -1,0 +1,488 @@
+//! How fast and how lean a whole backup is, against Qlik's rate limits.
+//!
+//! Starts the `large` emulated tenant (1842 apps) at time scale 60 with Qlik's rate limits
+//! (5-minute windows), and in one process, one after the other:
+//!
+//! 1. a full backup (`--full`) into a new local repository: wall time ÷ the rate-limit lower
+//!    bound (each tier's requests ÷ its allowed rate at this time scale; the largest is the
+//!    bound: the 1842 exports at tier 2), and the API calls it made;
+//! 2. an incremental backup after 2% of the apps changed: API calls and wall time as fractions
+//!    of the full run's;
+//! 3. a plain sequential export loop, one app at a time (export, download, write to a file),
+//!    as scripts and Qlik's automation templates do it, over the same apps: our speed-up;
+//! 4. one app grown to 2 GiB (`QCB_BENCH_BIG_GIB`, 0 to skip) and backed up: peak memory
+//!    compared with the incremental run's, to show that memory does not grow with app size.
+//!
+//! Peak resident memory is the process's `VmHWM` (the emulator runs in the same process),
+//! reset before each phase through `/proc/self/clear_refs`. `QCB_BENCH_QUICK=1` (or
+//! `--quick`) runs the sequential loop over 100 apps only and extrapolates.
+//!
+//! `cargo bench -p qcb-backup --bench backup`
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use qcb_backup::{backup, BackupOptions, RunStatus};
+use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+use qcb_qlik::tiers::Tiers;
+use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
+use qcb_repo::{Repo, RepoOptions};
+use secrecy::SecretString;
+use tokio::io::AsyncWriteExt;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+const EXPORT: &str = "POST /api/v1/apps/{appId}/export";
+
+struct Settings {
+    time_scale: f64,
+    quick: bool,
+    big_gib: u64,
+    exports_in_flight: usize,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings, BoxError> {
+        let num = |name: &str, default: f64| -> Result<f64, BoxError> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| format!("{name} must be a number, got '{v}'").into()),
+                Err(_) => Ok(default),
+            }
+        };
+        let quick = std::env::args().any(|a| a == "--quick")
+            || std::env::var("QCB_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        Ok(Settings {
+            time_scale: num("QCB_BENCH_TIME_SCALE", 60.0)?.max(1.0),
+            quick,
+            big_gib: num("QCB_BENCH_BIG_GIB", 2.0)? as u64,
+            exports_in_flight: num("QCB_BENCH_EXPORTS", 8.0)?.max(1.0) as usize,
+        })
+    }
+}
+
+/// What one phase cost.
+#[derive(Default, Clone)]
+struct Phase {
+    wall: Duration,
+    requests: u64,
+    per_tier: BTreeMap<String, (u32, u64)>,
+    exports: u64,
+    bytes: u64,
+    peak_rss_kib: u64,
+    throttled: u64,
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Starts a new peak: the high-water mark drops to the current resident size.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The tenant's counts of `/api` requests since the last reset, per tier.
+fn tier_use(e: &Emulator) -> (u64, BTreeMap<String, (u32, u64)>, u64) {
+    let counters = e.tenant().counters();
+    let mut per_tier: BTreeMap<String, (u32, u64)> = BTreeMap::new();
+    let mut total = 0;
+    for (op, n) in &counters.per_operation {
+        let Some((method, path)) = op.split_once(' ') else {
+            continue;
+        };
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        total += n;
+        let tier = Tiers::get().of(method, path);
+        per_tier.entry(tier.key).or_insert((tier.per_minute, 0)).1 += n;
+    }
+    let exports = counters.per_operation.get(EXPORT).copied().unwrap_or(0);
+    (total, per_tier, exports)
+}
+
+/// The rate-limit lower bound of a phase: each tier's requests at its allowed rate; tiers
+/// are separate budgets that run side by side, so the slowest decides.
+fn lower_bound(per_tier: &BTreeMap<String, (u32, u64)>, time_scale: f64) -> (String, f64, f64) {
+    let secs = |per_minute: u32, n: u64| n as f64 / (f64::from(per_minute) / 60.0 * time_scale);
+    let mut worst = (String::new(), 0.0);
+    let mut sum = 0.0;
+    for (key, (per_minute, n)) in per_tier {
+        let s = secs(*per_minute, *n);
+        sum += s;
+        if s > worst.1 {
+            worst = (key.clone(), s);
+        }
+    }
+    (worst.0, worst.1, sum)
+}
+
+fn client(e: &Emulator, time_scale: f64) -> Result<TenantClient, BoxError> {
+    let (id, secret) = e
+        .tenant()
+        .credentials()
+        .admin_bot
+        .ok_or("the tenant has no admin bot")?;
+    let opts = ClientOptions {
+        budget: Budget {
+            fraction: 1.0,
+            burst: 1,
+            time_scale,
+        },
+        ..ClientOptions::default()
+    };
+    Ok(TenantClient::new(
+        TenantUrl::parse(&e.url())?,
+        Credentials::OAuthClient {
+            client_id: id,
+            client_secret: SecretString::from(secret),
+            scope: None,
+        },
+        opts,
+    )?)
+}
+
+async fn run_backup(
+    e: &Emulator,
+    repo: &Arc<Repo>,
+    opts: &BackupOptions,
+    s: &Settings,
+) -> Result<Phase, BoxError> {
+    // Each phase starts with fresh rate windows, as a daily run would.
+    e.tenant().limiter.reset();
+    e.tenant().reset_counters();
+    let c = client(e, s.time_scale)?;
+    reset_peak();
+    let started = Instant::now();
+    let out = backup(&c, repo.clone(), opts).await?;
+    let wall = started.elapsed();
+    if out.manifest.status != RunStatus::Success {
+        return Err(format!(
+            "the backup ended {}:\n{}",
+            out.manifest.status.as_str(),
+            out.manifest.summary()
+        )
+        .into());
+    }
+    let (requests, per_tier, exports) = tier_use(e);
+    Ok(Phase {
+        wall,
+        requests,
+        per_tier,
+        exports,
+        bytes: c.counters().bytes,
+        peak_rss_kib: vm_hwm_kib(),
+        throttled: e.tenant().counters().throttled,
+    })
+}
+
+/// One app at a time: export, download, write to a file.
+async fn sequential(
+    e: &Emulator,
+    apps: &[String],
+    dir: &std::path::Path,
+    s: &Settings,
+) -> Result<Phase, BoxError> {
+    e.tenant().limiter.reset();
+    e.tenant().reset_counters();
+    let c = client(e, s.time_scale)?;
+    reset_peak();
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    for id in apps {
+        let dl = c.export_app(id).await?;
+        let path = dir.join(format!("{id}.qvf"));
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut stream = dl.stream;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        drop(file);
+        tokio::fs::remove_file(&path).await?;
+    }
+    let wall = started.elapsed();
+    let (requests, per_tier, exports) = tier_use(e);
+    Ok(Phase {
+        wall,
+        requests,
+        per_tier,
+        exports,
+        bytes,
+        peak_rss_kib: vm_hwm_kib(),
+        throttled: e.tenant().counters().throttled,
+    })
+}
+
+struct Report {
+    setup: Duration,
+    baseline_rss_kib: u64,
+    apps: usize,
+    touched: usize,
+    full: Phase,
+    incremental: Phase,
+    sequential: Phase,
+    sequential_apps: usize,
+    big: Option<(u64, Phase)>,
+}
+
+async fn run(s: &Settings) -> Result<Report, BoxError> {
+    let setup_started = Instant::now();
+    let config = EmulatorConfig {
+        profile: Profile::Large,
+        time_scale: s.time_scale,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0").await?;
+    let tmp = tempfile::Builder::new().prefix("qcb-bench-").tempdir()?;
+    let repo_opts = RepoOptions::new(
+        tmp.path().join("repo").display().to_string(),
+        SecretString::from("bench".to_string()),
+    );
+    let repo = Arc::new(tokio::task::spawn_blocking(move || Repo::init(&repo_opts)).await??);
+    let apps = e.tenant().ids("apps");
+    let setup = setup_started.elapsed();
+    let baseline_rss_kib = vm_rss_kib();
+    let opts = BackupOptions {
+        full: true,
+        exports_in_flight: s.exports_in_flight,
+        ..BackupOptions::default()
+    };
+
+    let full = run_backup(&e, &repo, &opts, s).await?;
+    if full.exports != apps.len() as u64 {
+        return Err(format!(
+            "the full run exported {} of {} apps",
+            full.exports,
+            apps.len()
+        )
+        .into());
+    }
+
+    let touched: Vec<String> = apps.iter().step_by(50).cloned().collect();
+    for id in &touched {
+        e.tenant()
+            .touch("apps", id)
+            .map_err(|err| format!("cannot change app {id}: {err:?}"))?;
+    }
+    let incremental_opts = BackupOptions {
+        full: false,
+        ..opts.clone()
+    };
+    let incremental = run_backup(&e, &repo, &incremental_opts, s).await?;
+    if incremental.exports != touched.len() as u64 {
+        return Err(format!(
+            "the incremental run exported {} apps, not the {} touched",
+            incremental.exports,
+            touched.len()
+        )
+        .into());
+    }
+
+    let sequential_apps = if s.quick { 100 } else { apps.len() };
+    let loop_dir = tmp.path().join("loop");
+    std::fs::create_dir_all(&loop_dir)?;
+    let sequential = sequential(&e, &apps[..sequential_apps], &loop_dir, s).await?;
+
+    let big = if s.big_gib > 0 {
+        let size = s.big_gib * 1024 * 1024 * 1024;
+        let id = apps[7].clone();
+        if let Some(c) = e.tenant().write().app_content.get_mut(&id) {
+            c.size = size;
+        }
+        e.tenant()
+            .touch("apps", &id)
+            .map_err(|err| format!("cannot change app {id}: {err:?}"))?;
+        let phase = run_backup(&e, &repo, &incremental_opts, s).await?;
+        Some((size, phase))
+    } else {
+        None
+    };
+    e.stop().await?;
+    Ok(Report {
+        setup,
+        baseline_rss_kib,
+        apps: apps.len(),
+        touched: touched.len(),
+        full,
+        incremental,
+        sequential,
+        sequential_apps,
+        big,
+    })
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn print_report(s: &Settings, r: &Report) {
+    let (bound_tier, bound, bound_sum) = lower_bound(&r.full.per_tier, s.time_scale);
+    let full_wall = r.full.wall.as_secs_f64();
+    let inc_wall = r.incremental.wall.as_secs_f64();
+    // The loop's time for every app (measured on all of them, or extrapolated with --quick).
+    let loop_wall =
+        r.sequential.wall.as_secs_f64() * r.apps as f64 / r.sequential_apps.max(1) as f64;
+    println!();
+    println!(
+        "qcb-backup benchmark{}",
+        if s.quick { " (quick)" } else { "" }
+    );
+    println!(
+        "  tenant: emulated `large` ({} apps), time scale {}, Qlik's rate limits with 5-minute windows; setup {:.1} s",
+        r.apps, s.time_scale, r.setup.as_secs_f64()
+    );
+    println!(
+        "  client: admin bot (OAuth M2M), 100% of every tier, burst 1; {} exports in flight",
+        s.exports_in_flight
+    );
+    println!();
+    println!(
+        "  {:<10} {:>9} {:>10} {:>9} {:>10} {:>9} {:>10}",
+        "run", "wall s", "requests", "exports", "MB", "429s", "peak MiB"
+    );
+    let row = |name: &str, p: &Phase| {
+        println!(
+            "  {:<10} {:>9.2} {:>10} {:>9} {:>10.1} {:>9} {:>10.0}",
+            name,
+            p.wall.as_secs_f64(),
+            p.requests,
+            p.exports,
+            p.bytes as f64 / 1e6,
+            p.throttled,
+            mib(p.peak_rss_kib)
+        );
+    };
+    row("full", &r.full);
+    row("2% apps", &r.incremental);
+    row("loop", &r.sequential);
+    if let Some((_, p)) = &r.big {
+        row("2 GiB app", p);
+    }
+    println!();
+    println!("  full run, requests per tier (limit/min → lower bound at this time scale):");
+    for (key, (per_minute, n)) in &r.full.per_tier {
+        println!(
+            "    tier {key:<6} {n:>7} requests at {per_minute}/min → {:.2} s",
+            *n as f64 / (f64::from(*per_minute) / 60.0 * s.time_scale)
+        );
+    }
+    println!();
+    println!("  {:<58} {:>9} {:>9}", "ratio", "measured", "target");
+    let ratio = |name: &str, v: f64, target: &str| {
+        println!("  {name:<58} {v:>9.3} {target:>9}");
+    };
+    ratio(
+        &format!("full wall ÷ rate-limit lower bound ({bound:.2} s, tier {bound_tier})"),
+        full_wall / bound,
+        "<= 1.10",
+    );
+    ratio(
+        &format!("full wall ÷ (every tier's bound added up: {bound_sum:.2} s)"),
+        full_wall / bound_sum,
+        "",
+    );
+    ratio(
+        &format!(
+            "incremental ({} apps changed) API calls ÷ full run's",
+            r.touched
+        ),
+        r.incremental.requests as f64 / r.full.requests.max(1) as f64,
+        "<= 0.03",
+    );
+    ratio(
+        "incremental wall time ÷ full run's",
+        inc_wall / full_wall,
+        "<= 0.03",
+    );
+    ratio(
+        &format!(
+            "sequential loop wall ÷ full backup wall ({}{} apps)",
+            if s.quick { "extrapolated from " } else { "" },
+            r.sequential_apps
+        ),
+        loop_wall / full_wall,
+        "",
+    );
+    println!();
+    println!(
+        "  peak resident memory (VmHWM, emulator included; before the runs {:.0} MiB resident):",
+        mib(r.baseline_rss_kib)
+    );
+    println!(
+        "    full backup {:.0} MiB, incremental {:.0} MiB{}",
+        mib(r.full.peak_rss_kib),
+        mib(r.incremental.peak_rss_kib),
+        match &r.big {
+            Some((size, p)) => format!(
+                ", incremental with one {:.1} GiB app {:.0} MiB (× {:.2} of the incremental run)",
+                *size as f64 / (1u64 << 30) as f64,
+                mib(p.peak_rss_kib),
+                p.peak_rss_kib as f64 / r.incremental.peak_rss_kib.max(1) as f64
+            ),
+            None => String::new(),
+        }
+    );
+    println!("    target: <= 256 MiB, no growth with app size");
+    println!();
+}
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&settings)) {
+        Ok(report) => {
+            print_report(&settings, &report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

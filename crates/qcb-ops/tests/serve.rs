@@ -1,0 +1,410 @@
+//! `qcb serve`'s parts against the emulated tenant and a local repository: a scheduled backup
+//! runs, `/metrics` parses as Prometheus text and says what the manifest says, the JSON API
+//! lists the run and the snapshot; a run applies the retention policy; a failed run is
+//! recorded without a snapshot; a shutdown aborts a run without a snapshot.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Timelike, Utc};
+use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+use qcb_ops::config::{self, Config, Fallbacks};
+use qcb_ops::runner::Runner;
+use qcb_ops::schedule::{SystemClock, Trigger};
+use qcb_ops::state::{Outcome, StateStore};
+use qcb_qlik::{Budget, ClientOptions};
+use qcb_repo::{Repo, RepoOptions};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const PASSWORD: &str = "ops test password";
+
+async fn emulator(profile: Profile) -> Emulator {
+    let config = EmulatorConfig {
+        profile,
+        time_scale: 30.0,
+        ..EmulatorConfig::default()
+    };
+    Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator")
+}
+
+/// The emulated tenant's time runs 30 times faster: so may the client's rate limits.
+fn runner(state: &Path) -> Runner {
+    Runner::new(StateStore::new(state)).with_client_options(ClientOptions {
+        budget: Budget {
+            fraction: 1.0,
+            burst: 50,
+            time_scale: 30.0,
+        },
+        ..ClientOptions::default()
+    })
+}
+
+fn init_repo(dir: &Path) -> String {
+    let location = dir.join("repo").display().to_string();
+    let opts = RepoOptions::new(location.clone(), SecretString::from(PASSWORD.to_string()));
+    tokio::task::block_in_place(|| Repo::init(&opts)).expect("init");
+    location
+}
+
+fn open_repo(location: &str) -> Repo {
+    let opts = RepoOptions::new(
+        location.to_string(),
+        SecretString::from(PASSWORD.to_string()),
+    );
+    tokio::task::block_in_place(|| Repo::open(&opts)).expect("open")
+}
+
+/// A configuration with one tenant of `e`, its secrets in files of `dir`.
+fn with_url(dir: &Path, e: &Emulator, credentials: &str, extra: &str) -> Config {
+    std::fs::write(dir.join("password"), PASSWORD).expect("password file");
+    let text = format!(
+        "state_dir = {state:?}\n[[tenants]]\nname = \"emu\"\nurl = {url:?}\nrepository = {repo:?}\npassword_file = {pw:?}\n{credentials}\n{extra}\n",
+        state = dir.join("state").display().to_string(),
+        url = e.url(),
+        repo = dir.join("repo").display().to_string(),
+        pw = dir.join("password").display().to_string(),
+    );
+    let path = dir.join("qcb.toml");
+    std::fs::write(&path, text).expect("config");
+    config::load(&path, &Fallbacks::default()).expect("the config loads")
+}
+
+fn key_file(dir: &Path, e: &Emulator) -> String {
+    let f = dir.join("api-key");
+    std::fs::write(&f, e.admin_api_key()).expect("key file");
+    format!("api_key_file = {:?}", f.display().to_string())
+}
+
+fn bot_files(dir: &Path, e: &Emulator) -> String {
+    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+    let f = dir.join("client-secret");
+    std::fs::write(&f, secret).expect("secret file");
+    format!(
+        "client_id = {id:?}\nclient_secret_file = {:?}",
+        f.display().to_string()
+    )
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.expect("GET");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_a_scheduled_backup_and_metrics_match_the_manifest() {
+    let e = emulator(Profile::Demo).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let location = init_repo(tmp.path());
+    // A schedule that comes up a few seconds from now (and then not for a day).
+    let at = Utc::now() + chrono::Duration::seconds(8);
+    let schedule = format!("{} {} {} * * *", at.second(), at.minute(), at.hour());
+    let creds = bot_files(tmp.path(), &e);
+    let cfg = with_url(tmp.path(), &e, &creds, &format!("schedule = {schedule:?}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(qcb_ops::server::serve(
+        Arc::new(cfg),
+        runner(&tmp.path().join("state")),
+        Arc::new(SystemClock),
+        listener,
+        shutdown.clone(),
+    ));
+
+    assert_eq!(
+        get(&format!("{base}/healthz")).await,
+        (200, "ok\n".to_string())
+    );
+    let (_, before) = get(&format!("{base}/api/runs")).await;
+    let before: serde_json::Value = serde_json::from_str(&before).expect("JSON");
+    assert_eq!(
+        before[0]["runs"].as_array().map(Vec::len),
+        Some(0),
+        "no run before its time"
+    );
+
+    // The run comes at its time and ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let run = loop {
+        let (_, runs) = get(&format!("{base}/api/runs?tenant=emu")).await;
+        let runs: serde_json::Value = serde_json::from_str(&runs).expect("JSON");
+        if let Some(r) = runs[0]["runs"].get(0) {
+            break r.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run within 240 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(run["status"], "success", "{run}");
+    assert_eq!(run["trigger"], "schedule");
+    let started: chrono::DateTime<Utc> = run["started_at"]
+        .as_str()
+        .expect("time")
+        .parse()
+        .expect("RFC 3339");
+    assert!(
+        started >= at.with_nanosecond(0).expect("ns"),
+        "not before its time: {started} < {at}"
+    );
+
+    // What the repository holds.
+    let repo = open_repo(&location);
+    let snaps = tokio::task::block_in_place(|| repo.snapshots()).expect("snapshots");
+    assert_eq!(snaps.len(), 1);
+    let manifest =
+        tokio::task::block_in_place(|| qcb_ops::anomaly::read_manifest(&repo, &snaps[0]))
+            .expect("manifest");
+    assert_eq!(run["snapshot"], snaps[0].id.as_str());
+
+    // /metrics parses, and says what the manifest says.
+    let (status, text) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        let found: Vec<f64> = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one sample of {name} {labels:?} in:\n{text}"
+        );
+        found[0]
+    };
+    let t = ("tenant", "emu");
+    assert!(!manifest.counts.is_empty());
+    for (kind, c) in &manifest.counts {
+        for (status, n) in [
+            ("total", c.total),
+            ("backed_up", c.backed_up),
+            ("unchanged", c.unchanged),
+            ("failed", c.failed),
+        ] {
+            assert_eq!(
+                value(
+                    "qcb_last_run_items",
+                    &[t, ("kind", kind), ("status", status)]
+                ),
+                n as f64,
+                "{kind} {status}"
+            );
+        }
+    }
+    let failed: u64 = manifest.counts.values().map(|c| c.failed).sum();
+    assert_eq!(value("qcb_last_run_failed_items", &[t]), failed as f64);
+    assert_eq!(
+        value("qcb_last_run_api_requests", &[t]),
+        manifest.api.requests as f64
+    );
+    assert_eq!(
+        value("qcb_last_run_api_throttled", &[t]),
+        manifest.api.throttled as f64
+    );
+    assert_eq!(
+        value("qcb_last_run_api_retries", &[t]),
+        manifest.api.retries as f64
+    );
+    assert_eq!(
+        value("qcb_last_run_status", &[t, ("status", "success")]),
+        1.0
+    );
+    assert_eq!(
+        value("qcb_last_run_status", &[t, ("status", "failed")]),
+        0.0
+    );
+    let added = snaps[0].summary.as_ref().map_or(0, |s| s.data_added);
+    assert!(added > 0);
+    assert_eq!(value("qcb_last_run_bytes_added", &[t]), added as f64);
+    assert_eq!(value("qcb_snapshots", &[t]), 1.0);
+    assert_eq!(value("qcb_stale", &[t]), 0.0);
+    assert_eq!(value("qcb_run_in_progress", &[t]), 0.0);
+    let finished: chrono::DateTime<Utc> = run["finished_at"]
+        .as_str()
+        .expect("time")
+        .parse()
+        .expect("RFC 3339");
+    assert!(
+        (value("qcb_last_run_timestamp_seconds", &[t])
+            - finished.timestamp_millis() as f64 / 1000.0)
+            .abs()
+            < 0.01
+    );
+    let age = value("qcb_snapshot_age_seconds", &[t]);
+    assert!((0.0..120.0).contains(&age), "{age}");
+    assert!(value("qcb_repository_size_bytes", &[t]) > added as f64 / 2.0);
+    assert!(
+        !text.contains(PASSWORD) && !text.contains("QCBSECRET"),
+        "no secret in the metrics"
+    );
+
+    // The JSON API lists the snapshot; the report was written next to the records.
+    let (_, snap_json) = get(&format!("{base}/api/snapshots")).await;
+    let snap_json: serde_json::Value = serde_json::from_str(&snap_json).expect("JSON");
+    assert_eq!(snap_json[0]["snapshots"][0]["id"], snaps[0].id.as_str());
+    assert_eq!(get(&format!("{base}/api/runs?tenant=nobody")).await.0, 404);
+    let report = run["report"].as_str().expect("a report path");
+    let html = std::fs::read_to_string(report).expect("the report");
+    assert!(html.contains("<html") && !html.contains("QCBSECRET"));
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .expect("serve stops")
+        .expect("join")
+        .expect("serve ends cleanly");
+    let _ = e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_applies_the_retention_policy_and_a_failed_run_is_recorded() {
+    let e = emulator(Profile::Empty).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let location = init_repo(tmp.path());
+    let creds = key_file(tmp.path(), &e);
+    let cfg = with_url(
+        tmp.path(),
+        &e,
+        &creds,
+        "[tenants.retention]\nkeep_last = 2\n",
+    );
+    let tenant = &cfg.tenants[0];
+    let r = runner(&cfg.state_dir);
+    let never = CancellationToken::new();
+    let mut forgotten = vec![];
+    for _ in 0..3 {
+        let result = r.backup(tenant, Trigger::Manual, None, &never).await;
+        assert_eq!(
+            result.record.status,
+            Outcome::Success,
+            "{:?}",
+            result.record.error
+        );
+        forgotten.push(result.record.forgotten);
+        let seen = result.view.expect("the repository as seen after the run");
+        assert_eq!(seen.snapshots.len(), forgotten.len().min(2));
+    }
+    assert_eq!(forgotten, [0, 0, 1], "the third run forgets the oldest");
+    let repo = open_repo(&location);
+    assert_eq!(
+        tokio::task::block_in_place(|| repo.snapshots())
+            .expect("snapshots")
+            .len(),
+        2
+    );
+
+    // Wrong credentials: the run fails, writes no snapshot, and is recorded with its reason.
+    std::fs::write(tmp.path().join("api-key"), "QCBSECRET-wrong-key").expect("key");
+    let failed = r.backup(tenant, Trigger::Manual, None, &never).await.record;
+    assert_eq!(failed.status, Outcome::Failed);
+    let reason = failed.error.clone().expect("a reason");
+    assert!(
+        reason.contains("401") && !reason.contains("QCBSECRET"),
+        "{reason}"
+    );
+    assert_eq!(
+        tokio::task::block_in_place(|| repo.snapshots())
+            .expect("snapshots")
+            .len(),
+        2
+    );
+    let store = StateStore::new(&cfg.state_dir);
+    let runs = store.runs("emu").expect("records");
+    assert_eq!(runs.len(), 4);
+    assert_eq!(runs.last(), Some(&failed));
+    let text = std::fs::read_to_string(cfg.state_dir.join("emu/runs.jsonl")).expect("records");
+    assert!(!text.contains("QCBSECRET"), "no secret in the records");
+
+    // A missing secret file is a failed run that says which file.
+    std::fs::remove_file(tmp.path().join("api-key")).expect("rm");
+    let failed = r.backup(tenant, Trigger::Manual, None, &never).await.record;
+    assert_eq!(failed.status, Outcome::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("api-key")),
+        "{:?}",
+        failed.error
+    );
+    let _ = e.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_aborts_the_run_and_no_snapshot_is_written() {
+    let e = emulator(Profile::Demo).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let location = init_repo(tmp.path());
+    let creds = bot_files(tmp.path(), &e);
+    let cfg = with_url(tmp.path(), &e, &creds, "");
+    let r = runner(&cfg.state_dir);
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+    });
+    let result = r
+        .backup(&cfg.tenants[0], Trigger::Schedule, None, &cancel)
+        .await;
+    assert_eq!(
+        result.record.status,
+        Outcome::Aborted,
+        "{:?}",
+        result.record
+    );
+    assert!(result.record.snapshot.is_none());
+    let repo = open_repo(&location);
+    assert!(tokio::task::block_in_place(|| repo.snapshots())
+        .expect("snapshots")
+        .is_empty());
+    let last = StateStore::new(&cfg.state_dir)
+        .last("emu", qcb_ops::schedule::Task::Backup)
+        .expect("records");
+    assert_eq!(last.map(|r| r.status), Some(Outcome::Aborted));
+    let _ = e.stop().await;
+}
+
+#[test]
+fn metrics_families_parse_without_any_run() {
+    let views = vec![qcb_ops::metrics::TenantView::new(
+        "idle",
+        "idle.example",
+        Duration::from_secs(3600),
+    )];
+    let text = qcb_ops::metrics::render(&views, Utc::now());
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let by_name: HashMap<&str, f64> = scrape
+        .samples
+        .iter()
+        .filter_map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) => Some((s.metric.as_str(), v)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(by_name.get("qcb_tenants"), Some(&1.0));
+    assert_eq!(
+        by_name.get("qcb_stale"),
+        Some(&1.0),
+        "never backed up: stale"
+    );
+}

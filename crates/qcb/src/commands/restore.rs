@@ -1,0 +1,200 @@
+//! `qcb restore SNAP`: puts a snapshot, or chosen parts of it, back into a tenant. The plan
+//! comes first (`--plan` stops there and writes nothing); without `--yes` the plan is shown
+//! and confirmed before anything is written. Exit codes: 0 done, 3 some items failed (the
+//! rest is restored; run it again once fixed), 1 failed, 2 usage mistake.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use qcb_restore::{
+    execute, prepare, ApplyOptions, OnConflict, RestoreError, Secrets, Selection, TenantMap,
+};
+
+use super::repo_args::{blocking, RepoArgs};
+use super::tenant_args::{TenantArgs, UsageError};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ConflictArg {
+    /// Keep the target's item (default).
+    Skip,
+    /// Create the snapshot's item beside it as "<name> (restored)".
+    Rename,
+    /// Overwrite the target's item where the API allows it.
+    Replace,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The snapshot: `latest` or the start of its id.
+    pub snapshot: String,
+    /// With `latest`: the latest snapshot of this tenant (host name).
+    #[arg(long)]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub tenant: TenantArgs,
+    /// Only these component kinds (comma-separated catalog names).
+    #[arg(long, value_delimiter = ',', value_name = "KIND,..")]
+    pub only: Vec<String>,
+    /// Only the items with these IDs (as in the snapshot).
+    #[arg(long = "id", value_delimiter = ',', value_name = "ID,..")]
+    pub ids: Vec<String>,
+    /// Only what is in these spaces (names or IDs), with the spaces.
+    #[arg(long = "space", value_delimiter = ',', value_name = "NAME,..")]
+    pub spaces: Vec<String>,
+    /// Only items whose name matches (globs with * and ?).
+    #[arg(long = "name", value_delimiter = ',', value_name = "GLOB,..")]
+    pub names: Vec<String>,
+    /// Do not add what the selected items need (a task's app, an app's space).
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Compute and print the plan, write nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Write without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the plan or the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// What to do with an item that exists in the target and differs.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub on_conflict: ConflictArg,
+    /// Users, groups and spaces of the snapshot's tenant mapped to the target's (TOML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
+    /// Values of the secrets backups never hold (TOML or JSON; see the runbook).
+    #[arg(long, env = "QCB_SECRETS_FILE", value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+    /// Who owns restored items whose owner is not in the target (ID, subject or e-mail).
+    #[arg(long, value_name = "USER")]
+    pub fallback_owner: Option<String>,
+    /// Where to write the restore report and runbook (Markdown).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Writes in flight at once (the rate limiter paces them).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub writes: usize,
+}
+
+fn usage_if(e: RestoreError) -> anyhow::Error {
+    if e.is_usage() {
+        UsageError(e.to_string()).into()
+    } else {
+        e.into()
+    }
+}
+
+pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
+    let client = args.tenant.client()?;
+    let tenant_map = match &args.map {
+        Some(f) => TenantMap::from_file(f).map_err(usage_if)?,
+        None => TenantMap::default(),
+    };
+    let secrets = match &args.secrets {
+        Some(f) => Secrets::from_file(f).map_err(usage_if)?,
+        None => Secrets::default(),
+    };
+    let (snapshot, host) = (args.snapshot.clone(), args.host.clone());
+    let (repo, snap) = blocking(move || {
+        let repo = repo.open()?;
+        let snap = repo.resolve(&snapshot, host.as_deref())?;
+        Ok((Arc::new(repo), snap))
+    })
+    .await?;
+    let selection = Selection {
+        only: args.only.clone(),
+        ids: args.ids.clone(),
+        spaces: args.spaces.clone(),
+        names: args.names.clone(),
+        no_deps: args.no_deps,
+    };
+    let map_file = args
+        .map
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let prepared = prepare(
+        &client,
+        repo.clone(),
+        snap.clone(),
+        &selection,
+        &tenant_map,
+        &map_file,
+    )
+    .await
+    .map_err(usage_if)?;
+    let mut out = std::io::stdout().lock();
+    if args.plan || !args.yes {
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &prepared.plan)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{}", prepared.plan.table())?;
+        }
+        out.flush()?;
+    }
+    if args.plan {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(
+                "restore writes to the tenant: review the plan above and run again with --yes (or --plan to only see it)".into(),
+            )
+            .into());
+        }
+        write!(
+            out,
+            "Apply this plan to {}? [y/N] ",
+            prepared.plan.target_tenant
+        )?;
+        out.flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+            writeln!(out, "nothing written")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let opts = ApplyOptions {
+        on_conflict: match args.on_conflict {
+            ConflictArg::Skip => OnConflict::Skip,
+            ConflictArg::Rename => OnConflict::Rename,
+            ConflictArg::Replace => OnConflict::Replace,
+        },
+        fallback_owner: args.fallback_owner.clone(),
+        concurrency: args.writes.max(1),
+    };
+    let report = tokio::select! {
+        r = execute(&client, repo, prepared, &secrets, &opts, None) => r.context("restoring")?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: the restore stopped; what was written stays, and running it again skips it");
+            return Ok(ExitCode::from(130));
+        }
+    };
+    let path = args.report.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "qcb-restore-{}-{}.md",
+            snap.short_id,
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ))
+    });
+    std::fs::write(&path, qcb_restore::runbook::report_markdown(&report))
+        .with_context(|| format!("writing the restore report to {}", path.display()))?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", report.summary())?;
+        writeln!(out, "report and what is left to do: {}", path.display())?;
+    }
+    Ok(if report.failed() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
