@@ -450,7 +450,9 @@ pub fn premap(
 pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: IdMap) -> Plan {
     let mut steps = Vec::new();
     // Target items by key, per kind.
-    let mut index: HashMap<&str, HashMap<String, &Value>> = HashMap::new();
+    // Several items may share a key (two tasks of one name): each is matched once.
+    let mut index: HashMap<&str, HashMap<String, Vec<&Value>>> = HashMap::new();
+    let mut taken: HashSet<(&str, String)> = HashSet::new();
     for (kind, docs) in &target.docs {
         let Some(k) = qcb_catalog::kind(kind) else {
             continue;
@@ -466,7 +468,7 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
                 key_of(k, d)
             };
             if let Some(key) = key {
-                m.entry(key).or_insert(d);
+                m.entry(key).or_default().push(d);
             }
         }
     }
@@ -535,27 +537,40 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
         } else {
             key_of(k, &doc)
         };
-        let found = key
+        let id_field = if k.name == "apps" { "id" } else { k.id_field };
+        let target_id = |d: &Value| {
+            d.get(id_field)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let candidates: Vec<&Value> = key
             .as_ref()
             .and_then(|key| index.get(k.name).and_then(|m| m.get(key)))
-            .copied();
-        let Some(found) = found else {
+            .map(|c| {
+                c.iter()
+                    .copied()
+                    .filter(|d| !taken.contains(&(k.name, target_id(d))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if candidates.is_empty() {
             steps.push(step(Action::Create, None, "not in the target".into()));
             continue;
-        };
-        let existing = found
-            .get(if k.name == "apps" { "id" } else { k.id_field })
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        map.insert(k.name, &e.id, &existing);
+        }
         if k.name == "apps" {
-            let same_time = found["updatedAt"].as_str().is_some()
-                && found["updatedAt"].as_str()
-                    == e.doc
-                        .pointer("/item/resourceUpdatedAt")
-                        .and_then(Value::as_str);
-            steps.push(if same_time {
+            let stamp = e
+                .doc
+                .pointer("/item/resourceUpdatedAt")
+                .and_then(Value::as_str);
+            let same = candidates
+                .iter()
+                .find(|d| d["updatedAt"].as_str().is_some() && d["updatedAt"].as_str() == stamp);
+            let found = same.copied().unwrap_or(candidates[0]);
+            let existing = target_id(found);
+            taken.insert((k.name, existing.clone()));
+            map.insert(k.name, &e.id, &existing);
+            steps.push(if same.is_some() {
                 step(
                     Action::Skip,
                     Some(existing),
@@ -570,8 +585,21 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
             });
             continue;
         }
-        let (want, have) = comparable(e, &doc, found);
-        let diff = differences(&want, &have);
+        let compared: Vec<(&Value, Vec<String>)> = candidates
+            .iter()
+            .map(|d| {
+                let (want, have) = comparable(e, &doc, d);
+                (*d, differences(&want, &have))
+            })
+            .collect();
+        let (found, diff) = compared
+            .iter()
+            .find(|(_, diff)| diff.is_empty())
+            .unwrap_or(&compared[0])
+            .clone();
+        let existing = target_id(found);
+        taken.insert((k.name, existing.clone()));
+        map.insert(k.name, &e.id, &existing);
         steps.push(if diff.is_empty() {
             step(Action::Skip, Some(existing), "identical".into())
         } else {
@@ -605,12 +633,22 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
 fn comparable(e: &Entry, snapshot_doc: &Value, target_doc: &Value) -> (Map<String, Value>, Value) {
     let k = e.kind;
     let mut have = target_doc.clone();
-    for p in &e.redacted {
+    // Whole fields the snapshot holds as markers are left out of the target's too.
+    for p in e
+        .redacted
+        .iter()
+        .filter(|p| e.attrs().pointer(p).is_some_and(is_marker))
+    {
         if let Some((parent, field)) = p.rsplit_once('/') {
             if let Some(Value::Object(m)) = have.pointer_mut(parent) {
                 m.remove(field);
             }
         }
+    }
+    // Credentials inside text were cut out of the snapshot; cut them out of the target's too.
+    let mut cut = Vec::new();
+    for p in k.scan {
+        qcb_catalog::scan::rewrite_at(&mut have, p, &mut cut);
     }
     let mut want_doc = snapshot_doc.clone();
     strip_markers(&mut want_doc);

@@ -154,7 +154,21 @@ async fn read_kind(
                 return Ok(docs);
             }
             docs.retain(|d| k.id_of(d).is_some());
-            Ok(docs)
+            let Some(one) = k.get_one else {
+                return Ok(docs);
+            };
+            // The list answers a summary: the full documents, to compare like with like.
+            let full = futures::stream::iter(docs.into_iter().map(|d| async move {
+                let id = k.id_of(&d).unwrap_or_default().to_string();
+                match client.get_json(&one.replace("{id}", &id), "").await {
+                    Ok(full) if full.is_object() => full,
+                    _ => d,
+                }
+            }))
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await;
+            Ok(full)
         }
     }
 }

@@ -150,3 +150,111 @@ pub fn writes(e: &Emulator) -> u64 {
 pub fn per_kind_counts(m: &Manifest) -> HashMap<String, u64> {
     m.counts.iter().map(|(k, c)| (k.clone(), c.total)).collect()
 }
+
+// ---- snapshots made by hand, restores in one call, the target's state (selection, bad input,
+// secrets and map tests)
+
+/// Every file of a snapshot with its bytes.
+pub fn files_of(repo: &Repo, snap: &SnapshotInfo) -> Vec<(String, Vec<u8>)> {
+    tokio::task::block_in_place(|| {
+        let paths: Vec<String> = repo
+            .ls(snap, "", true)
+            .expect("ls")
+            .into_iter()
+            .filter(|n| n.kind == qcb_repo::NodeKind::File)
+            .map(|n| n.path.trim_start_matches('/').to_string())
+            .collect();
+        let bufs = std::cell::RefCell::new(vec![Vec::new(); paths.len()]);
+        struct Slot<'a>(usize, &'a std::cell::RefCell<Vec<Vec<u8>>>);
+        impl std::io::Write for Slot<'_> {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.1.borrow_mut()[self.0].extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let results = repo
+            .cat_many(snap, &paths, |i, _| Ok(Slot(i, &bufs)))
+            .expect("cat_many");
+        for (p, r) in paths.iter().zip(&results) {
+            assert!(r.is_ok(), "{p}: {r:?}");
+        }
+        paths.into_iter().zip(bufs.into_inner()).collect()
+    })
+}
+
+/// Writes `files` as a new snapshot of `host`, as a backup would.
+pub fn write_files(repo: &Repo, host: &str, files: Vec<(String, Vec<u8>)>) -> SnapshotInfo {
+    let mut tree = qcb_repo::SnapshotTree::new();
+    let now = chrono::Utc::now();
+    for (path, bytes) in files {
+        tree.push(qcb_repo::TreeEntry::bytes(path, now, bytes));
+    }
+    let meta = qcb_repo::SnapshotMeta {
+        host: host.to_string(),
+        tags: vec!["status:success".into()],
+        time: now,
+        parent: None,
+    };
+    tokio::task::block_in_place(|| repo.write_snapshot(tree, meta))
+        .expect("write snapshot")
+        .snapshot
+}
+
+/// Plans and carries out a restore with default options.
+pub async fn restore(
+    c: &TenantClient,
+    repo: &Arc<Repo>,
+    snap: &SnapshotInfo,
+    selection: &qcb_restore::Selection,
+    tenant_map: &qcb_restore::TenantMap,
+    secrets: &qcb_restore::Secrets,
+) -> qcb_restore::RestoreReport {
+    let prepared = qcb_restore::prepare(c, repo.clone(), snap.clone(), selection, tenant_map, "")
+        .await
+        .expect("plan");
+    qcb_restore::execute(
+        c,
+        repo.clone(),
+        prepared,
+        secrets,
+        &qcb_restore::ApplyOptions::default(),
+        None,
+    )
+    .await
+    .expect("restore")
+}
+
+/// Write calls the emulator counted, by operation (for assertion messages).
+pub fn write_ops(e: &Emulator) -> BTreeMap<String, u64> {
+    e.tenant()
+        .counters()
+        .per_operation
+        .into_iter()
+        .filter(|(op, _)| {
+            !op.starts_with("GET ") && !op.starts_with("HEAD ") && !op.contains("/oauth/token")
+        })
+        .collect()
+}
+
+/// How often the emulator served one operation ("METHOD /route").
+pub fn calls(e: &Emulator, op: &str) -> u64 {
+    e.tenant()
+        .counters()
+        .per_operation
+        .get(op)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The documents of a kind in an emulated tenant's state.
+pub fn state_docs(e: &Emulator, kind: &str) -> Vec<Value> {
+    e.tenant().read().values(kind).cloned().collect()
+}
+
+/// The text of a string field of a document.
+pub fn str_of<'v>(v: &'v Value, field: &str) -> &'v str {
+    v.get(field).and_then(Value::as_str).unwrap_or_default()
+}

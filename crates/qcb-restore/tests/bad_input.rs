@@ -1,0 +1,397 @@
+//! Bad input stops a restore with a clear error before the first write to the target: a
+//! snapshot from a newer qcb, a corrupt document, a repository that lost a pack file, a map
+//! file naming users that exist on neither side, an unknown kind, a selection of nothing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use qcb_backup::{backup, BackupOptions};
+use qcb_emulator::{Emulator, Profile};
+use qcb_qlik::TenantClient;
+use qcb_repo::{Repo, SnapshotInfo};
+use qcb_restore::{execute, prepare, ApplyOptions, RestoreError, Secrets, Selection, TenantMap};
+use support::*;
+
+const SCALE: f64 = 60.0;
+
+/// A demo tenant backed up (only these kinds, or all when empty) and an empty target.
+struct Setup {
+    _a: Emulator,
+    b: Emulator,
+    cb: TenantClient,
+    tmp: tempfile::TempDir,
+    repo: Arc<Repo>,
+    snap: SnapshotInfo,
+}
+
+async fn setup(only: &[&str]) -> Setup {
+    let a = emulator(Profile::Demo, SCALE).await;
+    let b = emulator(Profile::Empty, SCALE).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let ca = client(&a, SCALE);
+    let opts = BackupOptions {
+        only: only.iter().map(|s| s.to_string()).collect(),
+        ..BackupOptions::default()
+    };
+    let out = backup(&ca, repo.clone(), &opts).await.expect("backup");
+    let snap = out.snapshot.expect("snapshot");
+    let cb = client(&b, SCALE);
+    b.tenant().reset_counters();
+    Setup {
+        _a: a,
+        b,
+        cb,
+        tmp,
+        repo,
+        snap,
+    }
+}
+
+impl Setup {
+    /// The plan of a restore into the target, which must fail.
+    async fn plan_error(
+        &self,
+        snap: &SnapshotInfo,
+        sel: &Selection,
+        map: &TenantMap,
+        file: &str,
+    ) -> RestoreError {
+        let r = prepare(&self.cb, self.repo.clone(), snap.clone(), sel, map, file).await;
+        let err = match r {
+            Ok(p) => panic!("the plan should fail:\n{}", p.plan.table()),
+            Err(e) => e,
+        };
+        self.assert_nothing_written();
+        err
+    }
+
+    fn assert_nothing_written(&self) {
+        assert_eq!(
+            writes(&self.b),
+            0,
+            "no write reaches the target: {:?}",
+            write_ops(&self.b)
+        );
+    }
+
+    /// The snapshot's files, changed by `edit`, written as a new snapshot of the same host.
+    fn doctored(&self, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) -> SnapshotInfo {
+        let mut files = files_of(&self.repo, &self.snap);
+        edit(&mut files);
+        write_files(&self.repo, &self.snap.host, files)
+    }
+}
+
+fn file<'f>(files: &'f mut [(String, Vec<u8>)], path: &str) -> &'f mut Vec<u8> {
+    &mut files
+        .iter_mut()
+        .find(|(p, _)| p == path)
+        .unwrap_or_else(|| panic!("{path} is in the snapshot"))
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_from_a_newer_manifest_schema_asks_to_upgrade_qcb() {
+    let s = setup(&["spaces"]).await;
+    let newer = s.doctored(|files| {
+        let m = file(files, "manifest.json");
+        let mut v: serde_json::Value = serde_json::from_slice(m).expect("manifest");
+        assert_eq!(v["schema"], "qcb.manifest/v1");
+        v["schema"] = "qcb.manifest/v2".into();
+        // A newer qcb may also know kinds this one does not.
+        v["items"]
+            .as_array_mut()
+            .expect("items")
+            .push(serde_json::json!({"kind": "future-things", "id": "x", "name": "x", "path": "future/x.json", "status": "backed_up", "bytes": 2, "restore": "direct"}));
+        *m = serde_json::to_vec_pretty(&v).expect("json");
+    });
+    let err = s
+        .plan_error(&newer, &Selection::default(), &TenantMap::default(), "")
+        .await;
+    let text = err.to_string();
+    assert!(matches!(err, RestoreError::Manifest { .. }), "{err:?}");
+    assert!(
+        text.contains(&newer.short_id)
+            && text.contains("qcb.manifest/v2")
+            && text.contains("upgrade qcb"),
+        "{text}"
+    );
+    assert!(
+        !err.is_usage(),
+        "the snapshot is the problem, not the command"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_document_names_the_file_and_the_repair() {
+    let s = setup(&["spaces"]).await;
+    let mut broken = String::new();
+    let corrupt = s.doctored(|files| {
+        let (path, bytes) = files
+            .iter_mut()
+            .find(|(p, _)| p.starts_with("spaces/") && p.ends_with(".json"))
+            .expect("a space document");
+        broken = path.clone();
+        *bytes = b"{\"id\": \"5f0c\", \"name\": trunc".to_vec();
+    });
+    let err = s
+        .plan_error(&corrupt, &Selection::default(), &TenantMap::default(), "")
+        .await;
+    let text = err.to_string();
+    assert!(
+        matches!(err, RestoreError::CorruptDocument { .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains(&broken)
+            && text.contains(&corrupt.short_id)
+            && text.contains("not a valid JSON document")
+            && text.contains("qcb check --read-data"),
+        "{text}"
+    );
+    // Even a restore that does not select the damaged document refuses the snapshot: it
+    // cannot tell what else is damaged.
+    let only_users = Selection {
+        only: vec!["users".into()],
+        ..Selection::default()
+    };
+    let err = s
+        .plan_error(&corrupt, &only_users, &TenantMap::default(), "")
+        .await;
+    assert!(
+        matches!(err, RestoreError::CorruptDocument { .. }),
+        "{err:?}"
+    );
+}
+
+/// Pack files of a local repository, largest first.
+fn packs(repo: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(repo.join("data")).expect("data/") {
+        let dir = dir.expect("entry").path();
+        for f in std::fs::read_dir(&dir).expect("data/xx") {
+            let f = f.expect("entry").path();
+            let size = std::fs::metadata(&f).expect("size").len();
+            out.push((f, size));
+        }
+    }
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_pack_file_stops_the_restore_before_any_write() {
+    let s = setup(&[]).await;
+    let repo_dir = s.tmp.path().join("repo");
+    let all = packs(&repo_dir);
+    assert!(all.len() >= 2, "the demo fills several packs: {all:?}");
+    // Whichever pack is lost — app exports, documents, the manifest, the trees — the restore
+    // stops with an error that names the damage and the repair, and writes nothing.
+    for (pack, size) in &all {
+        let aside = s.tmp.path().join("aside");
+        std::fs::rename(pack, &aside).expect("move the pack away");
+        s.b.tenant().reset_counters();
+        let planned = prepare(
+            &s.cb,
+            s.repo.clone(),
+            s.snap.clone(),
+            &Selection::default(),
+            &TenantMap::default(),
+            "",
+        )
+        .await;
+        let err = match planned {
+            Err(e) => e,
+            Ok(prepared) => {
+                s.assert_nothing_written();
+                match execute(
+                    &s.cb,
+                    s.repo.clone(),
+                    prepared,
+                    &Secrets::default(),
+                    &ApplyOptions::default(),
+                    None,
+                )
+                .await
+                {
+                    Err(e) => e,
+                    Ok(report) => panic!(
+                        "a restore from a repository without {} ({size} bytes) should fail before writing:\n{}",
+                        pack.display(),
+                        report.summary()
+                    ),
+                }
+            }
+        };
+        s.assert_nothing_written();
+        let text = err.to_string();
+        assert!(
+            !matches!(err, RestoreError::Join(_)),
+            "no panic when {} ({size} bytes) is lost: {text}",
+            pack.display()
+        );
+        assert!(
+            text.contains("damaged") && text.contains("qcb check --read-data"),
+            "without {} ({size} bytes) the error names the damage and the repair: {text}",
+            pack.display()
+        );
+        std::fs::rename(&aside, pack).expect("put the pack back");
+    }
+}
+
+/// A map file written in the test's folder.
+fn map_file(dir: &Path, text: &str) -> (PathBuf, TenantMap) {
+    let p = dir.join("map.toml");
+    std::fs::write(&p, text).expect("write the map");
+    let m = TenantMap::from_file(&p).expect("a valid map file");
+    (p, m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_naming_unknown_users_is_refused_before_writing() {
+    let s = setup(&["users", "groups", "spaces"]).await;
+    let data =
+        tokio::task::block_in_place(|| qcb_restore::SnapshotData::load(&s.repo, s.snap.clone()))
+            .expect("load");
+    let old_subject = data
+        .entries
+        .iter()
+        .find(|e| e.kind.name == "users" && !e.str_at("/subject").is_empty())
+        .map(|e| e.str_at("/subject").to_string())
+        .expect("a user with a subject");
+    let admin = state_docs(&s.b, "users")
+        .into_iter()
+        .map(|u| str_of(&u, "subject").to_string())
+        .find(|s| !s.is_empty())
+        .expect("the target's admin");
+
+    // A target user that does not exist.
+    let (p, m) = map_file(
+        s.tmp.path(),
+        &format!("[users]\n\"{old_subject}\" = \"auth0|nobody-here\"\n"),
+    );
+    let shown = p.display().to_string();
+    let err = s
+        .plan_error(&s.snap, &Selection::default(), &m, &shown)
+        .await;
+    let text = err.to_string();
+    assert!(
+        matches!(err, RestoreError::Map { .. }) && err.is_usage(),
+        "{err:?}"
+    );
+    assert!(
+        text.contains(&shown)
+            && text.contains("auth0|nobody-here")
+            && text.contains("does not exist in the target tenant"),
+        "{text}"
+    );
+
+    // A snapshot user that does not exist.
+    let (p, m) = map_file(
+        s.tmp.path(),
+        &format!("[users]\n\"auth0|ghost\" = \"{admin}\"\n"),
+    );
+    let shown = p.display().to_string();
+    let err = s
+        .plan_error(&s.snap, &Selection::default(), &m, &shown)
+        .await;
+    let text = err.to_string();
+    assert!(
+        matches!(err, RestoreError::Map { .. }) && err.is_usage(),
+        "{err:?}"
+    );
+    assert!(
+        text.contains(&shown)
+            && text.contains("auth0|ghost")
+            && text.contains("not in the snapshot"),
+        "{text}"
+    );
+
+    // The same for a space of the target that does not exist.
+    let space = data
+        .entries
+        .iter()
+        .find(|e| e.kind.name == "spaces")
+        .map(|e| e.name.clone())
+        .expect("a space");
+    let (p, m) = map_file(
+        s.tmp.path(),
+        &format!("[spaces]\n\"{space}\" = \"No Such Space\"\n"),
+    );
+    let shown = p.display().to_string();
+    let err = s
+        .plan_error(&s.snap, &Selection::default(), &m, &shown)
+        .await;
+    let text = err.to_string();
+    assert!(
+        text.contains(&shown) && text.contains("No Such Space") && text.contains("does not exist"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_kind_in_only_is_a_usage_error() {
+    let s = setup(&["spaces"]).await;
+    let sel = Selection {
+        only: vec!["spaces".into(), "dashbords".into()],
+        ..Selection::default()
+    };
+    let err = s.plan_error(&s.snap, &sel, &TenantMap::default(), "").await;
+    let text = err.to_string();
+    assert!(
+        matches!(err, RestoreError::UnknownKind(_)) && err.is_usage(),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("unknown component kind 'dashbords'") && text.contains("qcb kinds"),
+        "{text}"
+    );
+    // Only the target's identity was read, if anything: the kind is refused first.
+    assert_eq!(
+        s.b.tenant().counters().requests,
+        0,
+        "{:?}",
+        s.b.tenant().counters().per_operation
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selection_that_matches_nothing_says_so() {
+    let s = setup(&["spaces", "data-connections"]).await;
+    let cases = [
+        Selection {
+            names: vec!["No such thing*".into()],
+            ..Selection::default()
+        },
+        Selection {
+            ids: vec!["00000000-0000-4000-8000-000000000000".into()],
+            ..Selection::default()
+        },
+        Selection {
+            spaces: vec!["Nowhere".into()],
+            ..Selection::default()
+        },
+        // A kind the snapshot does not hold.
+        Selection {
+            only: vec!["webhooks".into()],
+            ..Selection::default()
+        },
+    ];
+    for sel in cases {
+        let err = s.plan_error(&s.snap, &sel, &TenantMap::default(), "").await;
+        let text = err.to_string();
+        assert!(
+            matches!(err, RestoreError::EmptySelection { .. }) && err.is_usage(),
+            "{err:?}"
+        );
+        assert!(
+            text.contains(&s.snap.short_id)
+                && text.contains("matches the selection")
+                && text.contains(&sel.describe()),
+            "{text}"
+        );
+    }
+}
