@@ -118,7 +118,7 @@ impl Manifest {
     /// restore, the API's use, failures, notes and what is not covered.
     pub fn summary(&self) -> String {
         let mut out = format!(
-            "{} of {} ({}): {}{}\n{:<26} {:>7} {:>9} {:>9} {:>7}\n",
+            "{} of {} ({}): {}\n{:<26} {:>7} {:>9} {:>9} {:>7}\n",
             if self.snapshot.is_empty() {
                 "run".to_string()
             } else {
@@ -127,11 +127,6 @@ impl Manifest {
             self.tenant.hostname,
             self.started_at,
             self.status.as_str(),
-            if self.full {
-                ", every app exported"
-            } else {
-                ""
-            },
             "kind",
             "total",
             "backed up",
@@ -143,6 +138,9 @@ impl Manifest {
                 "{kind:<26} {:>7} {:>9} {:>9} {:>7}\n",
                 c.total, c.backed_up, c.unchanged, c.failed
             ));
+        }
+        if self.full {
+            out.push_str("every app exported (none taken from the parent snapshot)\n");
         }
         let redacted: usize = self.items.iter().map(|i| i.redacted.len()).sum();
         let findings: usize = self.items.iter().map(|i| i.findings.len()).sum();

@@ -52,7 +52,7 @@ impl Default for BackupOptions {
             only: vec![],
             exclude: vec![],
             full: false,
-            exports_in_flight: 8,
+            exports_in_flight: 16,
             spool: None,
             assign_self_to_spaces: false,
             full_every_days: None,

@@ -94,6 +94,9 @@ pub struct Request {
     pub path: String,
     pub query: Option<String>,
     pub body: Option<(Bytes, &'static str)>,
+    /// A body streamed from a file (its path, length and content type), opened again for
+    /// each attempt, so a large upload never sits in memory.
+    pub file: Option<(std::path::PathBuf, u64, &'static str)>,
     /// Safe to repeat: GET, PUT and DELETE are; a POST only when the caller says so.
     pub idempotent: bool,
     pub range_from: Option<u64>,
@@ -110,6 +113,7 @@ impl Request {
             path: path.into(),
             query: None,
             body: None,
+            file: None,
             idempotent,
             range_from: None,
         }
@@ -131,6 +135,16 @@ impl Request {
     }
     pub fn bytes(mut self, body: Bytes, content_type: &'static str) -> Request {
         self.body = Some((body, content_type));
+        self
+    }
+    /// Streams the body from a file (an app export to import).
+    pub fn file(
+        mut self,
+        path: impl Into<std::path::PathBuf>,
+        len: u64,
+        content_type: &'static str,
+    ) -> Request {
+        self.file = Some((path.into(), len, content_type));
         self
     }
     /// Marks a POST as safe to repeat (an export only makes another temporary file).
@@ -259,6 +273,22 @@ impl TenantClient {
                 builder = builder
                     .header(reqwest::header::CONTENT_TYPE, *ct)
                     .body(body.clone());
+            }
+            if let Some((path, len, ct)) = &req.file {
+                let file =
+                    tokio::fs::File::open(path)
+                        .await
+                        .map_err(|e| ClientError::Transport {
+                            request: req.name(),
+                            detail: format!("cannot read the body from {}: {e}", path.display()),
+                            attempts,
+                        })?;
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, *ct)
+                    .header(reqwest::header::CONTENT_LENGTH, *len)
+                    .body(reqwest::Body::wrap_stream(
+                        tokio_util::io::ReaderStream::new(file),
+                    ));
             }
             if let Some(from) = req.range_from.filter(|f| *f > 0) {
                 builder = builder.header(RANGE, format!("bytes={from}-"));

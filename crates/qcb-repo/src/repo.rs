@@ -563,9 +563,14 @@ impl Repo {
             .to_indexed()
             .map_err(|e| self.err("cannot read the index", e))?;
         let mut results = Vec::with_capacity(paths.len());
+        // Each folder's tree is read once, however many of its files are asked for.
+        let mut trees: std::collections::HashMap<
+            TreeId,
+            std::collections::HashMap<std::ffi::OsString, Node>,
+        > = std::collections::HashMap::new();
         for (i, path) in paths.iter().enumerate() {
             let one = (|| {
-                let (path, node) = self.find_node(&repo, snapshot, path)?;
+                let (path, node) = self.find_node_cached(&repo, snapshot, path, &mut trees)?;
                 if !node.is_file() {
                     return Err(RepoError::NotAFile {
                         snapshot: snapshot.short_id.clone(),
@@ -775,6 +780,61 @@ impl Repo {
     }
 
     /// Finds the node at `path` (normalised: no leading or trailing `/`; empty is the root).
+    /// `find_node` with the trees it reads kept in `trees`.
+    fn find_node_cached<S: IndexedTree>(
+        &self,
+        repo: &Repository<S>,
+        snapshot: &SnapshotInfo,
+        path: &str,
+        trees: &mut std::collections::HashMap<
+            TreeId,
+            std::collections::HashMap<std::ffi::OsString, Node>,
+        >,
+    ) -> Result<(String, Node), RepoError> {
+        let path = path.trim_matches('/').to_string();
+        let root: TreeId = snapshot.tree.parse().map_err(|_| RepoError::Rustic {
+            action: format!("snapshot {} has an invalid tree id", snapshot.short_id),
+            location: self.location().to_string(),
+            source: RusticCause(RusticError::new(
+                rustic_core::ErrorKind::Repository,
+                "invalid tree id",
+            )),
+        })?;
+        let not_found = || RepoError::PathNotFound {
+            snapshot: snapshot.short_id.clone(),
+            path: path.clone(),
+        };
+        let mut current = Some(root);
+        let mut found: Option<Node> = None;
+        for component in path.split('/').filter(|c| !c.is_empty()) {
+            let Some(id) = current else {
+                return Err(not_found());
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = trees.entry(id) {
+                let tree = repo.get_tree(&id).map_err(|e| {
+                    self.err(
+                        format!("cannot read `{path}` in snapshot {}", snapshot.short_id),
+                        e,
+                    )
+                })?;
+                slot.insert(
+                    tree.nodes
+                        .into_iter()
+                        .map(|n| (n.name().to_os_string(), n))
+                        .collect(),
+                );
+            }
+            let node = trees
+                .get(&id)
+                .and_then(|t| t.get(std::ffi::OsStr::new(component)))
+                .cloned()
+                .ok_or_else(not_found)?;
+            current = node.subtree.filter(|_| node.is_dir());
+            found = Some(node);
+        }
+        found.map(|n| (path.clone(), n)).ok_or_else(not_found)
+    }
+
     fn find_node<S: IndexedTree>(
         &self,
         repo: &Repository<S>,

@@ -207,7 +207,19 @@ impl Ctx<'_> {
         let mut doc = e.attrs().clone();
         self.rewrite(&mut doc);
         let mut missing = Vec::new();
+        // A credential cut out of a text field (a connection string) is a marker inside the
+        // text: the supplied value replaces the marker, the rest of the text stays.
+        let in_text = |doc: &Value, ptr: &str| {
+            e.kind.scan.contains(&ptr)
+                && doc
+                    .pointer(ptr)
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.contains(TEXT_MARKER))
+        };
         for ptr in &e.redacted {
+            if in_text(&doc, ptr) {
+                continue;
+            }
             match self.secrets.get(e.kind.name, &e.id, &e.name, ptr) {
                 Some(v) => {
                     if let Some(slot) = doc.pointer_mut(ptr) {
@@ -218,17 +230,13 @@ impl Ctx<'_> {
             }
         }
         for ptr in e.kind.scan {
-            let has_marker = doc
-                .pointer(ptr)
-                .map(|v| v.to_string().contains(TEXT_MARKER))
-                .unwrap_or(false);
-            if !has_marker {
+            if !in_text(&doc, ptr) {
                 continue;
             }
             match self.secrets.get(e.kind.name, &e.id, &e.name, ptr) {
                 Some(v) => {
-                    if let Some(slot) = doc.pointer_mut(ptr) {
-                        *slot = Value::String(v.expose_secret().to_string());
+                    if let Some(Value::String(t)) = doc.pointer_mut(ptr) {
+                        *t = t.replace(TEXT_MARKER, v.expose_secret());
                     }
                 }
                 None => missing.push(format!("{ptr} (a credential inside the text)")),
@@ -978,9 +986,11 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
         .find(|(s, _)| s == "qvf")
         .and_then(|(_, p)| ctx.staged.path(p))
         .ok_or("the snapshot holds no export of this app")?;
-    let bytes = tokio::fs::read(qvf)
+    let len = tokio::fs::metadata(qvf)
         .await
-        .map_err(|err| format!("cannot read the staged export: {err}"))?;
+        .map_err(|err| format!("cannot read the staged export: {err}"))?
+        .len();
+    let qvf = qvf.to_path_buf();
     let old_space = e.str_at("/spaceId");
     let space = if old_space.is_empty() {
         String::new()
@@ -1012,7 +1022,7 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
     }
     let req = Request::new(Method::POST, "/api/v1/apps/import")
         .query(query)
-        .bytes(Bytes::from(bytes), "application/octet-stream");
+        .file(qvf, len, "application/octet-stream");
     let (_, imported) = ctx.client.call_json(&req).await.map_err(api_err)?;
     let mut id = imported["attributes"]["id"]
         .as_str()

@@ -311,7 +311,7 @@ pub fn select(data: &SnapshotData, sel: &Selection) -> Result<Vec<usize>, Restor
         if e.kind.name == "spaces" {
             return e.id == wanted || e.name == wanted;
         }
-        ["/spaceId", "/space"].iter().any(|p| {
+        ["/spaceId", "/space", "/metadata/spaceId"].iter().any(|p| {
             let s = e.str_at(p);
             !s.is_empty() && (s == wanted || space_names.get(s) == Some(&wanted))
         })
@@ -504,6 +504,18 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
             ));
             continue;
         }
+        if k.name == "data-connections" && e.str_at("/space").is_empty() {
+            let owner = e.str_at("/user");
+            let mine = map.get(owner) == Some(target.me.as_str());
+            if !mine && !owner.is_empty() {
+                steps.push(step(
+                    Action::Manual,
+                    None,
+                    format!("a personal data connection of user {owner}: only that user can make it again (Qlik has no API to create one in another user's personal space)"),
+                ));
+                continue;
+            }
+        }
         if let Some(manual) = manual_reason(e) {
             steps.push(step(Action::Manual, None, manual));
             continue;
@@ -555,6 +567,17 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
             })
             .unwrap_or_default();
         if candidates.is_empty() {
+            // Mapped by the map file to an item of the target that goes by another key.
+            if let Some(mapped) = map.get(&e.id).filter(|m| *m != e.id) {
+                if matches!(k.name, "users" | "groups" | "spaces") {
+                    steps.push(step(
+                        Action::Skip,
+                        Some(mapped.to_string()),
+                        "mapped to the target's by the map file".into(),
+                    ));
+                    continue;
+                }
+            }
             steps.push(step(Action::Create, None, "not in the target".into()));
             continue;
         }

@@ -100,11 +100,22 @@ impl SnapshotData {
     pub fn load(repo: &Repo, info: SnapshotInfo) -> Result<SnapshotData, RestoreError> {
         let short = info.short_id.clone();
         let mut raw = Vec::new();
-        repo.cat(&info, "manifest.json", &mut raw)
-            .map_err(|e| RestoreError::Manifest {
-                snapshot: short.clone(),
-                detail: format!("it has no readable manifest.json ({e}); it was not written by qcb, or it is damaged"),
-            })?;
+        match repo.cat(&info, "manifest.json", &mut raw) {
+            Ok(_) => {}
+            Err(qcb_repo::RepoError::PathNotFound { .. }) => {
+                return Err(RestoreError::Manifest {
+                    snapshot: short.clone(),
+                    detail: "it has no manifest.json: it was not written by qcb".into(),
+                })
+            }
+            Err(e) => {
+                return Err(RestoreError::MissingData {
+                    snapshot: short.clone(),
+                    path: "manifest.json".into(),
+                    detail: e.to_string(),
+                })
+            }
+        }
         let manifest = Manifest::from_slice(&raw).map_err(|e| RestoreError::Manifest {
             snapshot: short.clone(),
             detail: e.to_string(),
@@ -270,14 +281,16 @@ impl Staged {
                         source,
                     })
                 }
-                Err(e) if required => {
+                // An optional file the snapshot does not have (a brand without a favicon, an
+                // app whose script was not readable) is fine; a damaged one is not.
+                Err(qcb_repo::RepoError::PathNotFound { .. }) if !required => {}
+                Err(e) => {
                     return Err(RestoreError::MissingData {
                         snapshot: snap.short_id.clone(),
                         path,
                         detail: e.to_string(),
                     })
                 }
-                Err(_) => {}
             }
         }
         Ok(Staged { dir, files })

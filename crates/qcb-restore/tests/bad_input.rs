@@ -190,6 +190,7 @@ async fn a_lost_pack_file_stops_the_restore_before_any_write() {
     assert!(all.len() >= 2, "the demo fills several packs: {all:?}");
     // Whichever pack is lost — app exports, documents, the manifest, the trees — the restore
     // stops with an error that names the damage and the repair, and writes nothing.
+    let mut problems = Vec::new();
     for (pack, size) in &all {
         let aside = s.tmp.path().join("aside");
         std::fs::rename(pack, &aside).expect("move the pack away");
@@ -228,18 +229,105 @@ async fn a_lost_pack_file_stops_the_restore_before_any_write() {
         };
         s.assert_nothing_written();
         let text = err.to_string();
-        assert!(
-            !matches!(err, RestoreError::Join(_)),
-            "no panic when {} ({size} bytes) is lost: {text}",
-            pack.display()
-        );
-        assert!(
-            text.contains("damaged") && text.contains("qcb check --read-data"),
-            "without {} ({size} bytes) the error names the damage and the repair: {text}",
-            pack.display()
-        );
+        let panicked = matches!(err, RestoreError::Join(_));
+        if panicked || !(text.contains("damaged") && text.contains("qcb check --read-data")) {
+            problems.push(format!("without {} ({size} bytes): {text}", pack.display()));
+        }
         std::fs::rename(&aside, pack).expect("put the pack back");
     }
+    assert!(
+        problems.is_empty(),
+        "a lost pack gives an error that names the damage and `qcb check --read-data` (and no panic):\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The plan and, when it succeeds, the restore of everything in `snap`: the error one of
+/// them must end with.
+async fn restore_error(s: &Setup, snap: &SnapshotInfo) -> Result<RestoreError, String> {
+    let planned = prepare(
+        &s.cb,
+        s.repo.clone(),
+        snap.clone(),
+        &Selection::default(),
+        &TenantMap::default(),
+        "",
+    )
+    .await;
+    let prepared = match planned {
+        Err(e) => return Ok(e),
+        Ok(p) => p,
+    };
+    s.assert_nothing_written();
+    match execute(
+        &s.cb,
+        s.repo.clone(),
+        prepared,
+        &Secrets::default(),
+        &ApplyOptions::default(),
+        None,
+    )
+    .await
+    {
+        Err(e) => Ok(e),
+        Ok(report) => Err(report.summary()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_blob_of_documents_or_app_exports_names_the_file_and_the_repair() {
+    let s = setup(&[]).await;
+    let repo_dir = s.tmp.path().join("repo");
+    let before = packs(&repo_dir);
+    let (data_pack, _) = before.first().cloned().expect("a data pack");
+    // Two later snapshots of the same files whose manifest (and, in the second, every JSON
+    // document) is stored anew, in packs of their own; the rest is shared with the first
+    // snapshot. Then the first snapshot's data pack is lost.
+    let docs_lost = s.doctored(|files| {
+        let m = file(files, "manifest.json");
+        let v: serde_json::Value = serde_json::from_slice(m).expect("manifest");
+        *m = serde_json::to_vec(&v).expect("json");
+    });
+    let exports_lost = s.doctored(|files| {
+        for (path, bytes) in files.iter_mut() {
+            if path.ends_with(".json") {
+                bytes.extend_from_slice(b"\n\n");
+            }
+        }
+    });
+    std::fs::remove_file(&data_pack).expect("lose the pack");
+
+    let err = restore_error(&s, &docs_lost)
+        .await
+        .unwrap_or_else(|summary| panic!("documents are lost, yet:\n{summary}"));
+    s.assert_nothing_written();
+    let text = err.to_string();
+    assert!(matches!(err, RestoreError::MissingData { .. }), "{err:?}");
+    assert!(
+        text.contains(&docs_lost.short_id)
+            && text.contains(".json`")
+            && text.contains("damaged")
+            && text.contains("qcb check --read-data"),
+        "{text}"
+    );
+
+    let err = restore_error(&s, &exports_lost)
+        .await
+        .unwrap_or_else(|summary| panic!("app exports are lost, yet:\n{summary}"));
+    s.assert_nothing_written();
+    let text = err.to_string();
+    assert!(matches!(err, RestoreError::MissingData { .. }), "{err:?}");
+    assert!(
+        text.contains(&exports_lost.short_id)
+            // The first file staged that the lost pack held: an app export, or a brand's,
+            // theme's or template's file.
+            && [".qvf`", ".zip`", ".bin`", ".logo`", ".favIcon`", ".styles`"]
+                .iter()
+                .any(|f| text.contains(f))
+            && text.contains("damaged")
+            && text.contains("qcb check --read-data"),
+        "{text}"
+    );
 }
 
 /// A map file written in the test's folder.

@@ -1,6 +1,7 @@
-//! Every kind, in restore order (DESIGN.md §4: tenant settings → identity → spaces →
-//! connections → themes, extensions → apps → templates → tasks → sharing, alerts, collections,
-//! glossaries → automation connections, automations → webhooks, integrations, OAuth clients).
+//! Every kind, in restore order (DESIGN.md §4: tenant settings → roles, groups, users →
+//! spaces → connections → themes, extensions → apps → templates → tasks → sharing, alerts,
+//! collections, glossaries → automation connections, automations → webhooks, integrations,
+//! OAuth clients).
 
 use crate::ComponentKind;
 
@@ -74,31 +75,31 @@ pub const ALL: &[&ComponentKind] = &[
     &csp_origins::KIND,
     &brands::KIND,
     &pinned_links::KIND,
-    &users::KIND,
-    &groups::KIND,
     &roles::KIND,
+    &groups::KIND,
+    &users::KIND,
     &license_assignments::KIND,
     &identity_providers::KIND,
     &api_keys::KIND,
     &spaces::KIND,
-    &apps::KIND,
     &data_connections::KIND,
     &data_files::KIND,
-    &automations::KIND,
-    &automation_connections::KIND,
-    &webhooks::KIND,
-    &web_integrations::KIND,
-    &oauth_clients::KIND,
     &themes::KIND,
     &extensions::KIND,
+    &apps::KIND,
     &report_templates::KIND,
     &reload_tasks::KIND,
     &scheduling_tasks::KIND,
     &sharing_tasks::KIND,
     &data_alerts::KIND,
-    &glossaries::KIND,
     &collections::KIND,
+    &glossaries::KIND,
     &odag_links::KIND,
+    &automation_connections::KIND,
+    &automations::KIND,
+    &webhooks::KIND,
+    &web_integrations::KIND,
+    &oauth_clients::KIND,
 ];
 
 pub fn all() -> &'static [&'static ComponentKind] {

@@ -86,6 +86,10 @@ pub fn normalise(k: &ComponentKind, doc: &Value, map: &IdMap) -> Value {
         if k.name == "users" {
             m.remove("status");
         }
+        // Who a task runs as is not settable through the API (the report lists it).
+        if k.name == "scheduling-tasks" {
+            m.remove("metadata");
+        }
         if k.name == "brands" {
             m.retain(|f, _| matches!(f.as_str(), "name" | "description" | "active"));
         }

@@ -34,8 +34,8 @@ pub struct BackupArgs {
     /// No progress display: log lines instead (as when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
-    /// App exports downloading at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// App exports in flight at once (the client's limiter paces their requests).
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub exports: usize,
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
