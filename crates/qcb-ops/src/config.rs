@@ -437,18 +437,18 @@ fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     }
 }
 
-/// Tenants sharing a repository must share its retention: `forget` applies a policy to every
-/// tenant of a repository.
+/// Two entries for the same tenant in the same repository must agree on its retention: each
+/// tenant's policy applies to its own snapshots only, so different tenants may differ.
 fn shared_repositories_agree(tenants: &[TenantConfig], path: &Path) -> Result<(), ConfigError> {
     for (i, a) in tenants.iter().enumerate() {
         for b in &tenants[i + 1..] {
-            if a.repository == b.repository && a.retention != b.retention {
+            if a.repository == b.repository && a.host == b.host && a.retention != b.retention {
                 return Err(ConfigError::Tenant {
                     path: path.to_path_buf(),
                     tenant: b.name.clone(),
                     field: "retention",
                     message: format!(
-                        "differs from tenant `{}`'s, which uses the same repository: retention applies to every tenant of a repository, so give them the same policy or separate repositories",
+                        "differs from tenant `{}`'s, which backs up the same Qlik tenant into the same repository: give them the same policy",
                         a.name
                     ),
                 });
@@ -906,7 +906,8 @@ mod tests {
     }
 
     #[test]
-    fn tenants_sharing_a_repository_share_its_retention() {
+    fn tenants_sharing_a_repository_keep_their_own_retention() {
+        // Two entries for one Qlik tenant in one repository must agree…
         let two = format!(
             "{}\n[tenants.retention]\nkeep_daily = 7\n{}\n[tenants.retention]\nkeep_daily = 3\n",
             MINIMAL,
@@ -917,6 +918,17 @@ mod tests {
             e.contains("tenant `other`: `retention` differs from tenant `acme`'s"),
             "{e}"
         );
+        // …different tenants sharing a repository each keep their own policy.
+        let two = format!(
+            "{}\n[tenants.retention]\nkeep_daily = 7\n{}\n[tenants.retention]\nkeep_daily = 3\n",
+            MINIMAL,
+            MINIMAL
+                .replace("\"acme\"", "\"other\"")
+                .replace("acme.eu.qlikcloud.com", "other.eu.qlikcloud.com")
+        );
+        let c = parse_str(&two).unwrap();
+        assert_eq!(c.tenants[0].retention.daily, 7);
+        assert_eq!(c.tenants[1].retention.daily, 3);
     }
 
     #[test]

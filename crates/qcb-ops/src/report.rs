@@ -597,6 +597,11 @@ started {{ r.started_at }}{% if r.duration %} · took {{ r.duration }}{% endif %
 {% else %}<p>Everything qcb knows of was covered.</p>{% endif %}
 </section>
 
+<section id="runbook">
+<h2>Restore readiness</h2>
+<p>What a restore of this snapshot gives back, in which order, how long it takes and what a person must do: <code>qcb runbook {% if r.snapshot_short %}{{ r.snapshot_short }}{% else %}latest --host {{ r.tenant }}{% endif %}</code> (Markdown, or <code>--json</code>). Try a restore without writing: <code>qcb restore {% if r.snapshot_short %}{{ r.snapshot_short }}{% else %}latest{% endif %} --plan</code>.</p>
+</section>
+
 {% if r.notes %}
 <section id="notes">
 <h2>Notes ({{ r.notes|length }})</h2>
@@ -811,6 +816,15 @@ pub fn markdown_with_anomalies(
             o.push_str(&format!("| {} | {} |\n", md(&n.kind), md(&n.reason)));
         }
     }
+
+    let snap = if v.snapshot_short.is_empty() {
+        format!("latest --host {}", v.tenant)
+    } else {
+        v.snapshot_short.clone()
+    };
+    o.push_str(&format!(
+        "\n## Restore readiness\n\nWhat a restore of this snapshot gives back, in which order, how long it takes and what a person must do: `qcb runbook {snap}`. Try a restore without writing: `qcb restore {snap} --plan`.\n"
+    ));
 
     if !v.notes.is_empty() {
         o.push_str(&format!("\n## Notes ({})\n\n", v.notes.len()));

@@ -177,7 +177,13 @@ impl Runner {
 
         if !tenant.retention.is_empty() {
             let (r, policy, host) = (repo.clone(), tenant.retention, tenant.host.clone());
-            match blocking(move || r.forget(&policy, false).map_err(|e| error_chain(&e))).await {
+            let only = host.clone();
+            match blocking(move || {
+                r.forget_host(&policy, &only, false)
+                    .map_err(|e| error_chain(&e))
+            })
+            .await
+            {
                 Ok(report) => {
                     record.forgotten = report
                         .groups

@@ -725,7 +725,30 @@ impl Repo {
     /// Forgets snapshots by `policy`, per tenant; with `dry_run`, only reports. Only snapshots
     /// tagged `qcb` are considered. Their data stays until [`Repo::prune`].
     pub fn forget(&self, policy: &KeepPolicy, dry_run: bool) -> Result<ForgetReport, RepoError> {
-        let snaps = self.snapshots()?;
+        self.forget_where(policy, None, dry_run)
+    }
+
+    /// Forgets by `policy` among one tenant's snapshots only: tenants sharing a repository
+    /// keep their own retention.
+    pub fn forget_host(
+        &self,
+        policy: &KeepPolicy,
+        host: &str,
+        dry_run: bool,
+    ) -> Result<ForgetReport, RepoError> {
+        self.forget_where(policy, Some(host), dry_run)
+    }
+
+    fn forget_where(
+        &self,
+        policy: &KeepPolicy,
+        host: Option<&str>,
+        dry_run: bool,
+    ) -> Result<ForgetReport, RepoError> {
+        let mut snaps = self.snapshots()?;
+        if let Some(h) = host {
+            snaps.retain(|s| s.host == h);
+        }
         let report = plan_forget(&snaps, policy, dry_run)?;
         if !dry_run {
             let ids = report

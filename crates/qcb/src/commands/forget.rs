@@ -35,6 +35,9 @@ pub struct ForgetArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only this tenant's snapshots (its host name, as `qcb snapshots` shows it).
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
@@ -45,10 +48,13 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
         monthly: args.keep_monthly,
         yearly: args.keep_yearly,
     };
-    let (dry_run, prune) = (args.dry_run, args.prune);
+    let (dry_run, prune, host) = (args.dry_run, args.prune, args.host.clone());
     let (report, pruned) = blocking(move || {
         let repo = repo.open()?;
-        let report = repo.forget(&policy, dry_run)?;
+        let report = match &host {
+            Some(h) => repo.forget_host(&policy, h, dry_run)?,
+            None => repo.forget(&policy, dry_run)?,
+        };
         let pruned = if prune && !dry_run {
             Some(repo.prune()?)
         } else {
