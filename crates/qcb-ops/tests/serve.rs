@@ -408,3 +408,68 @@ fn metrics_families_parse_without_any_run() {
         "never backed up: stale"
     );
 }
+
+#[path = "support/mod.rs"]
+mod alert_support;
+
+/// A tenant with no snapshot newer than `stale_after` gets one stale alert per stale spell,
+/// with a fake clock: none before the threshold, one after it, no repeat while it stays stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_tenant_gets_one_alert_per_stale_spell() {
+    let e = emulator(Profile::Empty).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    init_repo(dir.path());
+    let receiver = alert_support::Receiver::start().await;
+    // Scheduled once a year, so it does not run in this test; stale after two hours.
+    let extra = format!(
+        "schedule = \"0 3 1 1 *\"\nstale_after = \"2h\"\n[[tenants.notify]]\ntype = \"webhook\"\nurl = {:?}\non = [\"stale\"]\n",
+        receiver.url("/hook")
+    );
+    let config = with_url(dir.path(), &e, &key_file(dir.path(), &e), &extra);
+    let start = Utc::now().with_nanosecond(0).unwrap_or_else(Utc::now);
+    let clock = qcb_ops::schedule::FakeClock::new(start);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(qcb_ops::server::serve(
+        Arc::new(config),
+        runner(&dir.path().join("state")),
+        Arc::new(clock.clone()),
+        listener,
+        shutdown.clone(),
+    ));
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
+
+    // The tenant loop and the staleness watch wait on the clock.
+    clock.sleepers(2).await;
+    clock.advance(chrono::Duration::minutes(90));
+    settle().await;
+    assert!(receiver.take().is_empty(), "not stale yet after 90 minutes");
+
+    clock.advance(chrono::Duration::minutes(40));
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        got.extend(receiver.take());
+        if !got.is_empty() {
+            break;
+        }
+        settle().await;
+    }
+    assert_eq!(got.len(), 1, "one stale alert: {got:?}");
+    let body = got[0].json();
+    assert_eq!(body["kind"], "stale", "{body}");
+    assert!(
+        !got[0].body.contains(e.admin_api_key()),
+        "no credential in the alert"
+    );
+
+    // Still stale an hour later: no second alert for the same spell.
+    clock.advance(chrono::Duration::minutes(60));
+    settle().await;
+    settle().await;
+    assert!(receiver.take().is_empty(), "one alert per stale spell");
+
+    shutdown.cancel();
+    let _ = server.await;
+}
