@@ -64,82 +64,7 @@ async fn demo_tenant_comes_back_whole_in_an_empty_tenant() {
     assert!(failed.is_empty(), "failures: {failed:#?}");
 
     // Fidelity: every kind of A, compared with B.
-    let map = map_of(&report);
-    let mut table = String::from("\nkind                      items  equal  differing  runbook\n");
-    let mut problems = Vec::new();
-    for k in qcb_catalog::all() {
-        let Some(c) = manifest.counts.get(k.name) else {
-            continue;
-        };
-        if k.restore == qcb_catalog::Restore::Reference || k.bundle {
-            continue;
-        }
-        if !matches!(k.source, qcb_catalog::Source::List { .. }) || k.name == "apps" {
-            continue;
-        }
-        let in_a = items(&ca, k).await;
-        let in_b = items(&cb, k).await;
-        let manual: Vec<_> = report.manual.iter().filter(|m| m.kind == k.name).collect();
-        let (mut equal, mut differing) = (0, 0);
-        for (key, doc_a) in &in_a {
-            let want = normalise(k, doc_a, &map);
-            let listed = manual
-                .iter()
-                .any(|m| Some(m.id.as_str()) == doc_a.get(k.id_field).and_then(|v| v.as_str()));
-            // A space's DataFiles connection is made by Qlik with the space.
-            if doc_a["qType"] == "qix-datafiles.exe" {
-                continue;
-            }
-            match in_b.get(key) {
-                Some(doc_b) => {
-                    let have = normalise(k, doc_b, &qcb_restore::ids::IdMap::default());
-                    let diff: Vec<String> = want
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter(|(f, v)| have.get(f.as_str()) != Some(v))
-                        .map(|(f, _)| f.clone())
-                        .collect();
-                    if diff.is_empty() {
-                        equal += 1;
-                    } else {
-                        differing += 1;
-                        if !listed {
-                            let detail: Vec<String> = diff
-                                .iter()
-                                .map(|f| {
-                                    format!(
-                                        "{f}: {} vs {}",
-                                        want[f.as_str()],
-                                        have.get(f.as_str()).cloned().unwrap_or_default()
-                                    )
-                                })
-                                .collect();
-                            problems.push(format!(
-                                "{} {key}: differs in {}",
-                                k.name,
-                                detail.join("; ")
-                            ));
-                        }
-                    }
-                }
-                None => {
-                    differing += 1;
-                    if !listed {
-                        problems.push(format!("{} {key}: missing in B", k.name));
-                    }
-                }
-            }
-        }
-        table.push_str(&format!(
-            "{:<25} {:>5} {:>6} {:>10} {:>8}\n",
-            k.name,
-            c.total,
-            equal,
-            differing,
-            manual.len()
-        ));
-    }
+    let (table, problems) = fidelity(&ca, &cb, &manifest, &report).await;
     println!("{table}");
     // Apps: the same names in the same spaces (by name), each reloaded by a person.
     let apps_a = ca
@@ -510,4 +435,168 @@ async fn a_deleted_space_comes_back_with_its_apps_tasks_and_assignments() {
         }
         assert_eq!(now, count.total, "{kind} count after the restore");
     }
+}
+
+/// A and B compared kind by kind, IDs mapped: the fidelity table, and the differences the
+/// restore report does not list as manual steps (which must be none).
+async fn fidelity(
+    ca: &qcb_qlik::TenantClient,
+    cb: &qcb_qlik::TenantClient,
+    manifest: &qcb_backup::Manifest,
+    report: &qcb_restore::RestoreReport,
+) -> (String, Vec<String>) {
+    let map = map_of(&report);
+    let mut table = String::from("\nkind                      items  equal  differing  runbook\n");
+    let mut problems = Vec::new();
+    for k in qcb_catalog::all() {
+        let Some(c) = manifest.counts.get(k.name) else {
+            continue;
+        };
+        if k.restore == qcb_catalog::Restore::Reference || k.bundle {
+            continue;
+        }
+        if !matches!(k.source, qcb_catalog::Source::List { .. }) || k.name == "apps" {
+            continue;
+        }
+        let in_a = items(ca, k).await;
+        let in_b = items(cb, k).await;
+        let manual: Vec<_> = report.manual.iter().filter(|m| m.kind == k.name).collect();
+        let (mut equal, mut differing) = (0, 0);
+        for (key, doc_a) in &in_a {
+            let want = normalise(k, doc_a, &map);
+            let listed = manual
+                .iter()
+                .any(|m| Some(m.id.as_str()) == doc_a.get(k.id_field).and_then(|v| v.as_str()));
+            // A space's DataFiles connection is made by Qlik with the space.
+            if doc_a["qType"] == "qix-datafiles.exe" {
+                continue;
+            }
+            match in_b.get(key) {
+                Some(doc_b) => {
+                    let have = normalise(k, doc_b, &qcb_restore::ids::IdMap::default());
+                    let diff: Vec<String> = want
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(f, v)| have.get(f.as_str()) != Some(v))
+                        .map(|(f, _)| f.clone())
+                        .collect();
+                    if diff.is_empty() {
+                        equal += 1;
+                    } else {
+                        differing += 1;
+                        if !listed {
+                            let detail: Vec<String> = diff
+                                .iter()
+                                .map(|f| {
+                                    format!(
+                                        "{f}: {} vs {}",
+                                        want[f.as_str()],
+                                        have.get(f.as_str()).cloned().unwrap_or_default()
+                                    )
+                                })
+                                .collect();
+                            problems.push(format!(
+                                "{} {key}: differs in {}",
+                                k.name,
+                                detail.join("; ")
+                            ));
+                        }
+                    }
+                }
+                None => {
+                    differing += 1;
+                    if !listed {
+                        problems.push(format!("{} {key}: missing in B", k.name));
+                    }
+                }
+            }
+        }
+        table.push_str(&format!(
+            "{:<25} {:>5} {:>6} {:>10} {:>8}\n",
+            k.name,
+            c.total,
+            equal,
+            differing,
+            manual.len()
+        ));
+    }
+    (table, problems)
+}
+
+/// The large tenant (1842 apps, 2000 users, 200 spaces, …) comes back whole in an empty one.
+/// Rate limits off and exports shrunk to a few KiB: this test is about completeness; the
+/// benchmark (`cargo bench -p qcb-restore --bench restore`) measures the pace at Qlik's limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_tenant_comes_back_whole_in_an_empty_tenant() {
+    let scale = 1000.0;
+    let start = |profile| {
+        qcb_emulator::Emulator::start(
+            qcb_emulator::EmulatorConfig {
+                profile,
+                time_scale: scale,
+                rate_limits: false,
+                ..qcb_emulator::EmulatorConfig::default()
+            },
+            "127.0.0.1:0",
+        )
+    };
+    let a = start(Profile::Large).await.expect("emulator A");
+    let b = start(Profile::Empty).await.expect("emulator B");
+    for c in a.tenant().write().app_content.values_mut() {
+        c.size = 4096;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let ca = client(&a, scale);
+    let cb = client(&b, scale);
+    let (manifest, snap) = back_up(&ca, &repo).await;
+    let opts = ApplyOptions {
+        concurrency: 16,
+        ..ApplyOptions::default()
+    };
+    let prepared = prepare(
+        &cb,
+        repo.clone(),
+        snap,
+        &Selection::default(),
+        &TenantMap::default(),
+        "",
+    )
+    .await
+    .expect("plan");
+    let report = execute(
+        &cb,
+        repo.clone(),
+        prepared,
+        &Secrets::default(),
+        &opts,
+        None,
+    )
+    .await
+    .expect("restore");
+    println!("{}", report.summary());
+    let failed: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .take(10)
+        .collect();
+    assert!(failed.is_empty(), "failures: {failed:#?}");
+    let (table, problems) = fidelity(&ca, &cb, &manifest, &report).await;
+    println!("{table}");
+    let apps_a = ca
+        .list_all("/api/v1/items", "resourceType=app&limit=100", "data")
+        .await
+        .expect("a apps");
+    let apps_b = cb
+        .list_all("/api/v1/items", "resourceType=app&limit=100", "data")
+        .await
+        .expect("b apps");
+    assert_eq!(apps_a.len(), apps_b.len(), "every app comes back");
+    assert!(
+        problems.is_empty(),
+        "not restored faithfully:\n{}",
+        problems.join("\n")
+    );
 }
