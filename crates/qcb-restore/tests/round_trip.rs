@@ -445,7 +445,7 @@ async fn fidelity(
     manifest: &qcb_backup::Manifest,
     report: &qcb_restore::RestoreReport,
 ) -> (String, Vec<String>) {
-    let map = map_of(&report);
+    let map = map_of(report);
     let mut table = String::from("\nkind                      items  equal  differing  runbook\n");
     let mut problems = Vec::new();
     for k in qcb_catalog::all() {
