@@ -104,6 +104,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             out,
             "  QCB_PASSWORD={DEMO_PASSWORD} qcb ls latest --repo {location}"
         )?;
+        writeln!(
+            out,
+            "  QCB_PASSWORD={DEMO_PASSWORD} qcb runbook latest --repo {location}   # what a restore gives back"
+        )?;
     }
     emulator.stop().await?;
     Ok(super::backup::exit_code(outcome.manifest.status))
