@@ -610,14 +610,17 @@ fn check_tenant(
         None => Zone::Utc,
         Some(z) if z.eq_ignore_ascii_case("utc") => Zone::Utc,
         Some(z) if z.eq_ignore_ascii_case("local") => Zone::Local,
-        Some(z) => {
-            return Err(err(
-                "timezone",
-                format!(
-                    "is `{z}`: use \"UTC\" (the default) or \"local\" (this machine's time zone)"
-                ),
-            ))
-        }
+        Some(z) => match z.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Zone::Named(tz),
+            Err(_) => {
+                return Err(err(
+                    "timezone",
+                    format!(
+                        "is `{z}`: use \"UTC\" (the default), \"local\" (this machine's time zone) or a zone of the IANA database such as \"Europe/Stockholm\""
+                    ),
+                ))
+            }
+        },
     };
     let schedule_text = t
         .schedule

@@ -31,6 +31,9 @@ pub enum Zone {
     Utc,
     /// The machine's own time zone.
     Local,
+    /// A zone of the IANA database (`Europe/Stockholm`): 02:00 stays 02:00 across daylight
+    /// saving changes.
+    Named(chrono_tz::Tz),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,11 @@ impl Schedule {
             Zone::Local => self
                 .cron
                 .find_next_occurrence(&t.with_timezone(&Local), false)
+                .ok()
+                .map(|l| l.with_timezone(&Utc)),
+            Zone::Named(tz) => self
+                .cron
+                .find_next_occurrence(&t.with_timezone(&tz), false)
                 .ok()
                 .map(|l| l.with_timezone(&Utc)),
         }
@@ -378,6 +386,19 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
     use tokio::sync::{mpsc, Notify};
+
+    #[test]
+    fn a_named_zone_keeps_local_time_across_daylight_saving() {
+        let tz: chrono_tz::Tz = "Europe/Stockholm".parse().unwrap();
+        let s = Schedule::parse("0 2 * * *", Zone::Named(tz)).unwrap();
+        // Winter: 02:00 in Stockholm is 01:00 UTC; summer: 00:00 UTC.
+        let winter = s.next_after(at(10, 12, 0)).unwrap();
+        assert_eq!(winter, Utc.with_ymd_and_hms(2026, 1, 11, 1, 0, 0).unwrap());
+        let summer = s
+            .next_after(Utc.with_ymd_and_hms(2026, 7, 10, 12, 0, 0).unwrap())
+            .unwrap();
+        assert_eq!(summer, Utc.with_ymd_and_hms(2026, 7, 11, 0, 0, 0).unwrap());
+    }
 
     fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, d, h, m, 0).unwrap()
