@@ -24,8 +24,11 @@ use crate::plan::{
 use crate::snapshot::{Entry, SnapshotData, Staged};
 use crate::target::Target;
 
+/// Told of each item as it is done (for a progress display); sees outcomes, never documents.
+pub type OnResult = std::sync::Arc<dyn Fn(&ItemResult) + Send + Sync>;
+
 /// How to carry a plan out.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApplyOptions {
     pub on_conflict: OnConflict,
     /// Who owns what was restored when its original owner is not in the target (a user ID,
@@ -33,6 +36,17 @@ pub struct ApplyOptions {
     pub fallback_owner: Option<String>,
     /// Writes in flight at once (the client's limiter paces them).
     pub concurrency: usize,
+    pub on_result: Option<OnResult>,
+}
+
+impl std::fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("on_conflict", &self.on_conflict)
+            .field("fallback_owner", &self.fallback_owner)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ApplyOptions {
@@ -41,6 +55,7 @@ impl Default for ApplyOptions {
             on_conflict: OnConflict::Skip,
             fallback_owner: None,
             concurrency: 8,
+            on_result: None,
         }
     }
 }
@@ -404,6 +419,18 @@ fn result(step: &Step, outcome: Outcome, new_id: Option<String>, detail: String)
 }
 
 async fn run_step(ctx: &Ctx<'_>, step: Step) -> ItemResult {
+    let r = run_step_inner(ctx, step).await;
+    tell(ctx, &r);
+    r
+}
+
+fn tell(ctx: &Ctx<'_>, r: &ItemResult) {
+    if let Some(f) = &ctx.opts.on_result {
+        f(r);
+    }
+}
+
+async fn run_step_inner(ctx: &Ctx<'_>, step: Step) -> ItemResult {
     let e = &ctx.data.entries[step.entry];
     match step.action {
         Action::Skip => result(
@@ -1327,6 +1354,7 @@ async fn licenses(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
                     .filter_map(|r| r["subject"].as_str().map(|s| (s, r)))
                     .collect();
                 for s in chunk {
+                    let before = out.len();
                     let r = by_subject.get(s.id.as_str());
                     let failed = r
                         .and_then(|r| r["status"].as_i64())
@@ -1342,13 +1370,16 @@ async fn licenses(ctx: &Ctx<'_>, steps: Vec<Step>) -> Vec<ItemResult> {
                     } else {
                         result(s, Outcome::Done, None, String::new())
                     });
+                    out[before..].iter().for_each(|r| tell(ctx, r));
                 }
             }
-            Err(err) => out.extend(
-                chunk
-                    .iter()
-                    .map(|s| result(s, Outcome::Failed, None, err.clone())),
-            ),
+            Err(err) => {
+                for s in chunk {
+                    let r = result(s, Outcome::Failed, None, err.clone());
+                    tell(ctx, &r);
+                    out.push(r);
+                }
+            }
         }
     }
     out

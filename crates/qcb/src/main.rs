@@ -73,6 +73,8 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colours only for a person at a terminal, never in a log file or journal.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(filter)
                 // The storage backends' request signers print the credentials they load:
                 // never shown, whatever QCB_LOG says.

@@ -78,6 +78,71 @@ pub struct RestoreArgs {
     /// Writes in flight at once (the rate limiter paces them).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub writes: usize,
+    /// No progress display on a terminal (log lines instead).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// The restore's progress: a bar on a terminal, an `info` line every ten seconds otherwise.
+/// It sees each item's kind and outcome, never a document.
+struct Shown {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+    last_log: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Shown {
+    fn start(total: usize, no_progress: bool) -> std::sync::Arc<Shown> {
+        let bar = (!no_progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} restoring [{bar:30}] {pos}/{len} items, {msg} (ETA {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        std::sync::Arc::new(Shown {
+            bar,
+            total,
+            done: Default::default(),
+            failed: Default::default(),
+            last_log: std::sync::Mutex::new(std::time::Instant::now()),
+        })
+    }
+
+    fn item(&self, r: &qcb_restore::ItemResult) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let done = self.done.fetch_add(1, Relaxed) + 1;
+        if r.outcome == qcb_restore::Outcome::Failed {
+            self.failed.fetch_add(1, Relaxed);
+        }
+        let failed = self.failed.load(Relaxed);
+        let msg = format!("now {}, {failed} failed", r.kind);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done as u64);
+                bar.set_message(msg);
+            }
+            None => {
+                let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= std::time::Duration::from_secs(10) || done == self.total {
+                    *last = std::time::Instant::now();
+                    tracing::info!(target: "qcb::progress", "restore: {done} of {} items, {msg}", self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn usage_if(e: RestoreError) -> anyhow::Error {
@@ -168,6 +233,15 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
         },
         fallback_owner: args.fallback_owner.clone(),
         concurrency: args.writes.max(1),
+        on_result: None,
+    };
+    let shown = Shown::start(prepared.plan.steps.len(), args.no_progress || args.json);
+    let opts = {
+        let shown = shown.clone();
+        ApplyOptions {
+            on_result: Some(std::sync::Arc::new(move |r| shown.item(r))),
+            ..opts
+        }
     };
     let report = tokio::select! {
         r = execute(&client, repo, prepared, &secrets, &opts, None) => r.context("restoring")?,
@@ -176,6 +250,7 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::from(130));
         }
     };
+    shown.finish();
     let path = args.report.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "qcb-restore-{}-{}.md",
