@@ -257,6 +257,42 @@ impl Ctx<'_> {
                 None => missing.push(format!("{ptr} (a credential inside the text)")),
             }
         }
+        // Fields Qlik never returns (a data connection's qPassword) may be supplied too.
+        let handled: Vec<&str> = e
+            .redacted
+            .iter()
+            .map(String::as_str)
+            .chain(e.kind.scan.iter().copied())
+            .collect();
+        for (ptr, v) in self.secrets.fields(e.kind.name, &e.id, &e.name) {
+            if handled.contains(&ptr) {
+                continue;
+            }
+            match ptr.strip_prefix('/').filter(|f| !f.contains('/')) {
+                Some(field) => {
+                    if let Some(m) = doc.as_object_mut() {
+                        m.insert(
+                            field.to_string(),
+                            Value::String(v.expose_secret().to_string()),
+                        );
+                    }
+                }
+                None => {
+                    if let Some(slot) = doc.pointer_mut(ptr) {
+                        *slot = Value::String(v.expose_secret().to_string());
+                    }
+                }
+            }
+        }
+        if e.kind.name == "data-connections"
+            && !e.str_at("/qUsername").is_empty()
+            && self
+                .secrets
+                .get(e.kind.name, &e.id, &e.name, "/qPassword")
+                .is_none()
+        {
+            missing.push("/qPassword (Qlik never returns it)".into());
+        }
         if !missing.is_empty() {
             self.manual(
                 e,

@@ -165,6 +165,22 @@ impl Secrets {
             .or_else(|| items.get(name).and_then(|f| f.get(&field)))
     }
 
+    /// Every field supplied for the item with this ID or name (pointer, value).
+    pub fn fields(&self, kind: &str, id: &str, name: &str) -> Vec<(&str, &SecretString)> {
+        let Some(items) = self.values.get(kind) else {
+            return vec![];
+        };
+        let mut out: Vec<(&str, &SecretString)> = Vec::new();
+        for key in [id, name] {
+            for (f, v) in items.get(key).into_iter().flatten() {
+                if !out.iter().any(|(g, _)| *g == f.as_str()) {
+                    out.push((f.as_str(), v));
+                }
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

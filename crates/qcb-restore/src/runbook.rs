@@ -201,6 +201,37 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The runbook of a loaded snapshot: the manifest's, plus what only the documents tell (data
+/// connections that log in with a user name need their password, which Qlik never returns).
+pub fn runbook_of(data: &crate::SnapshotData) -> Runbook {
+    let mut r = runbook(&data.manifest, &data.info.short_id);
+    for e in &data.entries {
+        if e.kind.name == "data-connections"
+            && !e.str_at("/qUsername").is_empty()
+            && e.attrs().get("qSeparateCredentials") != Some(&serde_json::Value::Bool(true))
+        {
+            let line = SecretLine {
+                kind: e.kind.name.to_string(),
+                id: e.id.clone(),
+                name: e.name.clone(),
+                fields: vec!["/qPassword".into()],
+            };
+            match r
+                .secrets
+                .iter_mut()
+                .find(|s| s.kind == line.kind && s.id == line.id)
+            {
+                Some(s) if !s.fields.contains(&line.fields[0]) => {
+                    s.fields.push(line.fields[0].clone())
+                }
+                Some(_) => {}
+                None => r.secrets.push(line),
+            }
+        }
+    }
+    r
+}
+
 /// The runbook as Markdown.
 pub fn markdown(r: &Runbook) -> String {
     let mut o = format!(

@@ -35,7 +35,7 @@ pub async fn run(args: RunbookArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
         Ok(SnapshotData::load(&repo, snap)?)
     })
     .await?;
-    let book = qcb_restore::runbook(&data.manifest, &data.info.short_id);
+    let book = qcb_restore::runbook::runbook_of(&data);
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&book)?;
         s.push('\n');
