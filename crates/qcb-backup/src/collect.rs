@@ -13,6 +13,83 @@ use serde_json::{Map, Value};
 
 use crate::manifest::{Item, ItemStatus};
 
+/// What the parent snapshot holds of the kinds whose items cost extra requests each (a full
+/// document by ID, a file download) and have nothing else that could change unseen (no
+/// sub-resources): an item whose list entry carries the same modification stamp as the parent's
+/// copy is taken from the parent instead of being fetched again.
+#[derive(Debug, Default)]
+pub struct Reusable {
+    /// Snapshot path → the parent's bytes (documents and files).
+    pub files: std::collections::HashMap<String, Vec<u8>>,
+    /// (kind, id) → the parent's manifest item.
+    pub items: std::collections::HashMap<(String, String), Item>,
+}
+
+/// The fields a list entry's modification stamp may be in.
+const STAMPS: &[&str] = &[
+    "updatedAt",
+    "updateAt",
+    "lastUpdated",
+    "lastUpdatedAt",
+    "modifiedAt",
+];
+
+fn stamp(doc: &Value) -> Option<&str> {
+    STAMPS
+        .iter()
+        .find_map(|f| doc.get(*f).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether a kind's items may be taken from the parent when their stamp is unchanged.
+pub fn reusable(kind: &ComponentKind) -> bool {
+    kind.name != "apps"
+        && kind.subs.is_empty()
+        && !kind.bundle
+        && matches!(kind.source, Source::List { .. })
+        && (kind.get_one.is_some() || !kind.files.is_empty())
+}
+
+impl Reusable {
+    /// The parent's copy of an item, when its stamp equals the list entry's and every file
+    /// of it is there.
+    fn take(
+        &self,
+        kind: &ComponentKind,
+        id: &str,
+        listed: &Value,
+        path: &str,
+    ) -> Option<(Item, Vec<Stored>)> {
+        let item = self.items.get(&(kind.name.to_string(), id.to_string()))?;
+        let doc = self.files.get(path)?;
+        let stored: Value = serde_json::from_slice(doc).ok()?;
+        let now = stamp(listed)?;
+        if stamp(&stored)? != now {
+            return None;
+        }
+        let mut files = vec![Stored {
+            path: path.to_string(),
+            bytes: doc.clone(),
+        }];
+        for f in kind.files {
+            let p = format!("{}/{}.{}", kind.folder, safe(id), f.extension);
+            match self.files.get(&p) {
+                Some(b) => files.push(Stored {
+                    path: p,
+                    bytes: b.clone(),
+                }),
+                // A brand without a favicon has none in the parent either; any other file
+                // missing means the parent is incomplete: fetch again.
+                None if kind.name == "brands" => {}
+                None => return None,
+            }
+        }
+        let mut item = item.clone();
+        item.status = ItemStatus::Unchanged;
+        Some((item, files))
+    }
+}
+
 /// A file to store.
 #[derive(Debug)]
 pub struct Stored {
@@ -85,6 +162,7 @@ pub async fn collect(
     client: &TenantClient,
     kind: &'static ComponentKind,
     tenant_id: &str,
+    reuse: &Reusable,
 ) -> Collected {
     let mut out = Collected::default();
     let listed = match kind.source {
@@ -149,7 +227,7 @@ pub async fn collect(
     let done: Vec<Collected> = futures::stream::iter(docs)
         .map(|doc| async move {
             let mut one = Collected::default();
-            let item = collect_one(client, kind, tenant_id, doc, &mut one).await;
+            let item = collect_one(client, kind, tenant_id, doc, reuse, &mut one).await;
             one.items.push(item);
             one
         })
@@ -171,6 +249,7 @@ async fn collect_one(
     kind: &'static ComponentKind,
     tenant_id: &str,
     doc: Value,
+    reuse: &Reusable,
     out: &mut Collected,
 ) -> Item {
     let singleton = matches!(kind.source, Source::Singleton { .. });
@@ -189,6 +268,12 @@ async fn collect_one(
     } else {
         format!("{}/{}.json", kind.folder, safe(&id))
     };
+    if !singleton && !id.is_empty() {
+        if let Some((item, files)) = reuse.take(kind, &id, &doc, &path) {
+            out.files.extend(files);
+            return item;
+        }
+    }
     let mut full = match kind.get_one {
         Some(p) if !id.is_empty() => match client.get_json(&fill(p, &id, tenant_id), "").await {
             Ok(v) => v,

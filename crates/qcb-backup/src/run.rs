@@ -182,6 +182,8 @@ struct Previous {
     nodes: HashMap<String, (u64, Option<DateTime<Utc>>)>,
     /// App ID → its item in the parent's manifest (what was redacted and found in it).
     items: HashMap<String, Item>,
+    /// Items of other kinds that may be taken from the parent (see `collect::Reusable`).
+    reuse: crate::collect::Reusable,
 }
 
 impl Previous {
@@ -194,22 +196,63 @@ impl Previous {
             .map(|n| (n.path, (n.size, n.mtime)))
             .collect();
         let mut manifest = Vec::new();
-        let items = match repo.cat(parent, "manifest.json", &mut manifest) {
-            Ok(_) => Manifest::from_slice(&manifest)
-                .map(|m| {
-                    m.items
-                        .into_iter()
-                        .filter(|i| i.kind == "apps" && i.status != ItemStatus::Failed)
-                        .map(|i| (i.id.clone(), i))
-                        .collect()
-                })
-                .unwrap_or_default(),
+        let parsed = match repo.cat(parent, "manifest.json", &mut manifest) {
+            Ok(_) => Manifest::from_slice(&manifest).ok(),
             Err(e) => {
                 tracing::warn!("cannot read the parent snapshot's manifest ({e}): apps whose export is unchanged are asked for their metadata again");
-                HashMap::new()
+                None
             }
         };
-        Previous { nodes, items }
+        let mut items = HashMap::new();
+        let mut reuse = crate::collect::Reusable::default();
+        let mut paths = Vec::new();
+        for i in parsed.map(|m| m.items).unwrap_or_default() {
+            if i.status == ItemStatus::Failed {
+                continue;
+            }
+            if i.kind == "apps" {
+                items.insert(i.id.clone(), i);
+                continue;
+            }
+            let Some(k) = qcb_catalog::kind(&i.kind).filter(|k| crate::collect::reusable(k)) else {
+                continue;
+            };
+            paths.push(i.path.clone());
+            for f in k.files {
+                paths.push(format!("{}/{}.{}", k.folder, safe(&i.id), f.extension));
+            }
+            reuse.items.insert((i.kind.clone(), i.id.clone()), i);
+        }
+        // Read with one index load; a file the parent lacks is simply not reused.
+        let bufs = std::cell::RefCell::new(vec![Vec::new(); paths.len()]);
+        struct Slot<'a> {
+            i: usize,
+            bufs: &'a std::cell::RefCell<Vec<Vec<u8>>>,
+        }
+        impl io::Write for Slot<'_> {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.bufs.borrow_mut()[self.i].extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        if let Ok(results) = repo.cat_many(parent, &paths, |i, _| Ok(Slot { i, bufs: &bufs })) {
+            let mut bufs = bufs.into_inner();
+            for (i, r) in results.into_iter().enumerate() {
+                if r.is_ok() {
+                    reuse
+                        .files
+                        .insert(paths[i].clone(), std::mem::take(&mut bufs[i]));
+                }
+            }
+        }
+        Previous {
+            nodes,
+            items,
+            reuse,
+        }
     }
 
     /// The parent's size of `path`, if it has the file with this mtime (to the millisecond).
@@ -275,8 +318,9 @@ pub async fn backup(
         progress.emit(Event::FullExport { reason });
     }
     let full = full_reason.is_some();
-    let previous = match (&parent, full, apps_kind) {
-        (Some(p), false, Some(_)) => {
+    // `--full` and "full every N days" fetch everything again, metadata that lies included.
+    let previous = match (&parent, full || opts.full) {
+        (Some(p), false) => {
             let (repo, p) = (repo.clone(), p.clone());
             blocking(move || Ok(Previous::load(&repo, &p))).await?
         }
@@ -311,9 +355,10 @@ pub async fn backup(
     let plain: Vec<&'static ComponentKind> =
         kinds.iter().copied().filter(|k| k.name != "apps").collect();
     let tenant_id_ref = &tenant_id;
+    let reuse = &previous.reuse;
     let listings = futures::stream::iter(plain)
         .map(|k| async move {
-            let c = collect(client, k, tenant_id_ref).await;
+            let c = collect(client, k, tenant_id_ref, reuse).await;
             progress.emit(Event::KindDone {
                 kind: k.name,
                 items: c.items.len(),

@@ -773,3 +773,107 @@ async fn with_faults_on_exactly_the_failing_exports_fail_and_nothing_else_differ
     assert!(differ.is_empty(), "files that differ: {differ:?}");
     let _ = e.stop().await;
 }
+
+/// Items that cost a request each beyond their list (a full automation, a theme's zip) are
+/// taken from the parent snapshot while their list entry's modification stamp is unchanged,
+/// and fetched again once it changes; `--full` fetches everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_items_are_taken_from_the_parent_without_fetching_them() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 60.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let calls = |op: &str| -> u64 {
+        e.tenant()
+            .counters()
+            .per_operation
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    };
+    let one_automation = "GET /api/workflows/automations/{id}";
+    let theme_file = "GET /api/v1/themes/{id}/file";
+
+    let first = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let automations = first.manifest.counts["automations"].total;
+    assert!(automations > 0 && calls(one_automation) == automations);
+
+    e.tenant().reset_counters();
+    let second = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert_eq!(calls(one_automation), 0, "no automation fetched again");
+    assert_eq!(calls(theme_file), 0, "no theme file downloaded again");
+    assert_eq!(second.manifest.counts["automations"].unchanged, automations);
+    assert_eq!(second.manifest.counts["automations"].total, automations);
+    // The snapshot still holds them, byte for byte.
+    let read = |snap: &qcb_repo::SnapshotInfo, path: &str| {
+        let mut out = Vec::new();
+        tokio::task::block_in_place(|| repo.cat(snap, path, &mut out)).expect("cat");
+        out
+    };
+    let (s1, s2) = (
+        first.snapshot.clone().expect("snapshot"),
+        second.snapshot.clone().expect("snapshot"),
+    );
+    for item in first
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.kind == "automations" || i.kind == "themes")
+    {
+        assert_eq!(
+            read(&s1, &item.path),
+            read(&s2, &item.path),
+            "{}",
+            item.path
+        );
+    }
+    for item in first.manifest.items.iter().filter(|i| i.kind == "themes") {
+        let zip = format!("themes/{}.zip", item.id);
+        assert_eq!(read(&s1, &zip), read(&s2, &zip), "{zip}");
+    }
+    // Secrets found in them are still reported.
+    let redacted = |m: &qcb_backup::Manifest| -> usize {
+        m.items
+            .iter()
+            .filter(|i| i.kind == "automations")
+            .map(|i| i.redacted.len() + i.findings.len())
+            .sum()
+    };
+    assert_eq!(redacted(&first.manifest), redacted(&second.manifest));
+
+    // One automation changes: exactly that one is fetched again.
+    let changed = e.tenant().ids("automations")[0].clone();
+    e.tenant().touch("automations", &changed).expect("touch");
+    e.tenant().reset_counters();
+    let third = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert_eq!(calls(one_automation), 1);
+    let item = third
+        .manifest
+        .items
+        .iter()
+        .find(|i| i.kind == "automations" && i.id == changed)
+        .expect("item");
+    assert_eq!(item.status, ItemStatus::BackedUp);
+
+    // `--full` fetches everything again.
+    e.tenant().reset_counters();
+    let opts = BackupOptions {
+        full: true,
+        ..BackupOptions::default()
+    };
+    backup(&c, repo.clone(), &opts).await.expect("backup");
+    assert_eq!(calls(one_automation), automations);
+}
