@@ -264,7 +264,11 @@ impl Repo {
             .init(
                 credentials,
                 &KeyOptions::default(),
-                &ConfigOptions::default(),
+                // Smaller data packs than rustic's 32 MiB default: the writer holds packs in
+                // memory until they are stored, and a slow disk or network lets several queue.
+                &ConfigOptions::default()
+                    .set_datapack_size(bytesize::ByteSize::mib(16))
+                    .set_datapack_size_limit(bytesize::ByteSize::mib(64)),
             )
             .map_err(|e| classify(&storage, "cannot create the repository", e))?;
         Ok(Self::from_open(repo, storage, cache))
