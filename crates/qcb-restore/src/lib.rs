@@ -89,10 +89,14 @@ pub async fn execute(
     let Prepared {
         data, target, plan, ..
     } = prepared;
+    // Only what will be written needs its files: a conflict left as it is does not.
     let writes: Vec<usize> = plan
         .steps
         .iter()
-        .filter(|s| matches!(s.action, Action::Create | Action::Conflict))
+        .filter(|s| {
+            s.action == Action::Create
+                || (s.action == Action::Conflict && opts.on_conflict != OnConflict::Skip)
+        })
         .map(|s| s.entry)
         .collect();
     let data = Arc::new(data);
