@@ -26,7 +26,7 @@ const FULL_PRIVILEGES: &[&str] = &[
     "change_space",
 ];
 /// DataFiles connections belong to their space: nobody edits or deletes them.
-const DATAFILES_PRIVILEGES: &[&str] = &["list", "read"];
+pub(crate) const DATAFILES_PRIVILEGES: &[&str] = &["list", "read"];
 
 const DATABASES: &[&str] = &[
     "SALES",

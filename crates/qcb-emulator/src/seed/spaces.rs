@@ -174,6 +174,22 @@ pub fn build_space(ctx: &mut BuildCtx<'_>, mut v: Value) -> ApiResult<Value> {
     if let Value::Object(obj) = &mut v {
         ctx.keep_previous(obj, &["meta"]);
     }
+    // Qlik gives every new shared and managed space its DataFiles connection.
+    if ctx.previous.is_none() && matches!(ty.as_str(), "shared" | "managed") {
+        let id = ctx.state.new_id(IdStyle::Uuid);
+        let now = rfc3339(ctx.now);
+        let doc = json!({
+            "qID": id, "qEngineObjectID": id, "qName": "DataFiles",
+            "qType": super::connections::DATAFILES_TYPE,
+            "qConnectStatement": format!("CUSTOM CONNECT TO \"provider={};path=/{}/;\"", super::connections::DATAFILES_TYPE, ctx.id),
+            "qLogOn": 0, "qArchitecture": 0, "qSeparateCredentials": false, "datasourceID": "datafiles",
+            "user": ctx.principal.user_id, "tenant": ctx.state.tenant_id, "space": ctx.id,
+            "privileges": super::connections::DATAFILES_PRIVILEGES,
+            "created": now, "updated": now,
+            "links": {"self": {"href": format!("{base}/api/v1/data-connections/{id}")}},
+        });
+        ctx.state.insert("data-connections", &id, doc);
+    }
     Ok(v)
 }
 
