@@ -153,7 +153,7 @@ fn fill(path: &str, id: &str, tenant_id: &str) -> String {
 }
 
 /// Whether an error means the API itself is out of reach (not licensed, not there, not allowed).
-fn whole_kind_missing(e: &ClientError) -> bool {
+pub fn whole_kind_missing(e: &ClientError) -> bool {
     matches!(e.status(), Some(403) | Some(404) | Some(405) | Some(501))
 }
 

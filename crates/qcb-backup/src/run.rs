@@ -224,27 +224,10 @@ impl Previous {
             reuse.items.insert((i.kind.clone(), i.id.clone()), i);
         }
         // Read with one index load; a file the parent lacks is simply not reused.
-        let bufs = std::cell::RefCell::new(vec![Vec::new(); paths.len()]);
-        struct Slot<'a> {
-            i: usize,
-            bufs: &'a std::cell::RefCell<Vec<Vec<u8>>>,
-        }
-        impl io::Write for Slot<'_> {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.bufs.borrow_mut()[self.i].extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        if let Ok(results) = repo.cat_many(parent, &paths, |i, _| Ok(Slot { i, bufs: &bufs })) {
-            let mut bufs = bufs.into_inner();
-            for (i, r) in results.into_iter().enumerate() {
-                if r.is_ok() {
-                    reuse
-                        .files
-                        .insert(paths[i].clone(), std::mem::take(&mut bufs[i]));
+        if let Ok(results) = repo.read_many(parent, &paths) {
+            for (path, r) in paths.into_iter().zip(results) {
+                if let Ok(bytes) = r {
+                    reuse.files.insert(path, bytes);
                 }
             }
         }

@@ -29,6 +29,9 @@ use crate::snapshot::{select_snapshot, sort_snapshots, SnapshotId, SnapshotInfo,
 use crate::storage::{Location, Presence, Storage};
 use crate::tree::{from_timestamp, to_timestamp, EntryFailure, Probe, SnapshotTree, VirtualSource};
 
+/// Trees read from a snapshot, by ID: each node of a folder by name.
+type Trees = std::collections::HashMap<TreeId, std::collections::HashMap<std::ffi::OsString, Node>>;
+
 /// How to reach a repository.
 #[derive(Debug, Clone)]
 pub struct RepoOptions {
@@ -568,10 +571,7 @@ impl Repo {
             .map_err(|e| self.err("cannot read the index", e))?;
         let mut results = Vec::with_capacity(paths.len());
         // Each folder's tree is read once, however many of its files are asked for.
-        let mut trees: std::collections::HashMap<
-            TreeId,
-            std::collections::HashMap<std::ffi::OsString, Node>,
-        > = std::collections::HashMap::new();
+        let mut trees = Trees::new();
         for (i, path) in paths.iter().enumerate() {
             let one = (|| {
                 let (path, node) = self.find_node_cached(&repo, snapshot, path, &mut trees)?;
@@ -596,6 +596,23 @@ impl Repo {
             results.push(one);
         }
         Ok(results)
+    }
+
+    /// Reads many small files of one snapshot into memory with one index load; each path
+    /// gets its bytes or its own error.
+    pub fn read_many(
+        &self,
+        snapshot: &SnapshotInfo,
+        paths: &[String],
+    ) -> Result<Vec<Result<Vec<u8>, RepoError>>, RepoError> {
+        let bufs = std::cell::RefCell::new(vec![Vec::new(); paths.len()]);
+        let results = self.cat_many(snapshot, paths, |i, _| Ok(Slot { i, bufs: &bufs }))?;
+        let mut bufs = bufs.into_inner();
+        Ok(results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.map(|_| std::mem::take(&mut bufs[i])))
+            .collect())
     }
 
     /// Writes a whole snapshot out as plain files under `dir` (created if missing; it must be
@@ -807,66 +824,23 @@ impl Repo {
     }
 
     /// Finds the node at `path` (normalised: no leading or trailing `/`; empty is the root).
-    /// `find_node` with the trees it reads kept in `trees`.
-    fn find_node_cached<S: IndexedTree>(
-        &self,
-        repo: &Repository<S>,
-        snapshot: &SnapshotInfo,
-        path: &str,
-        trees: &mut std::collections::HashMap<
-            TreeId,
-            std::collections::HashMap<std::ffi::OsString, Node>,
-        >,
-    ) -> Result<(String, Node), RepoError> {
-        let path = path.trim_matches('/').to_string();
-        let root: TreeId = snapshot.tree.parse().map_err(|_| RepoError::Rustic {
-            action: format!("snapshot {} has an invalid tree id", snapshot.short_id),
-            location: self.location().to_string(),
-            source: RusticCause(RusticError::new(
-                rustic_core::ErrorKind::Repository,
-                "invalid tree id",
-            )),
-        })?;
-        let not_found = || RepoError::PathNotFound {
-            snapshot: snapshot.short_id.clone(),
-            path: path.clone(),
-        };
-        let mut current = Some(root);
-        let mut found: Option<Node> = None;
-        for component in path.split('/').filter(|c| !c.is_empty()) {
-            let Some(id) = current else {
-                return Err(not_found());
-            };
-            if let std::collections::hash_map::Entry::Vacant(slot) = trees.entry(id) {
-                let tree = repo.get_tree(&id).map_err(|e| {
-                    self.err(
-                        format!("cannot read `{path}` in snapshot {}", snapshot.short_id),
-                        e,
-                    )
-                })?;
-                slot.insert(
-                    tree.nodes
-                        .into_iter()
-                        .map(|n| (n.name().to_os_string(), n))
-                        .collect(),
-                );
-            }
-            let node = trees
-                .get(&id)
-                .and_then(|t| t.get(std::ffi::OsStr::new(component)))
-                .cloned()
-                .ok_or_else(not_found)?;
-            current = node.subtree.filter(|_| node.is_dir());
-            found = Some(node);
-        }
-        found.map(|n| (path.clone(), n)).ok_or_else(not_found)
-    }
-
     fn find_node<S: IndexedTree>(
         &self,
         repo: &Repository<S>,
         snapshot: &SnapshotInfo,
         path: &str,
+    ) -> Result<(String, Node), RepoError> {
+        self.find_node_cached(repo, snapshot, path, &mut Trees::new())
+    }
+
+    /// The node at `path` (the root for "" or "."), reading each folder's tree once into
+    /// `trees`, so many lookups in one snapshot share them.
+    fn find_node_cached<S: IndexedTree>(
+        &self,
+        repo: &Repository<S>,
+        snapshot: &SnapshotInfo,
+        path: &str,
+        trees: &mut Trees,
     ) -> Result<(String, Node), RepoError> {
         let path = path.trim_matches('/').to_string();
         let path = if path == "." { String::new() } else { path };
@@ -892,16 +866,24 @@ impl Repo {
             let Some(id) = node.subtree.filter(|_| node.is_dir()) else {
                 return Err(not_found());
             };
-            let tree = repo.get_tree(&id).map_err(|e| {
-                self.err(
-                    format!("cannot read `{path}` in snapshot {}", snapshot.short_id),
-                    e,
-                )
-            })?;
-            node = tree
-                .nodes
-                .into_iter()
-                .find(|n| n.name() == std::ffi::OsStr::new(component))
+            if let std::collections::hash_map::Entry::Vacant(slot) = trees.entry(id) {
+                let tree = repo.get_tree(&id).map_err(|e| {
+                    self.err(
+                        format!("cannot read `{path}` in snapshot {}", snapshot.short_id),
+                        e,
+                    )
+                })?;
+                slot.insert(
+                    tree.nodes
+                        .into_iter()
+                        .map(|n| (n.name().to_os_string(), n))
+                        .collect(),
+                );
+            }
+            node = trees
+                .get(&id)
+                .and_then(|t| t.get(std::ffi::OsStr::new(component)))
+                .cloned()
                 .ok_or_else(not_found)?;
         }
         Ok((path, node))
@@ -975,6 +957,22 @@ fn node_info(path: String, node: &Node) -> NodeInfo {
 
 /// A writer that remembers its first I/O error (rustic_core wraps it in its own error, which
 /// would hide a closed pipe or a full disk) and counts bytes.
+/// A writer into one of a list of buffers.
+struct Slot<'a> {
+    i: usize,
+    bufs: &'a std::cell::RefCell<Vec<Vec<u8>>>,
+}
+
+impl Write for Slot<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.bufs.borrow_mut()[self.i].extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 struct TrackedWriter<W: Write> {
     inner: W,
     written: u64,

@@ -114,12 +114,8 @@ impl RestoreReport {
         self.results.iter().filter(|r| r.outcome == o).count()
     }
 
-    pub fn failed(&self) -> bool {
-        self.count(Outcome::Failed) > 0
-    }
-
-    /// A summary for a terminal.
-    pub fn summary(&self) -> String {
+    /// Per kind: items done, skipped, manual, failed.
+    pub fn per_kind(&self) -> BTreeMap<&str, [usize; 4]> {
         let mut per: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
         for r in &self.results {
             let c = per.entry(&r.kind).or_default();
@@ -130,6 +126,16 @@ impl RestoreReport {
                 Outcome::Failed => 3,
             }] += 1;
         }
+        per
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Outcome::Failed) > 0
+    }
+
+    /// A summary for a terminal.
+    pub fn summary(&self) -> String {
+        let per = self.per_kind();
         let mut out = format!(
             "restore of snapshot {} ({}) into {}: {} done, {} skipped, {} manual, {} failed\n{:<26} {:>6} {:>8} {:>7} {:>7}\n",
             self.snapshot,
@@ -692,13 +698,50 @@ async fn after_create(
             if ctx.mapped(owner).as_deref() != Some(ctx.target.me.as_str()) && !owner.is_empty() {
                 ctx.manual(e, "it now runs as the identity that restored it; Qlik offers no API to hand a task over, so its owner recreates or takes it over in the console if it must run as them".into());
             }
-            after_task(ctx, e, new_id, created).await;
+            task_state(ctx, e, new_id, created).await;
         }
-        _ => after_other(ctx, e, new_id, notes).await,
+        "users" if e.doc["status"] == json!("disabled") => {
+            let patch = json!([{"op": "replace", "path": "/status", "value": "disabled"}]);
+            let r = ctx
+                .client
+                .call_json(&Request::new(Method::PATCH, format!("/api/v1/users/{new_id}")).json(&patch))
+                .await;
+            if let Err(err) = r {
+                ctx.manual(e, format!("disable the user by hand (it was disabled): {err}"));
+            }
+        }
+        "webhooks" => {
+            let names: Vec<&str> = e.doc["encryptedHeaders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !names.is_empty() {
+                ctx.manual(e, format!("enter its encrypted headers again: {}", names.join(", ")));
+            }
+            if notes.contains(&"created disabled until its secret is entered") {
+                ctx.manual(e, "enable it once its secret is entered".into());
+            }
+        }
+        "web-integrations" => ctx.manual(
+            e,
+            format!("embedding sites must use the new web integration ID {new_id} (was {})", e.id),
+        ),
+        "oauth-clients" => ctx.manual(
+            e,
+            format!(
+                "its consumers need the new client ID {new_id} (was {}) and a new secret: generate one in the console (the secret issued at creation is not kept)",
+                e.id
+            ),
+        ),
+        _ => {}
     }
 }
 
-async fn after_task(ctx: &Ctx<'_>, e: &Entry, new_id: &str, created: &Value) {
+/// A task comes back in the state it had: reload tasks created enabled are disabled again,
+/// scheduling tasks (created disabled) are enabled again.
+async fn task_state(ctx: &Ctx<'_>, e: &Entry, new_id: &str, created: &Value) {
     match e.kind.name {
         "reload-tasks"
             if e.doc["state"] == json!("Disabled") && created["state"] != json!("Disabled") =>
@@ -732,44 +775,6 @@ async fn after_task(ctx: &Ctx<'_>, e: &Entry, new_id: &str, created: &Value) {
                     format!("enable it by hand (it was created disabled): {err}"),
                 );
             }
-        }
-        _ => {}
-    }
-}
-
-/// What a created item still needs (continued).
-async fn after_other(ctx: &Ctx<'_>, e: &Entry, new_id: &str, notes: &[&'static str]) {
-    match e.kind.name {
-        "users" if e.doc["status"] == json!("disabled") => {
-            let patch = json!([{"op": "replace", "path": "/status", "value": "disabled"}]);
-            let r = ctx
-                .client
-                .call_json(&Request::new(Method::PATCH, format!("/api/v1/users/{new_id}")).json(&patch))
-                .await;
-            if let Err(err) = r {
-                ctx.manual(e, format!("disable the user by hand (it was disabled): {err}"));
-            }
-        }
-        "webhooks" if e.doc["encryptedHeaders"].as_array().is_some_and(|h| !h.is_empty()) => {
-            let names: Vec<&str> = e.doc["encryptedHeaders"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            ctx.manual(e, format!("enter its encrypted headers again: {}", names.join(", ")));
-            if notes.contains(&"created disabled until its secret is entered") {
-                ctx.manual(e, "enable it once its secret is entered".into());
-            }
-        }
-        "web-integrations" => ctx.manual(
-            e,
-            format!("embedding sites must use the new web integration ID {new_id} (was {})", e.id),
-        ),
-        "oauth-clients" => ctx.manual(
-            e,
-            format!(
-                "its consumers need the new client ID {new_id} (was {}) and a new secret: generate one in the console (the secret issued at creation is not kept)",
-                e.id
-            ),
-        ),
-        "webhooks" if notes.contains(&"created disabled until its secret is entered") => {
-            ctx.manual(e, "enable it once its secret is entered".into())
         }
         _ => {}
     }
@@ -962,7 +967,7 @@ async fn update_singleton(ctx: &Ctx<'_>, e: &Entry) -> Result<String, String> {
     };
     let write_path = singleton_write_path(k, path);
     let filled = write_path.replace("{tenantId}", &ctx.target.tenant_id);
-    let fields = singleton_fields(k, path, &ctx.target.tenant_id);
+    let fields = singleton_fields(k, path);
     let doc = ctx.body(e, None);
     let want = project(&doc, &fields);
     if k.name == "email-config" && e.doc.get("passwordExists") == Some(&json!(true)) {

@@ -240,16 +240,13 @@ pub fn differences(want: &Map<String, Value>, have: &Value) -> Vec<String> {
 }
 
 fn key_of(k: &ComponentKind, doc: &Value) -> Option<String> {
-    let own;
-    let pointers: &[&str] = if k.match_on.is_empty() {
-        own = [format!("/{}", k.name_field)];
+    if k.match_on.is_empty() {
         return doc
-            .pointer(&own[0])
+            .pointer(&format!("/{}", k.name_field))
             .map(|v| v.to_string())
             .filter(|s| s != "null" && s != "\"\"");
-    } else {
-        k.match_on
-    };
+    }
+    let pointers = k.match_on;
     let parts: Vec<String> = pointers
         .iter()
         .map(|p| match doc.pointer(p) {
@@ -523,7 +520,7 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
         // Singletons: the setting differs or it does not.
         if let Source::Singleton { path } = k.source {
             let have = target.items(k.name).first().cloned().unwrap_or(Value::Null);
-            let fields = singleton_fields(k, path, &target.tenant_id);
+            let fields = singleton_fields(k, path);
             let mut want_doc = e.doc.clone();
             map.rewrite(&mut want_doc);
             let want = project(&want_doc, &fields);
@@ -699,8 +696,7 @@ fn comparable(e: &Entry, snapshot_doc: &Value, target_doc: &Value) -> (Map<Strin
 }
 
 /// Fields a singleton's write carries: the PATCH paths (as top-level names) or PUT fields.
-pub fn singleton_fields(k: &ComponentKind, path: &str, tenant_id: &str) -> Vec<&'static str> {
-    let _ = tenant_id;
+pub fn singleton_fields(k: &ComponentKind, path: &str) -> Vec<&'static str> {
     let patch_path = singleton_write_path(k, path);
     if let Some(paths) = spec::patch_paths("PATCH", &patch_path) {
         return paths
@@ -738,7 +734,6 @@ fn manual_reason(e: &Entry) -> Option<String> {
         "api-keys" => Some("API keys cannot be restored: their tokens are shown once at creation; issue new keys for the consumers".into()),
         "encryption-keyproviders" => Some("bring-your-own-key providers are recreated by hand (ARN and cloud permissions), see the runbook".into()),
         "license-overview" => Some("kept for the record (the licence itself comes from Qlik)".into()),
-        "audits-settings" | "data-files" => Some(k.restore_note.to_string()).filter(|s| !s.is_empty()).or_else(|| Some("kept for the record; no API restores it".into())),
         "collections" if matches!(e.str_at("/type"), "private" | "favorite") => Some(format!(
             "a {} collection belongs to its user, who recreates it (a restore made by that user brings it back)",
             e.str_at("/type")
@@ -836,7 +831,7 @@ mod tests {
         assert_eq!(create_path(spaces), Some("/api/v1/spaces"));
         assert!(create_fields(spaces).unwrap().contains(&"type"));
         let auth = qcb_catalog::kind("auth-settings").unwrap();
-        let f = singleton_fields(auth, "/api/core/auth-settings", "t");
+        let f = singleton_fields(auth, "/api/core/auth-settings");
         assert!(f.contains(&"userSessionInactivityTimeoutMinutes"), "{f:?}");
     }
 }

@@ -3,8 +3,6 @@
 //! kept only for the record, the restore order and how long it takes at Qlik's rate limits.
 //! And, after a restore, the report of what was done and what is left to do.
 
-use std::collections::BTreeMap;
-
 use qcb_backup::{ItemStatus, Manifest, NotCovered};
 use qcb_catalog::Restore;
 use serde::Serialize;
@@ -341,16 +339,7 @@ pub fn report_markdown(report: &RestoreReport) -> String {
         report.count(Outcome::Manual),
         report.count(Outcome::Failed)
     );
-    let mut per: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
-    for r in &report.results {
-        let c = per.entry(&r.kind).or_default();
-        c[match r.outcome {
-            Outcome::Done => 0,
-            Outcome::Skipped => 1,
-            Outcome::Manual => 2,
-            Outcome::Failed => 3,
-        }] += 1;
-    }
+    let per = report.per_kind();
     o.push_str("| kind | done | skipped | manual | failed |\n|---|---:|---:|---:|---:|\n");
     for (k, c) in per {
         o.push_str(&format!(

@@ -61,40 +61,6 @@ pub struct SnapshotData {
     pub unknown_kinds: Vec<String>,
 }
 
-fn read_all(
-    repo: &Repo,
-    snap: &SnapshotInfo,
-    paths: &[String],
-) -> Result<Vec<Result<Vec<u8>, String>>, RestoreError> {
-    let bufs = std::cell::RefCell::new(vec![Vec::new(); paths.len()]);
-    let results = repo.cat_many(snap, paths, |idx, _| Ok(Sink { idx, bufs: &bufs }))?;
-    let mut bufs = bufs.into_inner();
-    Ok(results
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| match r {
-            Ok(_) => Ok(std::mem::take(&mut bufs[i])),
-            Err(e) => Err(e.to_string()),
-        })
-        .collect())
-}
-
-/// A writer into one slot of a shared list of buffers.
-struct Sink<'a> {
-    idx: usize,
-    bufs: &'a std::cell::RefCell<Vec<Vec<u8>>>,
-}
-
-impl std::io::Write for Sink<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.bufs.borrow_mut()[self.idx].extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 impl SnapshotData {
     /// Reads the manifest and every document of the snapshot (not the large files).
     pub fn load(repo: &Repo, info: SnapshotInfo) -> Result<SnapshotData, RestoreError> {
@@ -150,13 +116,13 @@ impl SnapshotData {
             });
             wanted.push((k, item, at, doc_path));
         }
-        let docs = read_all(repo, &info, &paths)?;
+        let docs = repo.read_many(&info, &paths)?;
         let mut parsed: Vec<Option<Value>> = Vec::with_capacity(docs.len());
         for (bytes, path) in docs.into_iter().zip(&paths) {
-            let bytes = bytes.map_err(|detail| RestoreError::MissingData {
+            let bytes = bytes.map_err(|e| RestoreError::MissingData {
                 snapshot: short.clone(),
                 path: path.clone(),
-                detail,
+                detail: e.to_string(),
             })?;
             let v: Value =
                 serde_json::from_slice(&bytes).map_err(|e| RestoreError::CorruptDocument {

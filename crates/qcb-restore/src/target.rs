@@ -9,6 +9,8 @@ use qcb_catalog::{ComponentKind, Source};
 use qcb_qlik::{ClientError, TenantClient};
 use serde_json::{json, Value};
 
+use qcb_backup::collect::whole_kind_missing;
+
 use crate::error::RestoreError;
 
 /// The target tenant as read.
@@ -26,10 +28,6 @@ pub struct Target {
 
 fn fill(path: &str, tenant_id: &str) -> String {
     path.replace("{tenantId}", tenant_id)
-}
-
-fn whole_kind_missing(e: &ClientError) -> bool {
-    matches!(e.status(), Some(403) | Some(404) | Some(405) | Some(501))
 }
 
 impl Target {
