@@ -5,7 +5,7 @@
 //! each operation's errors in its own shape.
 //!
 //! It also writes the JSON Schema (draft 7) of every write operation's JSON request body,
-//! converted from OpenAPI 3.0 by the rules of `tests/support/openapi.rs` (request side:
+//! converted from OpenAPI 3.0 by the rules of `tests/it/support/openapi.rs` (request side:
 //! `readOnly` properties are optional, `nullable` allows null, `oneOf` is read as `anyOf`),
 //! so that the emulator refuses the bodies Qlik Cloud would refuse (`src/validate.rs`).
 

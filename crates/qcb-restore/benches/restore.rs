@@ -12,7 +12,7 @@
 //!
 //! `cargo bench -p qcb-restore --bench restore` (`QCB_BENCH_TIME_SCALE` changes the scale)
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

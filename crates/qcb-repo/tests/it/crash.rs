@@ -12,7 +12,7 @@
 //! (128 MiB). `QCB_CRASH_TRIALS` and `QCB_CRASH_SCALE` (a multiplier of the binary sizes)
 //! change that.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

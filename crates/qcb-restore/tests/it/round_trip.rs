@@ -2,7 +2,7 @@
 //! secrets and server-managed fields left out. A plan writes nothing; a second restore
 //! creates nothing.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

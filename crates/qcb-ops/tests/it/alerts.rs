@@ -2,7 +2,7 @@
 //! healthchecks) gets the right payload for failure, partial, stale and anomaly events; a
 //! failing target is retried, logged and returned without failing anyone; no secret ever shows.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Run reports: the HTML renders in headless Chromium with its tables and failures, every text
 //! is escaped, and the Markdown carries the same facts.
 
-mod support;
+use crate::support;
 
 use qcb_backup::Manifest;
 use qcb_ops::anomaly::{Anomaly, AnomalyKind};

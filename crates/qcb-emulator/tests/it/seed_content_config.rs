@@ -3,7 +3,7 @@
 //! policies, pinned links, web integrations, OAuth clients, webhooks) answer what Qlik's specs
 //! describe, over HTTP, for lists, items, files and creates; `empty` holds the settings only.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 

@@ -4,7 +4,7 @@
 //! status the spec does not declare, or when a JSON body contradicts its schema. It prints
 //! the coverage: which of the spec operations of the kinds we emulate are served.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

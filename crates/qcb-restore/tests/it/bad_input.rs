@@ -2,7 +2,7 @@
 //! snapshot from a newer qcb, a corrupt document, a repository that lost a pack file, a map
 //! file naming users that exist on neither side, an unknown kind, a selection of nothing.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! What a person gives a restore: secret values (`--secrets`), which reach the target and no
 //! output, and a map of users between tenants (`--map`), which decides who owns what.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! implicit TLS, and plain; one message per event with the right subject and a plain-text body;
 //! the SMTP password never appears in anything logged or returned.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Round trip: a tenant-sized tree in, the same bytes out; a second snapshot of the same tree
 //! neither reopens nor restores anything.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! byte-identical. Skipped, with a message, where `restic` is not installed — unless
 //! QCB_REQUIRE_SERVERS is set, as scripts/test (which installs restic) does.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::sync::atomic::AtomicUsize;

@@ -3,7 +3,7 @@
 //! every item validates against Qlik's spec, creates round-trip, secrets sit only in the
 //! fields that hold secrets, and the large profile has the documented scale.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;

@@ -1,6 +1,6 @@
 //! Bit rot is found by `check --read-data`; two tenants can be backed up at once.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;

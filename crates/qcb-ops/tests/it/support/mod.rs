@@ -251,7 +251,7 @@ pub enum SmtpMode {
     Tls,
 }
 
-/// aiosmtpd on 127.0.0.1 (tests/support/smtp_server.py). Accepts user `alerts` with the
+/// aiosmtpd on 127.0.0.1 (tests/it/support/smtp_server.py). Accepts user `alerts` with the
 /// password given; writes each message to a folder. Dropping it stops the server.
 pub struct SmtpServer {
     pub port: u16,
@@ -278,7 +278,7 @@ impl SmtpServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("mail");
         std::fs::create_dir(&out).expect("mkdir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_server.py");
         let mut cmd = Command::new("python3");
         cmd.arg(&script).arg(&out);
         let mut ca_file = None;

@@ -2,7 +2,7 @@
 //! providers and security settings changing, space assignments removed in bulk. Messages name
 //! where something changed, never a value.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! Tests of the OpenAPI validator in `support::openapi`, against the vendored
 //! Qlik specs and against a small synthetic spec that pins the conversion rules.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Restoring part of a snapshot: one app by ID from the tenth of ten snapshots (with its space,
 //! or without it under `--no-deps`), one space with what is in it, and items by name glob.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 //! every kind is accepted; and a replaced or patched resource reads back in the shape GET
 //! answers, with its stamps refreshed. A restore that passes here sends what Qlik Cloud takes.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! token expiry, who sees what, the export lifecycle (204 → 200/206 → 410), deterministic
 //! and incompressible exports, import round trips, rate limits, faults and the state file.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

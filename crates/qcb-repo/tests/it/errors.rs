@@ -1,6 +1,6 @@
 //! The mistakes people make get one clear sentence each.
 
-mod support;
+use crate::support;
 
 use qcb_repo::{Repo, RepoError, RepoOptions};
 use secrecy::SecretString;

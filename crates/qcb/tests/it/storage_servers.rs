@@ -6,8 +6,7 @@
 //!
 //! A missing server skips its test, or fails it under QCB_REQUIRE_SERVERS=1 (scripts/test).
 
-#[path = "../../../tests/servers/mod.rs"]
-mod servers;
+use crate::servers;
 
 use std::path::Path;
 use std::process::Output;

@@ -409,8 +409,7 @@ fn metrics_families_parse_without_any_run() {
     );
 }
 
-#[path = "support/mod.rs"]
-mod alert_support;
+use crate::support as alert_support;
 
 /// A tenant with no snapshot newer than `stale_after` gets one stale alert per stale spell,
 /// with a fake clock: none before the threshold, one after it, no repeat while it stays stale.

@@ -7,9 +7,8 @@
 //!
 //! A missing server skips its test, or fails it under QCB_REQUIRE_SERVERS=1 (scripts/test).
 
-#[path = "../../../tests/servers/mod.rs"]
-mod servers;
-mod support;
+use crate::servers;
+use crate::support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

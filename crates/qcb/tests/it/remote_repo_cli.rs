@@ -5,8 +5,7 @@
 //!
 //! A missing server skips its test, or fails it under QCB_REQUIRE_SERVERS=1 (scripts/test).
 
-#[path = "../../../tests/servers/mod.rs"]
-mod servers;
+use crate::servers;
 
 use std::process::{Command, Output};
 
