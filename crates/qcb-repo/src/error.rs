@@ -109,6 +109,9 @@ pub enum RepoError {
     #[error("invalid tag `{tag}`: {reason}")]
     InvalidTag { tag: String, reason: &'static str },
 
+    #[error("the snapshot of {host} was not written: {reason}")]
+    Unwritten { host: String, reason: String },
+
     #[error("invalid host `{host}`: it must be a non-empty name without commas or whitespace")]
     InvalidHost { host: String },
 

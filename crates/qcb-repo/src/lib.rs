@@ -40,6 +40,7 @@ mod retention;
 mod snapshot;
 mod storage;
 mod tree;
+mod writer;
 
 pub use env::{StorageEnv, STORAGE_ENV_NAMES};
 pub use error::{RepoError, RusticCause, StorageCause};
@@ -55,6 +56,7 @@ pub use snapshot::{
     select_snapshot, SnapshotId, SnapshotInfo, SnapshotSummary, QCB_TAG, STATUS_TAG_PREFIX,
 };
 pub use tree::{Content, EntryFailure, OpenStream, SnapshotTree, TreeEntry};
+pub use writer::SnapshotWriter;
 
 /// Whether log records of `target` may carry credentials: those of the request signers that
 /// the S3, Azure and GCS backends use (`reqsign_core` prints a static key pair in full at debug

@@ -29,6 +29,21 @@ use crate::snapshot::{select_snapshot, sort_snapshots, SnapshotId, SnapshotInfo,
 use crate::storage::{Location, Presence, Storage};
 use crate::tree::{from_timestamp, to_timestamp, EntryFailure, Probe, SnapshotTree, VirtualSource};
 
+/// A snapshot's tags as rustic_core holds them: `qcb` first, then `tags`, each checked.
+pub(crate) fn string_lists(tags: &[String]) -> Result<Vec<StringList>, RepoError> {
+    let mut lists = vec![StringList::from_str(QCB_TAG).unwrap_or_default()];
+    for tag in tags {
+        if tag.is_empty() || tag.contains(',') || tag.chars().any(char::is_whitespace) {
+            return Err(RepoError::InvalidTag {
+                tag: tag.clone(),
+                reason: "tags are non-empty and hold no commas or whitespace",
+            });
+        }
+        lists.push(StringList::from_str(tag).unwrap_or_default());
+    }
+    Ok(lists)
+}
+
 /// Trees read from a snapshot, by ID: each node of a folder by name.
 type Trees = std::collections::HashMap<TreeId, std::collections::HashMap<std::ffi::OsString, Node>>;
 
@@ -320,6 +335,11 @@ impl Repo {
     }
 
     /// A second handle on the repository (rustic_core's indexed states consume their handle).
+    /// The open rustic_core repository.
+    pub(crate) fn rustic(&self) -> &Repository<OpenStatus> {
+        &self.repo
+    }
+
     fn handle(&self) -> Result<Repository<OpenStatus>, RepoError> {
         rustic_repo(&self.storage, self.cache.as_ref())?
             .open(&Credentials::Masterkey(self.key.clone()))
@@ -340,7 +360,7 @@ impl Repo {
         self.storage.location()
     }
 
-    fn err(&self, action: impl Into<String>, e: Box<RusticError>) -> RepoError {
+    pub(crate) fn err(&self, action: impl Into<String>, e: Box<RusticError>) -> RepoError {
         classify(&self.storage, action, e)
     }
 
@@ -379,23 +399,27 @@ impl Repo {
         tree: SnapshotTree,
         meta: SnapshotMeta,
     ) -> Result<WriteOutcome, RepoError> {
-        if meta.host.is_empty() || meta.host.contains([',', ' ', '\t', '\n']) {
-            return Err(RepoError::InvalidHost { host: meta.host });
-        }
-        let mut tags = vec![StringList::from_str(QCB_TAG).unwrap_or_default()];
-        for tag in &meta.tags {
-            if tag.is_empty() || tag.contains(',') || tag.chars().any(char::is_whitespace) {
-                return Err(RepoError::InvalidTag {
-                    tag: tag.clone(),
-                    reason: "tags are non-empty and hold no commas or whitespace",
-                });
-            }
-            tags.push(StringList::from_str(tag).unwrap_or_default());
-        }
+        let prepared = self.prepare_snapshot(&meta)?;
         let entries = tree.into_sorted()?;
-        let count = entries.len() as u64;
         let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let total = entries.iter().map(|e| e.size).sum();
+        let probe = Arc::new(Probe::default());
+        let source = VirtualSource::new(Box::new(entries.into_iter()), Some(total), probe.clone());
+        let written = self.archive_source(prepared, &source, &meta.host)?;
+        self.write_outcome(&written, &probe, paths)
+    }
 
+    /// Checks `meta` and makes the snapshot file and archiver options it is written with.
+    pub(crate) fn prepare_snapshot(
+        &self,
+        meta: &SnapshotMeta,
+    ) -> Result<(BackupOptions, SnapshotFile), RepoError> {
+        if meta.host.is_empty() || meta.host.contains([',', ' ', '\t', '\n']) {
+            return Err(RepoError::InvalidHost {
+                host: meta.host.clone(),
+            });
+        }
+        let tags = string_lists(&meta.tags)?;
         let parent_opts = match &meta.parent {
             Some(parent) => {
                 let known = self
@@ -427,17 +451,34 @@ impl Repo {
             ..SnapshotFile::default()
         };
         snap.set_tags(tags);
+        Ok((opts, snap))
+    }
 
-        let probe = Arc::new(Probe::default());
-        let source = VirtualSource::new(entries, probe.clone());
+    /// Runs rustic_core's archiver over `source` and saves the snapshot file.
+    pub(crate) fn archive_source(
+        &self,
+        (opts, snap): (BackupOptions, SnapshotFile),
+        source: &VirtualSource,
+        host: &str,
+    ) -> Result<SnapshotFile, RepoError> {
         let indexed = self
             .handle()?
             .to_indexed_ids()
             .map_err(|e| self.err("cannot read the index", e))?;
-        let written = indexed
-            .archive(&opts, &source, snap, &[PathBuf::from("/")])
-            .map_err(|e| self.err(format!("cannot write the snapshot of {}", meta.host), e))?;
-        let snapshot = SnapshotInfo::from_file(&written);
+        indexed
+            .archive(&opts, source, snap, &[PathBuf::from("/")])
+            .map_err(|e| self.err(format!("cannot write the snapshot of {host}"), e))
+    }
+
+    /// What writing `written` did: every entry of `paths` missing from it is a failure.
+    pub(crate) fn write_outcome(
+        &self,
+        written: &SnapshotFile,
+        probe: &Probe,
+        paths: Vec<String>,
+    ) -> Result<WriteOutcome, RepoError> {
+        let count = paths.len() as u64;
+        let snapshot = SnapshotInfo::from_file(written);
         let mut failures = probe.failures();
         let stored = snapshot.summary.as_ref().map_or(0, |s| s.files_total);
         if stored + (failures.len() as u64) < count {

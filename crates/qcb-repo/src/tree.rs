@@ -123,19 +123,7 @@ impl SnapshotTree {
         }
         self.entries.sort_by(|a, b| cmp_paths(&a.path, &b.path));
         for pair in self.entries.windows(2) {
-            let (a, b) = (&pair[0].path, &pair[1].path);
-            if a == b {
-                return Err(RepoError::InvalidPath {
-                    path: a.clone(),
-                    reason: "it appears twice in the tree",
-                });
-            }
-            if b.len() > a.len() && b.starts_with(a.as_str()) && b.as_bytes()[a.len()] == b'/' {
-                return Err(RepoError::InvalidPath {
-                    path: a.clone(),
-                    reason: "it is a file and also the folder of another entry",
-                });
-            }
+            check_follows(&pair[0].path, &pair[1].path)?;
         }
         Ok(self.entries)
     }
@@ -174,6 +162,30 @@ pub(crate) fn check_path(path: &str) -> Result<(), RepoError> {
 }
 
 /// Orders paths component by component, bytewise within a component.
+/// Checks that `b` may follow `a` in a tree written in order: after it, neither the same
+/// path nor inside a file.
+pub(crate) fn check_follows(a: &str, b: &str) -> Result<(), RepoError> {
+    if a == b {
+        return Err(RepoError::InvalidPath {
+            path: a.to_string(),
+            reason: "it appears twice in the tree",
+        });
+    }
+    if b.len() > a.len() && b.starts_with(a) && b.as_bytes()[a.len()] == b'/' {
+        return Err(RepoError::InvalidPath {
+            path: a.to_string(),
+            reason: "it is a file and also the folder of another entry",
+        });
+    }
+    if cmp_paths(a, b) == Ordering::Greater {
+        return Err(RepoError::InvalidPath {
+            path: b.to_string(),
+            reason: "it comes after an entry it sorts before (a snapshot is written in order)",
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn cmp_paths(a: &str, b: &str) -> Ordering {
     a.split('/').cmp(b.split('/'))
 }
@@ -215,14 +227,17 @@ impl Probe {
 
 /// The tree as rustic_core's `ReadSource`.
 pub(crate) struct VirtualSource {
-    entries: Mutex<Option<Vec<TreeEntry>>>,
-    total: u64,
+    entries: Mutex<Option<Entries>>,
+    total: Option<u64>,
     probe: Arc<Probe>,
 }
 
+/// The entries of a virtual tree in order: a sorted list, or a channel fed while the
+/// snapshot is being written.
+pub(crate) type Entries = Box<dyn Iterator<Item = TreeEntry> + Send>;
+
 impl VirtualSource {
-    pub(crate) fn new(entries: Vec<TreeEntry>, probe: Arc<Probe>) -> Self {
-        let total = entries.iter().map(|e| e.size).sum();
+    pub(crate) fn new(entries: Entries, total: Option<u64>, probe: Arc<Probe>) -> Self {
         Self {
             entries: Mutex::new(Some(entries)),
             total,
@@ -231,8 +246,6 @@ impl VirtualSource {
     }
 }
 
-/// Opens one entry for rustic_core, recording failures instead of letting them vanish into a
-/// log line.
 pub(crate) struct EntryOpener {
     path: String,
     size: u64,
@@ -324,50 +337,46 @@ impl Read for CheckedReader {
 
 impl ReadSource for VirtualSource {
     type Open = EntryOpener;
-    type Iter = std::vec::IntoIter<RusticResult<ReadSourceEntry<EntryOpener>>>;
+    type Iter = Box<dyn Iterator<Item = RusticResult<ReadSourceEntry<EntryOpener>>> + Send>;
 
     fn size(&self) -> RusticResult<Option<u64>> {
-        Ok(Some(self.total))
+        Ok(self.total)
     }
 
     fn entries(&self) -> Self::Iter {
-        let entries = self
+        let entries: Entries = self
             .entries
             .lock()
             .ok()
             .and_then(|mut e| e.take())
-            .unwrap_or_default();
-        entries
-            .into_iter()
-            .map(|e| {
-                let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
-                let ts = to_timestamp(e.mtime);
-                let meta = Metadata {
-                    mode: Some(0o644),
-                    mtime: Some(ts),
-                    atime: Some(ts),
-                    ctime: Some(ts),
+            .unwrap_or_else(|| Box::new(std::iter::empty()));
+        let probe = self.probe.clone();
+        Box::new(entries.map(move |e| {
+            let name = e.path.rsplit('/').next().unwrap_or(&e.path).to_string();
+            let ts = to_timestamp(e.mtime);
+            let meta = Metadata {
+                mode: Some(0o644),
+                mtime: Some(ts),
+                atime: Some(ts),
+                ctime: Some(ts),
+                size: e.size,
+                ..Metadata::default()
+            };
+            let node = Node::new_node(OsStr::new(&name), NodeType::File, meta);
+            Ok(ReadSourceEntry {
+                path: PathBuf::from(&e.path),
+                node,
+                open: Some(EntryOpener {
+                    path: e.path,
                     size: e.size,
-                    ..Metadata::default()
-                };
-                let node = Node::new_node(OsStr::new(&name), NodeType::File, meta);
-                Ok(ReadSourceEntry {
-                    path: PathBuf::from(&e.path),
-                    node,
-                    open: Some(EntryOpener {
-                        path: e.path,
-                        size: e.size,
-                        content: e.content,
-                        probe: self.probe.clone(),
-                    }),
-                })
+                    content: e.content,
+                    probe: probe.clone(),
+                }),
             })
-            .collect::<Vec<_>>()
-            .into_iter()
+        }))
     }
 }
 
-/// chrono → jiff, to the nanosecond.
 pub(crate) fn to_timestamp(t: DateTime<Utc>) -> rustic_core::jiff::Timestamp {
     let nanos = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
     rustic_core::jiff::Timestamp::from_nanosecond(nanos)

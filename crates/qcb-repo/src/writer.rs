@@ -1,0 +1,374 @@
+//! A snapshot written while its entries are still being produced.
+//!
+//! A backup's largest files, the app exports, arrive one by one over many minutes. Rather
+//! than holding the tree until the last one and only then storing everything, a
+//! [`SnapshotWriter`] hands each entry to rustic_core's archiver as soon as it is added, so
+//! chunking, encryption and upload run alongside the exports. Entries must be added in tree
+//! order (component by component, as [`SnapshotTree`](crate::SnapshotTree) sorts them).
+//!
+//! The snapshot file is saved only when the last entry is in ([`SnapshotWriter::finish`]); a
+//! writer dropped before that (an aborted run) lets the archiver end and deletes what it
+//! saved, so no partial snapshot is left behind. Tags are given up front, as the run expects
+//! to end; `finish` rewrites the snapshot file when the final tags differ (restic's own `tag`
+//! command does the same: save the changed file, delete the old one).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::SnapshotId as RusticSnapshotId;
+use tokio::sync::mpsc;
+
+use crate::error::RepoError;
+use crate::repo::{string_lists, Repo, SnapshotMeta, WriteOutcome};
+use crate::tree::{check_follows, check_path, Probe, TreeEntry, VirtualSource};
+
+/// Entries queued for the archiver before [`SnapshotWriter::add`] waits: enough to keep it
+/// busy, few enough that a slow repository holds the producer back.
+const QUEUED: usize = 64;
+
+/// A snapshot being written; see the module documentation.
+pub struct SnapshotWriter {
+    repo: Arc<Repo>,
+    host: String,
+    tags: Vec<String>,
+    tx: Option<mpsc::Sender<TreeEntry>>,
+    last: Option<String>,
+    paths: Vec<String>,
+    probe: Arc<Probe>,
+    aborted: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<SnapshotFile, RepoError>>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for SnapshotWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotWriter")
+            .field("host", &self.host)
+            .field("entries", &self.paths.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Repo {
+    /// Starts writing a snapshot whose entries are added one by one
+    /// ([`SnapshotWriter::add`]) and which is saved by [`SnapshotWriter::finish`]. Blocks while
+    /// it checks `meta` (the parent must exist); the archiver runs on a thread of its own.
+    pub fn start_snapshot(
+        self: &Arc<Self>,
+        meta: SnapshotMeta,
+    ) -> Result<SnapshotWriter, RepoError> {
+        let prepared = self.prepare_snapshot(&meta)?;
+        let (tx, mut rx) = mpsc::channel::<TreeEntry>(QUEUED);
+        let probe = Arc::new(Probe::default());
+        let aborted = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (repo, probe, aborted, host) = (
+                self.clone(),
+                probe.clone(),
+                aborted.clone(),
+                meta.host.clone(),
+            );
+            std::thread::Builder::new()
+                .name("qcb-snapshot-writer".into())
+                .spawn(move || {
+                    let entries = Box::new(std::iter::from_fn(move || rx.blocking_recv()));
+                    let source = VirtualSource::new(entries, None, probe);
+                    let written = repo.archive_source(prepared, &source, &host)?;
+                    if aborted.load(Ordering::SeqCst) {
+                        repo.delete_snapshot_file(&written, &host);
+                        return Err(RepoError::Unwritten {
+                            host,
+                            reason: "the run was stopped before its last entry".into(),
+                        });
+                    }
+                    Ok(written)
+                })
+                .map_err(|e| RepoError::Unwritten {
+                    host: meta.host.clone(),
+                    reason: format!("cannot start the writer thread: {e}"),
+                })?
+        };
+        Ok(SnapshotWriter {
+            repo: self.clone(),
+            host: meta.host,
+            tags: meta.tags,
+            tx: Some(tx),
+            last: None,
+            paths: Vec::new(),
+            probe,
+            aborted,
+            thread: Some(thread),
+            finished: false,
+        })
+    }
+
+    /// Deletes a snapshot file just written by an aborted writer; its data is left for
+    /// `prune`. A failure is logged: the snapshot then stays, complete as far as it goes.
+    fn delete_snapshot_file(&self, snap: &SnapshotFile, host: &str) {
+        if let Err(e) = self.rustic().delete_snapshots(&[snap.id]) {
+            tracing::warn!(
+                "could not delete the partial snapshot {} of {host} left by a stopped run: {}; delete it with `qcb forget`",
+                snap.id,
+                e.display_log()
+            );
+        }
+    }
+
+    /// Saves `snap` again with `tags` (and `qcb`) and deletes the old file. Returns the new
+    /// snapshot.
+    fn retag(&self, mut snap: SnapshotFile, tags: &[String]) -> Result<SnapshotFile, RepoError> {
+        let host = snap.hostname.clone();
+        let err = |what: &str, e: Box<rustic_core::RusticError>| {
+            self.err(
+                format!("cannot {what} the snapshot of {host} with its final tags"),
+                e,
+            )
+        };
+        let old = snap.id;
+        let before: HashSet<RusticSnapshotId> = self
+            .rustic()
+            .list::<RusticSnapshotId>()
+            .map_err(|e| err("list snapshots to tag", e))?
+            .collect();
+        snap.set_tags(string_lists(tags)?);
+        self.rustic()
+            .save_snapshots(vec![snap.clone()])
+            .map_err(|e| err("save", e))?;
+        let new: Vec<String> = self
+            .rustic()
+            .list::<RusticSnapshotId>()
+            .map_err(|e| err("list snapshots to tag", e))?
+            .filter(|id| !before.contains(id))
+            .map(|id| id.to_hex().to_string())
+            .collect();
+        // Another tenant's run may have saved a snapshot at the same moment: ours is the one
+        // with this tree, time, host and tags.
+        let saved = self
+            .rustic()
+            .get_snapshots(&new)
+            .map_err(|e| err("read back", e))?
+            .into_iter()
+            .find(|s| {
+                s.tree == snap.tree
+                    && s.time == snap.time
+                    && s.hostname == snap.hostname
+                    && s.tags == snap.tags
+            })
+            .ok_or_else(|| RepoError::Unwritten {
+                host: host.clone(),
+                reason: "the snapshot saved with its final tags cannot be found again".into(),
+            })?;
+        self.delete_snapshot_file(&SnapshotFile { id: old, ..snap }, &host);
+        Ok(saved)
+    }
+}
+
+impl SnapshotWriter {
+    /// Adds the next entry. Entries come in tree order; one out of order, repeated, or inside a
+    /// file is refused. Waits while the archiver is behind. An error from the archiver itself
+    /// is returned by [`finish`](Self::finish).
+    pub async fn add(&mut self, entry: TreeEntry) -> Result<(), RepoError> {
+        check_path(&entry.path)?;
+        if let Some(last) = &self.last {
+            check_follows(last, &entry.path)?;
+        }
+        self.last = Some(entry.path.clone());
+        self.paths.push(entry.path.clone());
+        let Some(tx) = &self.tx else {
+            return Err(self.stopped());
+        };
+        if tx.send(entry).await.is_err() {
+            return Err(self.stopped());
+        }
+        Ok(())
+    }
+
+    fn stopped(&self) -> RepoError {
+        RepoError::Unwritten {
+            host: self.host.clone(),
+            reason: "the repository writer stopped early; its error follows".into(),
+        }
+    }
+
+    /// Entries added so far.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Ends the snapshot: waits for the archiver, saves the snapshot file, and gives it `tags`
+    /// (and `qcb`) when they differ from those it was started with. Blocks.
+    pub fn finish(mut self, tags: Vec<String>) -> Result<WriteOutcome, RepoError> {
+        self.finished = true;
+        drop(self.tx.take());
+        let thread = self.thread.take();
+        let written = match thread.map(JoinHandle::join) {
+            Some(Ok(result)) => result?,
+            Some(Err(_)) | None => {
+                return Err(RepoError::Unwritten {
+                    host: self.host.clone(),
+                    reason: "the repository writer thread panicked".into(),
+                })
+            }
+        };
+        let same = |t: &[String]| t.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+        let written = if same(&tags) == same(&self.tags) {
+            written
+        } else {
+            self.repo.retag(written, &tags)?
+        };
+        let paths = std::mem::take(&mut self.paths);
+        self.repo.write_outcome(&written, &self.probe, paths)
+    }
+}
+
+impl Drop for SnapshotWriter {
+    /// A writer dropped before [`finish`](SnapshotWriter::finish): the archiver ends on what it
+    /// has, and its thread deletes the snapshot file it saves.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.aborted.store(true, Ordering::SeqCst);
+            drop(self.tx.take());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read};
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::SnapshotTree;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    fn meta(tags: &[&str]) -> SnapshotMeta {
+        SnapshotMeta {
+            host: "acme.eu.qlikcloud.com".into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            time: t(0),
+            parent: None,
+        }
+    }
+
+    fn entries() -> Vec<TreeEntry> {
+        vec![
+            TreeEntry::bytes("apps/a1/app.json", t(1), r#"{"id":"a1"}"#),
+            TreeEntry::stream("apps/a1/app.qvf", 4, t(2), || {
+                Ok(Box::new(io::Cursor::new(b"QVF!".to_vec())) as Box<dyn Read + Send>)
+            }),
+            TreeEntry::stream("apps/a2/app.qvf", 4, t(2), || {
+                Err(io::Error::other("export expired"))
+            }),
+            TreeEntry::bytes("identity/users/u1.json", t(3), "{}"),
+            TreeEntry::bytes("manifest.json", t(5), "{}"),
+        ]
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    fn cat(repo: &Repo, snap: &crate::SnapshotInfo, path: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        repo.cat(snap, path, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_streamed_snapshot_holds_what_a_whole_tree_would() {
+        let repo = Arc::new(Repo::in_memory());
+        let mut w = repo.start_snapshot(meta(&["status:success"])).unwrap();
+        runtime().block_on(async {
+            for e in entries() {
+                w.add(e).await.unwrap();
+            }
+        });
+        assert_eq!(w.len(), 5);
+        let out = w.finish(vec!["status:success".into()]).unwrap();
+        assert_eq!(out.entries, 5);
+        assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
+        assert_eq!(out.failures[0].path, "apps/a2/app.qvf");
+        assert_eq!(out.snapshot.tags, ["qcb", "status:success"]);
+        assert_eq!(cat(&repo, &out.snapshot, "apps/a1/app.qvf"), b"QVF!");
+
+        let whole: SnapshotTree = entries().into_iter().collect();
+        let mut m = meta(&["status:success"]);
+        m.time = t(60);
+        let written = repo.write_snapshot(whole, m).unwrap();
+        assert_eq!(
+            written.snapshot.summary.as_ref().map(|s| s.files_total),
+            out.snapshot.summary.as_ref().map(|s| s.files_total)
+        );
+        assert_eq!(repo.snapshots().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn final_tags_replace_the_expected_ones_in_a_single_snapshot() {
+        let repo = Arc::new(Repo::in_memory());
+        let mut w = repo
+            .start_snapshot(meta(&["status:success", "full"]))
+            .unwrap();
+        runtime().block_on(async {
+            for e in entries() {
+                w.add(e).await.unwrap();
+            }
+        });
+        let out = w.finish(vec!["status:partial".into()]).unwrap();
+        assert_eq!(out.snapshot.tags, ["qcb", "status:partial"]);
+        let all = repo.snapshots().unwrap();
+        assert_eq!(all.len(), 1, "the provisional snapshot is gone: {all:?}");
+        assert_eq!(all[0].id, out.snapshot.id);
+        assert_eq!(cat(&repo, &all[0], "apps/a1/app.json"), br#"{"id":"a1"}"#);
+    }
+
+    #[test]
+    fn entries_out_of_order_repeated_or_inside_a_file_are_refused() {
+        let repo = Arc::new(Repo::in_memory());
+        let mut w = repo.start_snapshot(meta(&[])).unwrap();
+        runtime().block_on(async {
+            w.add(TreeEntry::bytes("b/x", t(0), "")).await.unwrap();
+            for (bad, why) in [
+                ("a/x", "sorts before"),
+                ("b/x", "twice"),
+                ("b/x/y", "also the folder"),
+                ("/abs", "relative"),
+            ] {
+                let e = w.add(TreeEntry::bytes(bad, t(0), "")).await.unwrap_err();
+                assert!(e.to_string().contains(why), "{bad}: {e}");
+            }
+            w.add(TreeEntry::bytes("c", t(0), "")).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_writer_dropped_before_its_end_leaves_no_snapshot() {
+        let repo = Arc::new(Repo::in_memory());
+        let mut w = repo.start_snapshot(meta(&["status:success"])).unwrap();
+        runtime().block_on(async {
+            for e in entries().into_iter().take(2) {
+                w.add(e).await.unwrap();
+            }
+        });
+        let thread = w.thread.take().unwrap();
+        drop(w);
+        let e = thread.join().unwrap().unwrap_err();
+        assert!(
+            e.to_string().contains("stopped before its last entry"),
+            "{e}"
+        );
+        assert!(repo.snapshots().unwrap().is_empty());
+    }
+}
