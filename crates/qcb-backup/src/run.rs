@@ -11,13 +11,18 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use qcb_catalog::{all, ComponentKind};
 use qcb_qlik::{ClientError, Method, Request, TenantClient};
-use qcb_repo::{NodeKind, Repo, RepoError, SnapshotInfo, SnapshotMeta, SnapshotTree, TreeEntry};
+use qcb_repo::{
+    NodeKind, Repo, RepoError, SnapshotInfo, SnapshotMeta, SnapshotTree, SnapshotWriter, TreeEntry,
+};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::collect::{collect, failed_item, pretty, safe, Stored};
 use crate::manifest::{Item, ItemStatus, Manifest, NotCovered, RunStatus, TenantInfo, SCHEMA};
 use crate::progress::{Event, ProgressSink};
+
+/// The status a snapshot carries while it is being written.
+pub const INCOMPLETE: &str = "incomplete";
 
 /// The snapshot tag of a run that exported every app.
 pub const FULL_TAG: &str = "full";
@@ -319,8 +324,6 @@ pub async fn backup(
             reason: "apps in other users' personal spaces are invisible to an API key, which acts as its user; back up with an OAuth M2M client that has the admin.apps scope to include them".into(),
         });
     }
-    let mut tree = SnapshotTree::new();
-
     let spool_dir = match &opts.spool {
         Some(d) => tempfile::Builder::new().prefix("qcb-spool-").tempdir_in(d),
         None => tempfile::Builder::new().prefix("qcb-spool-").tempdir(),
@@ -332,6 +335,22 @@ pub async fn backup(
             .map_or("the temp folder".into(), |d| d.display().to_string()),
         source,
     })?;
+
+    // The snapshot is written while the run goes on: the apps, which sort first, as their
+    // exports come in, everything else once it is all known. Until `finish` gives it the
+    // run's real status it is tagged `status:incomplete`: should the process die in the
+    // instant between the snapshot being saved and being retagged (or deleted, when the run
+    // was stopped), it says what it is.
+    let mut writer = {
+        let meta = SnapshotMeta {
+            host: host.clone(),
+            tags: vec![format!("status:{INCOMPLETE}")],
+            time: started,
+            parent: parent.map(|p| p.id),
+        };
+        let repo = repo.clone();
+        blocking(move || repo.start_snapshot(meta)).await?
+    };
 
     // Every kind but apps, four at a time, while the apps export: listings use tier 1,
     // exports tier 2, so neither waits for the other.
@@ -362,9 +381,10 @@ pub async fn backup(
         spool: spool_dir.path(),
         progress,
     };
-    let apps = async {
+    let writer_ref = &mut writer;
+    let apps = async move {
         match apps_kind {
-            Some(k) => Some(backup_apps(&run, k, opts).await),
+            Some(k) => Some(backup_apps(&run, k, opts, writer_ref).await),
             None => None,
         }
     };
@@ -380,14 +400,13 @@ pub async fn backup(
         items.extend(c.items);
     }
     let mut every_app_exported = false;
-    if let Some((app_items, app_entries)) = apps {
+    let mut write_error = None;
+    if let Some((app_items, error)) = apps {
         every_app_exported = app_items
             .iter()
             .all(|i| i.status != ItemStatus::Unchanged && i.id != "*");
         items.extend(app_items);
-        for e in app_entries {
-            tree.push(e);
-        }
+        write_error = error;
     }
 
     let status = if items.iter().any(|i| i.status == ItemStatus::Failed) {
@@ -413,30 +432,53 @@ pub async fn backup(
         not_covered,
         api: client.counters(),
     };
+    let mut rest = SnapshotTree::new();
     for f in files {
-        tree.push(TreeEntry::bytes(f.path, started, f.bytes));
+        rest.push(TreeEntry::bytes(f.path, started, f.bytes));
     }
     let manifest_json = serde_json::to_value(&manifest).unwrap_or(Value::Null);
-    tree.push(TreeEntry::bytes(
+    rest.push(TreeEntry::bytes(
         "manifest.json",
         started,
         pretty(manifest_json),
     ));
-
-    let mut tags = vec![format!("status:{}", status.as_str())];
-    if every_app_exported {
-        tags.push(FULL_TAG.to_string());
+    progress.emit(Event::Storing {
+        files: writer.len() + rest.len(),
+    });
+    if write_error.is_none() {
+        match rest.into_sorted() {
+            Ok(rest) => {
+                for e in rest {
+                    if let Err(e) = writer.add(e).await {
+                        write_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            Err(e) => write_error = Some(e),
+        }
     }
-    let meta = SnapshotMeta {
-        host,
-        tags,
-        time: started,
-        parent: parent.map(|p| p.id),
-    };
-    progress.emit(Event::Storing { files: tree.len() });
-    let written = {
-        let repo = repo.clone();
-        blocking(move || repo.write_snapshot(tree, meta)).await
+    let written = match write_error {
+        // The archiver's own error, when it stopped on one, says more than the refusal.
+        Some(refused) => blocking(move || Err(writer.abort().unwrap_or(refused))).await,
+        None => {
+            blocking(move || {
+                writer.finish(|failures| {
+                    // A file that could not be stored makes the run partial.
+                    let status = if failures.is_empty() {
+                        status
+                    } else {
+                        RunStatus::Partial
+                    };
+                    let mut tags = vec![format!("status:{}", status.as_str())];
+                    if every_app_exported {
+                        tags.push(FULL_TAG.to_string());
+                    }
+                    tags
+                })
+            })
+            .await
+        }
     };
     drop(spool_dir);
     let outcome = match written {
@@ -484,11 +526,17 @@ type AppResult = (Item, Vec<TreeEntry>);
 /// Apps: each app's attributes and item as `apps/<id>/app.json`, its export without data as
 /// `apps/<id>/app.qvf` and its load script, credentials cut out, as `apps/<id>/script.qvs` —
 /// taken from the parent snapshot when unchanged.
+///
+/// Apps are exported in the order of their folders, `exports_in_flight` at a time, and each
+/// app's files go to the snapshot writer as soon as every app before it is done, so the
+/// repository stores exports while later ones download. Returns the items and the error
+/// that stopped the writer, if one did.
 async fn backup_apps(
     run: &AppRun<'_>,
     kind: &'static ComponentKind,
     opts: &BackupOptions,
-) -> (Vec<Item>, Vec<TreeEntry>) {
+    writer: &mut SnapshotWriter,
+) -> (Vec<Item>, Option<RepoError>) {
     let client = run.client;
     let listed = match kind.source {
         qcb_catalog::Source::List {
@@ -498,7 +546,7 @@ async fn backup_apps(
         } => client.list_all(path, query, property).await,
         qcb_catalog::Source::Singleton { path } => client.get_json(path, "").await.map(|v| vec![v]),
     };
-    let app_items = match listed {
+    let mut app_items = match listed {
         Ok(v) => v,
         Err(e) => {
             run.progress.emit(Event::AppsListed { total: 0 });
@@ -509,92 +557,123 @@ async fn backup_apps(
                     "",
                     &format!("listing apps failed: {e}"),
                 )],
-                vec![],
+                None,
             );
         }
     };
+    let folder = |i: &Value| safe(i.get("resourceId").and_then(Value::as_str).unwrap_or(""));
+    app_items.sort_by_cached_key(folder);
+    // An app listed twice (a page boundary moving under the listing) is backed up once.
+    app_items.dedup_by(|a, b| !folder(a).is_empty() && folder(a) == folder(b));
     run.progress.emit(Event::AppsListed {
         total: app_items.len(),
     });
-    let by_id: HashMap<String, Value> = app_items
-        .iter()
-        .filter_map(|i| {
-            i.get("resourceId")
-                .and_then(Value::as_str)
-                .map(|id| (id.to_string(), i.clone()))
-        })
-        .collect();
-    let mut results: Vec<AppResult> = futures::stream::iter(app_items)
+    let in_flight = opts.exports_in_flight.max(1);
+    let permits = tokio::sync::Semaphore::new(in_flight);
+    let roles = opts.assign_self_to_spaces.then(|| SpaceRoles::new(client));
+    let (permits, roles_ref) = (&permits, roles.as_ref());
+    // Finished apps wait here for those before them; a slow app holds back storing, not
+    // exporting, until this many are waiting.
+    let window = (4 * in_flight).max(32);
+    let mut results = futures::stream::iter(app_items)
         .map(|item| async move {
-            let (app, entries) = backup_app(run, kind, item).await;
+            let _permit = permits.acquire().await.ok();
+            let space = item
+                .get("spaceId")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let mut result = backup_app(run, kind, item.clone()).await;
+            if let (Some(roles), Some(space), true) = (roles_ref, space, refused(&result.0)) {
+                roles.take(&space).await;
+                result = backup_app(run, kind, item).await;
+            }
+            let app = &result.0;
             run.progress.emit(Event::AppDone {
                 id: &app.id,
                 name: &app.name,
                 status: app.status,
                 bytes: app.bytes,
             });
-            (app, entries)
+            result
         })
-        .buffer_unordered(opts.exports_in_flight.max(1))
-        .collect()
-        .await;
-    if opts.assign_self_to_spaces {
-        results = with_space_roles(run, kind, results, &by_id, opts).await;
-    }
+        .buffered(window);
     let mut items = Vec::new();
-    let mut entries = Vec::new();
-    for (item, e) in results {
+    let mut write_error = None;
+    while let Some((item, mut entries)) = results.next().await {
         items.push(item);
-        entries.extend(e);
+        if write_error.is_some() {
+            continue;
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        for e in entries {
+            if let Err(e) = writer.add(e).await {
+                write_error = Some(e);
+                break;
+            }
+        }
     }
-    (items, entries)
+    drop(results);
+    if let Some(roles) = roles {
+        roles.give_back().await;
+    }
+    (items, write_error)
 }
 
-/// Second chance for apps refused for want of a space role: this identity takes a role in
-/// each such space, exports them, and gives the role back — whatever happens in between.
-async fn with_space_roles(
-    run: &AppRun<'_>,
-    kind: &'static ComponentKind,
-    results: Vec<AppResult>,
-    items: &HashMap<String, Value>,
-    opts: &BackupOptions,
-) -> Vec<AppResult> {
-    let client = run.client;
-    let refused = |i: &Item| {
-        i.status == ItemStatus::Failed
-            && i.error
-                .as_deref()
-                .is_some_and(|e| e.contains("answered 403"))
-    };
-    let mut spaces: Vec<String> = results
-        .iter()
-        .filter(|(i, _)| refused(i))
-        .filter_map(|(i, _)| {
-            items
-                .get(&i.id)
-                .and_then(|v| v.get("spaceId"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    spaces.sort();
-    spaces.dedup();
-    if spaces.is_empty() {
-        return results;
-    }
-    let me = match client.get_json("/api/v1/users/me", "").await {
-        Ok(u) => u
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        Err(e) => {
-            tracing::warn!("cannot tell who this identity is, so no space roles are taken: {e}");
-            return results;
+/// An app Qlik refused to export for want of a role in its space.
+fn refused(i: &Item) -> bool {
+    i.status == ItemStatus::Failed
+        && i.error
+            .as_deref()
+            .is_some_and(|e| e.contains("answered 403"))
+}
+
+/// `--assign-self-to-spaces`: roles this identity takes in spaces whose apps it was refused,
+/// once per space, and gives back at the end of the run whatever happened in between.
+struct SpaceRoles<'a> {
+    client: &'a TenantClient,
+    me: tokio::sync::OnceCell<Option<String>>,
+    spaces: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<()>>>>,
+    taken: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl<'a> SpaceRoles<'a> {
+    fn new(client: &'a TenantClient) -> Self {
+        SpaceRoles {
+            client,
+            me: tokio::sync::OnceCell::new(),
+            spaces: std::sync::Mutex::new(HashMap::new()),
+            taken: std::sync::Mutex::new(Vec::new()),
         }
-    };
-    let mut taken: Vec<(String, String)> = Vec::new();
-    for space in &spaces {
+    }
+
+    /// Takes a role in `space` unless this run already tried; returns once it has.
+    async fn take(&self, space: &str) {
+        let once = match self.spaces.lock() {
+            Ok(mut spaces) => spaces.entry(space.to_string()).or_default().clone(),
+            Err(_) => return,
+        };
+        once.get_or_init(|| self.take_once(space)).await;
+    }
+
+    async fn take_once(&self, space: &str) {
+        let client = self.client;
+        let me = self
+            .me
+            .get_or_init(|| async {
+                match client.get_json("/api/v1/users/me", "").await {
+                    Ok(u) => u.get("id").and_then(Value::as_str).map(str::to_string),
+                    Err(e) => {
+                        tracing::warn!(
+                            "cannot tell who this identity is, so no space roles are taken: {e}"
+                        );
+                        None
+                    }
+                }
+            })
+            .await;
+        let Some(me) = me else {
+            return;
+        };
         let ty = client
             .get_json(&format!("/api/v1/spaces/{space}"), "")
             .await
@@ -610,37 +689,29 @@ async fn with_space_roles(
             .json(&json!({"type": "user", "assigneeId": me, "roles": [role]}));
         match client.call_json(&req).await {
             Ok((_, a)) => {
-                if let Some(id) = a.get("id").and_then(Value::as_str) {
-                    taken.push((space.clone(), id.to_string()));
+                if let (Some(id), Ok(mut taken)) =
+                    (a.get("id").and_then(Value::as_str), self.taken.lock())
+                {
+                    taken.push((space.to_string(), id.to_string()));
                 }
             }
             // Already assigned (409): the role is not ours to take away.
             Err(e) => tracing::warn!("cannot take a role in space {space}: {e}"),
         }
     }
-    let (retry, mut kept): (Vec<_>, Vec<_>) = results.into_iter().partition(|(i, _)| {
-        refused(i) && items.get(&i.id).and_then(|v| v.get("spaceId")).is_some()
-    });
-    let again: Vec<_> = futures::stream::iter(
-        retry
-            .into_iter()
-            .filter_map(|(i, _)| items.get(&i.id).cloned()),
-    )
-    .map(|item| backup_app(run, kind, item))
-    .buffer_unordered(opts.exports_in_flight.max(1))
-    .collect()
-    .await;
-    kept.extend(again);
-    for (space, assignment) in taken {
-        let req = Request::new(
-            Method::DELETE,
-            format!("/api/v1/spaces/{space}/assignments/{assignment}"),
-        );
-        if let Err(e) = client.call_json(&req).await {
-            tracing::warn!("could not give back the role taken in space {space} (assignment {assignment}): {e}; remove it by hand");
+
+    async fn give_back(self) {
+        let taken = self.taken.into_inner().unwrap_or_default();
+        for (space, assignment) in taken {
+            let req = Request::new(
+                Method::DELETE,
+                format!("/api/v1/spaces/{space}/assignments/{assignment}"),
+            );
+            if let Err(e) = self.client.call_json(&req).await {
+                tracing::warn!("could not give back the role taken in space {space} (assignment {assignment}): {e}; remove it by hand");
+            }
         }
     }
-    kept
 }
 
 fn time_at(v: &Value, pointer: &str) -> Option<DateTime<Utc>> {
@@ -760,6 +831,9 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
                 revision,
                 move || {
                     let f = std::fs::File::open(&file)?;
+                    // Open, the export needs no name: the spool holds only what is not
+                    // stored yet.
+                    let _ = std::fs::remove_file(&file);
                     Ok(Box::new(io::BufReader::new(f)) as Box<dyn io::Read + Send>)
                 },
             ));
@@ -862,6 +936,18 @@ async fn spool_export(
 mod tests {
     use super::*;
     use qcb_repo::SnapshotId;
+
+    /// The snapshot is written in tree order with apps first: every other kind's folder, and
+    /// the manifest, must sort after `apps/`.
+    #[test]
+    fn every_other_folder_sorts_after_the_apps() {
+        // Trees sort component by component: only the first one decides here.
+        for k in all().iter().filter(|k| k.name != "apps") {
+            let first = k.folder.split('/').next().unwrap_or_default();
+            assert!(first > "apps", "{} ({})", k.name, k.folder);
+        }
+        assert!("manifest.json" > "apps");
+    }
 
     fn snap(id: char, days_ago: i64, parent: Option<char>, full: bool) -> SnapshotInfo {
         let hex = |c: char| SnapshotId::parse(&c.to_string().repeat(64)).expect("id");

@@ -877,3 +877,62 @@ async fn unchanged_items_are_taken_from_the_parent_without_fetching_them() {
     backup(&c, repo.clone(), &opts).await.expect("backup");
     assert_eq!(calls(one_automation), automations);
 }
+
+/// Stops after this many apps are done.
+struct StopAfter {
+    apps: std::sync::atomic::AtomicUsize,
+    stop: tokio::sync::Notify,
+}
+
+impl qcb_backup::Progress for StopAfter {
+    fn event(&self, event: &qcb_backup::Event<'_>) {
+        if let qcb_backup::Event::AppDone { .. } = event {
+            if self.apps.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                self.stop.notify_one();
+            }
+        }
+    }
+}
+
+/// The snapshot is written while apps export; a run stopped half-way (Ctrl-C, a shutdown)
+/// must still leave no snapshot behind, and the next run must succeed on the same repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_half_way_leaves_no_snapshot_and_the_next_succeeds() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 30.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let stop = Arc::new(StopAfter {
+        apps: std::sync::atomic::AtomicUsize::new(5),
+        stop: tokio::sync::Notify::new(),
+    });
+    let opts = BackupOptions {
+        progress: qcb_backup::ProgressSink::new(stop.clone()),
+        ..BackupOptions::default()
+    };
+    tokio::select! {
+        out = backup(&c, repo.clone(), &opts) => panic!("the run ended before it was stopped: {:?}", out.map(|o| o.manifest.status)),
+        _ = stop.stop.notified() => {}
+    }
+    // The writer had the first apps when the run was dropped; dropping it gave it up.
+    let snaps = tokio::task::block_in_place(|| repo.snapshots()).expect("snapshots");
+    assert!(snaps.is_empty(), "a stopped run left {snaps:?}");
+
+    let done = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert_eq!(done.manifest.status, RunStatus::Success);
+    let snaps = tokio::task::block_in_place(|| repo.snapshots()).expect("snapshots");
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0].status(), Some("success"));
+    let check = tokio::task::block_in_place(|| repo.check(false)).expect("check");
+    assert!(check.is_ok(), "{:?}", check.problems);
+    let _ = e.stop().await;
+}

@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Cursor, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -117,7 +117,7 @@ impl SnapshotTree {
 
     /// Checks every path and sorts the entries component by component (so `a/b` comes before
     /// `a.json`, as in a restic tree).
-    pub(crate) fn into_sorted(mut self) -> Result<Vec<TreeEntry>, RepoError> {
+    pub fn into_sorted(mut self) -> Result<Vec<TreeEntry>, RepoError> {
         for e in &self.entries {
             check_path(&e.path)?;
         }
@@ -202,9 +202,19 @@ pub struct EntryFailure {
 pub(crate) struct Probe {
     opened: AtomicU64,
     failures: Mutex<Vec<EntryFailure>>,
+    /// Set when the snapshot is given up: entries not yet stored fail at once.
+    aborted: AtomicBool,
 }
 
 impl Probe {
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, AtomicOrdering::SeqCst);
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(AtomicOrdering::SeqCst)
+    }
+
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(AtomicOrdering::Relaxed)
     }
@@ -257,6 +267,13 @@ impl ReadSourceOpen for EntryOpener {
     type Reader = CheckedReader;
 
     fn open(self) -> RusticResult<Self::Reader> {
+        if self.probe.is_aborted() {
+            return Err(RusticError::new(
+                ErrorKind::InputOutput,
+                "the snapshot was given up before `{path}` was stored",
+            )
+            .attach_context("path", self.path));
+        }
         self.probe.opened.fetch_add(1, AtomicOrdering::Relaxed);
         let inner: Box<dyn Read + Send> = match self.content {
             Content::Bytes(b) => Box::new(Cursor::new(b)),
@@ -307,6 +324,9 @@ impl CheckedReader {
 
 impl Read for CheckedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.probe.is_aborted() {
+            return Err(io::Error::other("the snapshot was given up"));
+        }
         if self.failed {
             return Err(io::Error::other(format!("reading `{}` failed", self.path)));
         }

@@ -7,13 +7,13 @@
 //! order (component by component, as [`SnapshotTree`](crate::SnapshotTree) sorts them).
 //!
 //! The snapshot file is saved only when the last entry is in ([`SnapshotWriter::finish`]); a
-//! writer dropped before that (an aborted run) lets the archiver end and deletes what it
-//! saved, so no partial snapshot is left behind. Tags are given up front, as the run expects
-//! to end; `finish` rewrites the snapshot file when the final tags differ (restic's own `tag`
-//! command does the same: save the changed file, delete the old one).
+//! writer given up before that ([`SnapshotWriter::abort`], or dropped with a stopped run)
+//! fails what it has not stored yet and deletes the snapshot file the archiver saves, so no
+//! partial snapshot is left behind. Tags are given up front; `finish` rewrites the snapshot
+//! file when the final tags differ (restic's own `tag` command does the same: save the
+//! changed file, delete the old one).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -23,7 +23,8 @@ use tokio::sync::mpsc;
 
 use crate::error::RepoError;
 use crate::repo::{string_lists, Repo, SnapshotMeta, WriteOutcome};
-use crate::tree::{check_follows, check_path, Probe, TreeEntry, VirtualSource};
+use crate::snapshot::SnapshotInfo;
+use crate::tree::{check_follows, check_path, EntryFailure, Probe, TreeEntry, VirtualSource};
 
 /// Entries queued for the archiver before [`SnapshotWriter::add`] waits: enough to keep it
 /// busy, few enough that a slow repository holds the producer back.
@@ -38,7 +39,6 @@ pub struct SnapshotWriter {
     last: Option<String>,
     paths: Vec<String>,
     probe: Arc<Probe>,
-    aborted: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<SnapshotFile, RepoError>>>,
     finished: bool,
 }
@@ -63,21 +63,15 @@ impl Repo {
         let prepared = self.prepare_snapshot(&meta)?;
         let (tx, mut rx) = mpsc::channel::<TreeEntry>(QUEUED);
         let probe = Arc::new(Probe::default());
-        let aborted = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (repo, probe, aborted, host) = (
-                self.clone(),
-                probe.clone(),
-                aborted.clone(),
-                meta.host.clone(),
-            );
+            let (repo, probe, host) = (self.clone(), probe.clone(), meta.host.clone());
             std::thread::Builder::new()
                 .name("qcb-snapshot-writer".into())
                 .spawn(move || {
                     let entries = Box::new(std::iter::from_fn(move || rx.blocking_recv()));
-                    let source = VirtualSource::new(entries, None, probe);
+                    let source = VirtualSource::new(entries, None, probe.clone());
                     let written = repo.archive_source(prepared, &source, &host)?;
-                    if aborted.load(Ordering::SeqCst) {
+                    if probe.is_aborted() {
                         repo.delete_snapshot_file(&written, &host);
                         return Err(RepoError::Unwritten {
                             host,
@@ -99,7 +93,6 @@ impl Repo {
             last: None,
             paths: Vec::new(),
             probe,
-            aborted,
             thread: Some(thread),
             finished: false,
         })
@@ -202,39 +195,54 @@ impl SnapshotWriter {
         self.paths.is_empty()
     }
 
-    /// Ends the snapshot: waits for the archiver, saves the snapshot file, and gives it `tags`
-    /// (and `qcb`) when they differ from those it was started with. Blocks.
-    pub fn finish(mut self, tags: Vec<String>) -> Result<WriteOutcome, RepoError> {
+    /// Ends the snapshot: waits for the archiver and saves the snapshot file. `tags` gives
+    /// its final tags (`qcb` is added) from the entries that could not be stored; when they
+    /// differ from those it was started with, the snapshot file is rewritten. Blocks.
+    pub fn finish(
+        mut self,
+        tags: impl FnOnce(&[EntryFailure]) -> Vec<String>,
+    ) -> Result<WriteOutcome, RepoError> {
         self.finished = true;
-        drop(self.tx.take());
-        let thread = self.thread.take();
-        let written = match thread.map(JoinHandle::join) {
-            Some(Ok(result)) => result?,
-            Some(Err(_)) | None => {
-                return Err(RepoError::Unwritten {
-                    host: self.host.clone(),
-                    reason: "the repository writer thread panicked".into(),
-                })
-            }
-        };
-        let same = |t: &[String]| t.iter().cloned().collect::<std::collections::BTreeSet<_>>();
-        let written = if same(&tags) == same(&self.tags) {
-            written
-        } else {
-            self.repo.retag(written, &tags)?
-        };
+        let written = self.join()?;
         let paths = std::mem::take(&mut self.paths);
-        self.repo.write_outcome(&written, &self.probe, paths)
+        let mut outcome = self.repo.write_outcome(&written, &self.probe, paths)?;
+        let tags = tags(&outcome.failures);
+        let set = |t: &[String]| t.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+        if set(&tags) != set(&self.tags) {
+            outcome.snapshot = SnapshotInfo::from_file(&self.repo.retag(written, &tags)?);
+        }
+        Ok(outcome)
+    }
+
+    /// Gives up the snapshot: the archiver ends on what it has and nothing stays saved.
+    /// Returns the archiver's own error, if it stopped on one. Blocks.
+    pub fn abort(mut self) -> Option<RepoError> {
+        self.probe.abort();
+        self.finished = true;
+        self.join().err()
+    }
+
+    fn join(&mut self) -> Result<SnapshotFile, RepoError> {
+        drop(self.tx.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) | None => Err(RepoError::Unwritten {
+                host: self.host.clone(),
+                reason: "the repository writer thread panicked".into(),
+            }),
+        }
     }
 }
 
 impl Drop for SnapshotWriter {
-    /// A writer dropped before [`finish`](SnapshotWriter::finish): the archiver ends on what it
-    /// has, and its thread deletes the snapshot file it saves.
+    /// A writer dropped before [`finish`](SnapshotWriter::finish) (a stopped run) is given up
+    /// as by [`abort`](SnapshotWriter::abort): entries not stored yet fail at once, and the
+    /// snapshot file the archiver then saves is deleted before `drop` returns, so an
+    /// interrupted process leaves no partial snapshot behind.
     fn drop(&mut self) {
         if !self.finished {
-            self.aborted.store(true, Ordering::SeqCst);
-            drop(self.tx.take());
+            self.probe.abort();
+            let _ = self.join();
         }
     }
 }
@@ -297,7 +305,7 @@ mod tests {
             }
         });
         assert_eq!(w.len(), 5);
-        let out = w.finish(vec!["status:success".into()]).unwrap();
+        let out = w.finish(|_| vec!["status:success".into()]).unwrap();
         assert_eq!(out.entries, 5);
         assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
         assert_eq!(out.failures[0].path, "apps/a2/app.qvf");
@@ -326,7 +334,12 @@ mod tests {
                 w.add(e).await.unwrap();
             }
         });
-        let out = w.finish(vec!["status:partial".into()]).unwrap();
+        let out = w
+            .finish(|failed| {
+                assert_eq!(failed.len(), 1);
+                vec!["status:partial".into()]
+            })
+            .unwrap();
         assert_eq!(out.snapshot.tags, ["qcb", "status:partial"]);
         let all = repo.snapshots().unwrap();
         assert_eq!(all.len(), 1, "the provisional snapshot is gone: {all:?}");

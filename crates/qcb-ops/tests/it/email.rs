@@ -265,13 +265,17 @@ async fn a_wrong_password_is_reported_without_the_password() {
         return;
     };
     let ca = server.ca_file.clone().expect("ca");
-    let var = "QCB_TEST_ALERTS_WRONG_SMTP_PASSWORD";
-    std::env::set_var(var, format!("{SECRET}-wrong"));
+    // From a file, not the environment: other tests of this binary run in threads beside
+    // this one, and changing the environment under them is not safe.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("smtp-password");
+    std::fs::write(&file, format!("{SECRET}-wrong")).expect("password file");
     let target = email_target(
         server.port,
         "starttls",
         &format!(
-            "username = \"alerts\"\npassword_env = \"{var}\"\nca_file = \"{}\"\n",
+            "username = \"alerts\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+            file.display(),
             ca.display()
         ),
     );

@@ -431,7 +431,7 @@ fn sftp_passes_the_conformance_suite_and_restic_reads_it() {
         .command(std::env::current_exe().expect("this test binary"))
         .args([
             "--exact",
-            "sftp_conformance_in_a_child_process",
+            "backends::sftp_conformance_in_a_child_process",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

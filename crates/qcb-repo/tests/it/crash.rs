@@ -30,7 +30,8 @@ use support::*;
 const MIB: u64 = 1 << 20;
 const WRITER_ENV: &str = "QCB_CRASH_WRITER";
 const ROUND_ENV: &str = "QCB_CRASH_ROUND";
-const CHILD_TEST: &str = "crash_writer_child";
+/// The child test by its full name in this test binary (`--exact` wants the module path).
+const CHILD_TEST: &str = "crash::crash_writer_child";
 const DOCS: usize = 2_000;
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -187,6 +188,13 @@ fn a_writer_killed_at_random_points_never_breaks_the_repository() {
     assert!(
         status.success(),
         "the uninterrupted writer failed:\n{stderr}"
+    );
+    // A child that ran no test (a name `--exact` no longer matches) would make every trial
+    // vacuous: the uninterrupted one must have written its snapshot.
+    assert_eq!(
+        census(&dir).snapshots,
+        1,
+        "the uninterrupted writer wrote no snapshot; did `{CHILD_TEST}` run?\n{stderr}"
     );
     let mib: u64 = big_sizes().iter().sum::<u64>() / MIB;
     eprintln!(
