@@ -13,8 +13,10 @@
 //! 4. one app grown to 2 GiB (`QCB_BENCH_BIG_GIB`, 0 to skip) and backed up: peak memory
 //!    compared with the incremental run's, to show that memory does not grow with app size.
 //!
-//! Peak resident memory is the process's `VmHWM` (the emulator runs in the same process),
-//! reset before each phase through `/proc/self/clear_refs`. `QCB_BENCH_QUICK=1` (or
+//! The emulated tenant runs in a child process of its own (this binary, started again with
+//! `--emulator-child`, driven over its stdin and stdout), so that peak resident memory — the
+//! process's `VmHWM`, reset before each phase through `/proc/self/clear_refs` — is the
+//! backup's alone. The incremental run's requests are also listed per operation. `QCB_BENCH_QUICK=1` (or
 //! `--quick`) runs the sequential loop over 100 apps only and extrapolates.
 //!
 //! `cargo bench -p qcb-backup --bench backup`
@@ -27,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use qcb_backup::{backup, BackupOptions, RunStatus};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
 use qcb_emulator::{Emulator, EmulatorConfig, Profile};
 use qcb_qlik::tiers::Tiers;
 use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
@@ -96,6 +101,10 @@ struct Phase {
     bytes: u64,
     peak_rss_kib: u64,
     throttled: u64,
+    per_operation: BTreeMap<String, u64>,
+    /// CPU time used by the backup's process and by the emulator's during the phase.
+    cpu: Duration,
+    emulator_cpu: Duration,
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -108,6 +117,26 @@ fn vm_hwm_kib() -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU time this process has used (user and system), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let ticks: u64 = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start at state (3rd).
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            Some(f.iter().sum())
+        })
+        .unwrap_or(0);
+    // Linux reports in USER_HZ, 100 per second on every common configuration.
+    Duration::from_millis(ticks * 10)
 }
 
 fn vm_rss_kib() -> u64 {
@@ -128,8 +157,7 @@ fn reset_peak() {
 }
 
 /// The tenant's counts of `/api` requests since the last reset, per tier.
-fn tier_use(e: &Emulator) -> (u64, BTreeMap<String, (u32, u64)>, u64) {
-    let counters = e.tenant().counters();
+fn tier_use(counters: &Counters) -> (u64, BTreeMap<String, (u32, u64)>, u64) {
     let mut per_tier: BTreeMap<String, (u32, u64)> = BTreeMap::new();
     let mut total = 0;
     for (op, n) in &counters.per_operation {
@@ -145,6 +173,193 @@ fn tier_use(e: &Emulator) -> (u64, BTreeMap<String, (u32, u64)>, u64) {
     }
     let exports = counters.per_operation.get(EXPORT).copied().unwrap_or(0);
     (total, per_tier, exports)
+}
+
+/// What the emulated tenant counted since its last reset.
+#[derive(Default, Clone)]
+struct Counters {
+    per_operation: BTreeMap<String, u64>,
+    throttled: u64,
+}
+
+/// The emulated tenant in a child process: one command per line on its stdin, one answer
+/// per line on its stdout (`ok …` or `error …`).
+struct Tenant {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    url: String,
+    bot: (String, String),
+}
+
+impl Tenant {
+    fn start(s: &Settings) -> Result<Tenant, BoxError> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--emulator-child")
+            .env("QCB_BENCH_TIME_SCALE", s.time_scale.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or("the emulator child has no stdin")?;
+        let stdout = BufReader::new(
+            child
+                .stdout
+                .take()
+                .ok_or("the emulator child has no stdout")?,
+        );
+        let mut t = Tenant {
+            child,
+            stdin,
+            stdout,
+            url: String::new(),
+            bot: (String::new(), String::new()),
+        };
+        let ready = t.answer()?;
+        let mut words = ready.split(' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some(url), Some(id), Some(secret)) => {
+                t.url = url.to_string();
+                t.bot = (id.to_string(), secret.to_string());
+                Ok(t)
+            }
+            _ => Err(format!("the emulator child answered `{ready}`").into()),
+        }
+    }
+
+    fn answer(&mut self) -> Result<String, BoxError> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err("the emulator child stopped".into());
+        }
+        let line = line.trim_end();
+        match line.split_once(' ').unwrap_or((line, "")) {
+            ("ok", rest) => Ok(rest.to_string()),
+            (_, rest) => Err(format!("the emulator child: {rest}").into()),
+        }
+    }
+
+    fn call(&mut self, command: &str) -> Result<String, BoxError> {
+        writeln!(self.stdin, "{command}")?;
+        self.stdin.flush()?;
+        self.answer()
+    }
+
+    /// Fresh rate windows and counters, as a daily run would meet.
+    fn reset(&mut self) -> Result<(), BoxError> {
+        self.call("reset").map(drop)
+    }
+
+    fn counters(&mut self) -> Result<Counters, BoxError> {
+        let v: serde_json::Value = serde_json::from_str(&self.call("counters")?)?;
+        Ok(Counters {
+            per_operation: serde_json::from_value(v["per_operation"].clone())?,
+            throttled: v["throttled"].as_u64().unwrap_or(0),
+        })
+    }
+
+    fn ids(&mut self, kind: &str) -> Result<Vec<String>, BoxError> {
+        Ok(serde_json::from_str(&self.call(&format!("ids {kind}"))?)?)
+    }
+
+    fn touch(&mut self, id: &str) -> Result<(), BoxError> {
+        self.call(&format!("touch {id}")).map(drop)
+    }
+
+    fn grow(&mut self, id: &str, bytes: u64) -> Result<(), BoxError> {
+        self.call(&format!("grow {id} {bytes}")).map(drop)
+    }
+
+    fn cpu(&mut self) -> Result<Duration, BoxError> {
+        Ok(Duration::from_millis(self.call("cpu")?.parse()?))
+    }
+
+    fn rss_kib(&mut self) -> Result<u64, BoxError> {
+        Ok(self.call("rss")?.parse()?)
+    }
+
+    fn stop(mut self) -> Result<(), BoxError> {
+        let _ = self.call("stop");
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+/// Makes app `id`'s export `bytes` long, and the app changed.
+fn grow(e: &Emulator, id: &str, bytes: &str) -> Result<String, String> {
+    let size: u64 = bytes.parse().map_err(|_| format!("bad size {bytes}"))?;
+    {
+        let mut state = e.tenant().write();
+        let content = state
+            .app_content
+            .get_mut(id)
+            .ok_or_else(|| format!("no app {id}"))?;
+        content.size = size;
+    }
+    e.tenant()
+        .touch("apps", id)
+        .map(|()| String::new())
+        .map_err(|err| format!("cannot change app {id}: {err:?}"))
+}
+
+/// The child: starts the `large` tenant and serves commands until `stop` or end of input.
+fn emulator_child(s: &Settings) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let config = EmulatorConfig {
+        profile: Profile::Large,
+        time_scale: s.time_scale,
+        ..EmulatorConfig::default()
+    };
+    let e = runtime.block_on(Emulator::start(config, "127.0.0.1:0"))?;
+    let (id, secret) = e
+        .tenant()
+        .credentials()
+        .admin_bot
+        .ok_or("the tenant has no admin bot")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ok {} {id} {secret}", e.url())?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let answer: Result<String, String> = match words.as_slice() {
+            ["reset"] => {
+                e.tenant().limiter.reset();
+                e.tenant().reset_counters();
+                Ok(String::new())
+            }
+            ["counters"] => {
+                let c = e.tenant().counters();
+                Ok(
+                    serde_json::json!({"per_operation": c.per_operation, "throttled": c.throttled})
+                        .to_string(),
+                )
+            }
+            ["ids", kind] => Ok(serde_json::json!(e.tenant().ids(kind)).to_string()),
+            ["touch", id] => e
+                .tenant()
+                .touch("apps", id)
+                .map(|()| String::new())
+                .map_err(|err| format!("cannot change app {id}: {err:?}")),
+            ["grow", id, bytes] => grow(&e, id, bytes),
+            ["rss"] => Ok(vm_rss_kib().to_string()),
+            ["cpu"] => Ok(cpu_time().as_millis().to_string()),
+            ["stop"] => break,
+            _ => Err(format!("unknown command `{line}`")),
+        };
+        match answer {
+            Ok(a) => writeln!(out, "ok {a}")?,
+            Err(err) => writeln!(out, "error {err}")?,
+        }
+        out.flush()?;
+    }
+    runtime.block_on(e.stop())?;
+    Ok(())
 }
 
 /// The rate-limit lower bound of a phase: each tier's requests at its allowed rate; tiers
@@ -163,12 +378,7 @@ fn lower_bound(per_tier: &BTreeMap<String, (u32, u64)>, time_scale: f64) -> (Str
     (worst.0, worst.1, sum)
 }
 
-fn client(e: &Emulator, time_scale: f64) -> Result<TenantClient, BoxError> {
-    let (id, secret) = e
-        .tenant()
-        .credentials()
-        .admin_bot
-        .ok_or("the tenant has no admin bot")?;
+fn client(t: &Tenant, time_scale: f64) -> Result<TenantClient, BoxError> {
     let opts = ClientOptions {
         budget: Budget {
             fraction: 1.0,
@@ -178,10 +388,10 @@ fn client(e: &Emulator, time_scale: f64) -> Result<TenantClient, BoxError> {
         ..ClientOptions::default()
     };
     Ok(TenantClient::new(
-        TenantUrl::parse(&e.url())?,
+        TenantUrl::parse(&t.url)?,
         Credentials::OAuthClient {
-            client_id: id,
-            client_secret: SecretString::from(secret),
+            client_id: t.bot.0.clone(),
+            client_secret: SecretString::from(t.bot.1.clone()),
             scope: None,
         },
         opts,
@@ -189,24 +399,25 @@ fn client(e: &Emulator, time_scale: f64) -> Result<TenantClient, BoxError> {
 }
 
 async fn run_backup(
-    e: &Emulator,
+    t: &mut Tenant,
     repo: &Arc<Repo>,
     opts: &BackupOptions,
     s: &Settings,
 ) -> Result<Phase, BoxError> {
     // Each phase starts with fresh rate windows, as a daily run would.
-    e.tenant().limiter.reset();
-    e.tenant().reset_counters();
-    let c = client(e, s.time_scale)?;
+    t.reset()?;
+    let c = client(t, s.time_scale)?;
     let storing = Arc::new(StoringAt::default());
     let opts = BackupOptions {
         progress: qcb_backup::ProgressSink::new(storing.clone()),
         ..opts.clone()
     };
     reset_peak();
+    let (cpu0, emulator_cpu0) = (cpu_time(), t.cpu()?);
     let started = Instant::now();
     let out = backup(&c, repo.clone(), &opts).await?;
     let wall = started.elapsed();
+    let (cpu, emulator_cpu) = (cpu_time() - cpu0, t.cpu()? - emulator_cpu0);
     let (read, read_peak_rss_kib) = storing
         .0
         .lock()
@@ -221,7 +432,9 @@ async fn run_backup(
         )
         .into());
     }
-    let (requests, per_tier, exports) = tier_use(e);
+    let peak_rss_kib = vm_hwm_kib();
+    let counters = t.counters()?;
+    let (requests, per_tier, exports) = tier_use(&counters);
     Ok(Phase {
         wall,
         read,
@@ -230,22 +443,25 @@ async fn run_backup(
         per_tier,
         exports,
         bytes: c.counters().bytes,
-        peak_rss_kib: vm_hwm_kib(),
-        throttled: e.tenant().counters().throttled,
+        peak_rss_kib,
+        throttled: counters.throttled,
+        per_operation: counters.per_operation,
+        cpu,
+        emulator_cpu,
     })
 }
 
 /// One app at a time: export, download, write to a file.
 async fn sequential(
-    e: &Emulator,
+    t: &mut Tenant,
     apps: &[String],
     dir: &std::path::Path,
     s: &Settings,
 ) -> Result<Phase, BoxError> {
-    e.tenant().limiter.reset();
-    e.tenant().reset_counters();
-    let c = client(e, s.time_scale)?;
+    t.reset()?;
+    let c = client(t, s.time_scale)?;
     reset_peak();
+    let (cpu0, emulator_cpu0) = (cpu_time(), t.cpu()?);
     let started = Instant::now();
     let mut bytes = 0u64;
     for id in apps {
@@ -263,23 +479,30 @@ async fn sequential(
         tokio::fs::remove_file(&path).await?;
     }
     let wall = started.elapsed();
-    let (requests, per_tier, exports) = tier_use(e);
+    let (cpu, emulator_cpu) = (cpu_time() - cpu0, t.cpu()? - emulator_cpu0);
+    let peak_rss_kib = vm_hwm_kib();
+    let counters = t.counters()?;
+    let (requests, per_tier, exports) = tier_use(&counters);
     Ok(Phase {
         wall,
         read: wall,
-        read_peak_rss_kib: vm_hwm_kib(),
+        read_peak_rss_kib: peak_rss_kib,
         requests,
         per_tier,
         exports,
         bytes,
-        peak_rss_kib: vm_hwm_kib(),
-        throttled: e.tenant().counters().throttled,
+        peak_rss_kib,
+        throttled: counters.throttled,
+        per_operation: counters.per_operation,
+        cpu,
+        emulator_cpu,
     })
 }
 
 struct Report {
     setup: Duration,
     baseline_rss_kib: u64,
+    emulator_rss_kib: u64,
     apps: usize,
     touched: usize,
     full: Phase,
@@ -291,28 +514,24 @@ struct Report {
 
 async fn run(s: &Settings) -> Result<Report, BoxError> {
     let setup_started = Instant::now();
-    let config = EmulatorConfig {
-        profile: Profile::Large,
-        time_scale: s.time_scale,
-        ..EmulatorConfig::default()
-    };
-    let e = Emulator::start(config, "127.0.0.1:0").await?;
+    let mut t = Tenant::start(s)?;
     let tmp = tempfile::Builder::new().prefix("qcb-bench-").tempdir()?;
     let repo_opts = RepoOptions::new(
         tmp.path().join("repo").display().to_string(),
         SecretString::from("bench".to_string()),
     );
     let repo = Arc::new(tokio::task::spawn_blocking(move || Repo::init(&repo_opts)).await??);
-    let apps = e.tenant().ids("apps");
+    let apps = t.ids("apps")?;
     let setup = setup_started.elapsed();
     let baseline_rss_kib = vm_rss_kib();
+    let emulator_rss_kib = t.rss_kib()?;
     let opts = BackupOptions {
         full: true,
         exports_in_flight: s.exports_in_flight,
         ..BackupOptions::default()
     };
 
-    let full = run_backup(&e, &repo, &opts, s).await?;
+    let full = run_backup(&mut t, &repo, &opts, s).await?;
     if full.exports != apps.len() as u64 {
         return Err(format!(
             "the full run exported {} of {} apps",
@@ -324,15 +543,13 @@ async fn run(s: &Settings) -> Result<Report, BoxError> {
 
     let touched: Vec<String> = apps.iter().step_by(50).cloned().collect();
     for id in &touched {
-        e.tenant()
-            .touch("apps", id)
-            .map_err(|err| format!("cannot change app {id}: {err:?}"))?;
+        t.touch(id)?;
     }
     let incremental_opts = BackupOptions {
         full: false,
         ..opts.clone()
     };
-    let incremental = run_backup(&e, &repo, &incremental_opts, s).await?;
+    let incremental = run_backup(&mut t, &repo, &incremental_opts, s).await?;
     if incremental.exports != touched.len() as u64 {
         return Err(format!(
             "the incremental run exported {} apps, not the {} touched",
@@ -345,26 +562,21 @@ async fn run(s: &Settings) -> Result<Report, BoxError> {
     let sequential_apps = if s.quick { 100 } else { apps.len() };
     let loop_dir = tmp.path().join("loop");
     std::fs::create_dir_all(&loop_dir)?;
-    let sequential = sequential(&e, &apps[..sequential_apps], &loop_dir, s).await?;
+    let sequential = sequential(&mut t, &apps[..sequential_apps], &loop_dir, s).await?;
 
     let big = if s.big_gib > 0 {
         let size = s.big_gib * 1024 * 1024 * 1024;
-        let id = apps[7].clone();
-        if let Some(c) = e.tenant().write().app_content.get_mut(&id) {
-            c.size = size;
-        }
-        e.tenant()
-            .touch("apps", &id)
-            .map_err(|err| format!("cannot change app {id}: {err:?}"))?;
-        let phase = run_backup(&e, &repo, &incremental_opts, s).await?;
+        t.grow(&apps[7], size)?;
+        let phase = run_backup(&mut t, &repo, &incremental_opts, s).await?;
         Some((size, phase))
     } else {
         None
     };
-    e.stop().await?;
+    t.stop()?;
     Ok(Report {
         setup,
         baseline_rss_kib,
+        emulator_rss_kib,
         apps: apps.len(),
         touched: touched.len(),
         full,
@@ -401,12 +613,22 @@ fn print_report(s: &Settings, r: &Report) {
     );
     println!();
     println!(
-        "  {:<10} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6} {:>10} {:>10}",
-        "run", "wall s", "read s", "requests", "exports", "MB", "429s", "peak MiB", "(reading)"
+        "  {:<10} {:>8} {:>8} {:>9} {:>8} {:>8} {:>6} {:>10} {:>10} {:>7} {:>7}",
+        "run",
+        "wall s",
+        "read s",
+        "requests",
+        "exports",
+        "MB",
+        "429s",
+        "peak MiB",
+        "(reading)",
+        "cpu s",
+        "emu cpu"
     );
     let row = |name: &str, p: &Phase| {
         println!(
-            "  {:<10} {:>8.2} {:>8.2} {:>9} {:>8} {:>8.1} {:>6} {:>10.0} {:>10.0}",
+            "  {:<10} {:>8.2} {:>8.2} {:>9} {:>8} {:>8.1} {:>6} {:>10.0} {:>10.0} {:>7.1} {:>7.1}",
             name,
             p.wall.as_secs_f64(),
             p.read.as_secs_f64(),
@@ -415,7 +637,9 @@ fn print_report(s: &Settings, r: &Report) {
             p.bytes as f64 / 1e6,
             p.throttled,
             mib(p.peak_rss_kib),
-            mib(p.read_peak_rss_kib)
+            mib(p.read_peak_rss_kib),
+            p.cpu.as_secs_f64(),
+            p.emulator_cpu.as_secs_f64()
         );
     };
     row("full", &r.full);
@@ -476,8 +700,9 @@ fn print_report(s: &Settings, r: &Report) {
     );
     println!();
     println!(
-        "  peak resident memory (VmHWM, emulator included; before the runs {:.0} MiB resident):",
-        mib(r.baseline_rss_kib)
+        "  peak resident memory of the backup's process (VmHWM; {:.0} MiB before the runs; the emulator, in its own process, held {:.0} MiB):",
+        mib(r.baseline_rss_kib),
+        mib(r.emulator_rss_kib)
     );
     println!(
         "    full backup {:.0} MiB, incremental {:.0} MiB{}",
@@ -495,9 +720,21 @@ fn print_report(s: &Settings, r: &Report) {
     );
     println!("    target: <= 256 MiB, no growth with app size");
     println!();
+    println!(
+        "  incremental run, requests per operation ({} in all):",
+        r.incremental.requests
+    );
+    let mut ops: Vec<(&String, &u64)> = r.incremental.per_operation.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    for (op, n) in ops.iter().take(20) {
+        println!("    {n:>6}  {op}");
+    }
+    println!();
 }
 
 fn main() -> ExitCode {
+    // As the `qcb` binary does: memory is measured as it runs.
+    qcb_backup::bound_allocator_arenas();
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -505,6 +742,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if std::env::args().any(|a| a == "--emulator-child") {
+        return match emulator_child(&settings) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("emulator child: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

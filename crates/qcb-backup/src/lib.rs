@@ -2,11 +2,13 @@
 //! into one snapshot with its manifest (DESIGN.md §3–§5). Secrets are redacted before anything
 //! is stored; unchanged apps are neither exported nor stored again.
 
+pub mod alloc;
 pub mod collect;
 pub mod manifest;
 pub mod progress;
 pub mod run;
 
+pub use alloc::bound_allocator_arenas;
 pub use manifest::{Counts, Item, ItemStatus, Manifest, ManifestError, NotCovered, RunStatus};
 pub use progress::{Event, Progress, ProgressSink};
 pub use run::{

@@ -575,7 +575,7 @@ async fn backup_apps(
     // Finished apps wait here for those before them; a slow app holds back storing, not
     // exporting, until this many are waiting.
     let window = (4 * in_flight).max(32);
-    let mut results = futures::stream::iter(app_items)
+    let results = futures::stream::iter(app_items)
         .map(|item| async move {
             let _permit = permits.acquire().await.ok();
             let space = item
@@ -597,22 +597,36 @@ async fn backup_apps(
             result
         })
         .buffered(window);
-    let mut items = Vec::new();
-    let mut write_error = None;
-    while let Some((item, mut entries)) = results.next().await {
-        items.push(item);
-        if write_error.is_some() {
-            continue;
-        }
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        for e in entries {
-            if let Err(e) = writer.add(e).await {
-                write_error = Some(e);
+    // Exports go on while the writer takes what is done: the two meet through a queue, so a
+    // repository that is briefly behind does not hold the downloads still.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<AppResult>(window);
+    let produce = async move {
+        futures::pin_mut!(results);
+        while let Some(result) = results.next().await {
+            if done_tx.send(result).await.is_err() {
                 break;
             }
         }
-    }
-    drop(results);
+    };
+    let store = async {
+        let mut items = Vec::new();
+        let mut write_error = None;
+        while let Some((item, mut entries)) = done_rx.recv().await {
+            items.push(item);
+            if write_error.is_some() {
+                continue;
+            }
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+            for e in entries {
+                if let Err(e) = writer.add(e).await {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+        }
+        (items, write_error)
+    };
+    let ((), (items, write_error)) = futures::join!(produce, store);
     if let Some(roles) = roles {
         roles.give_back().await;
     }

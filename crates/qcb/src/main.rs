@@ -61,6 +61,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    qcb_backup::bound_allocator_arenas();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("QCB_LOG")
         // `check` reports its findings itself; rustic_core would log each one again.
