@@ -645,8 +645,8 @@ fn print_report(s: &Settings, r: &Report) {
     row("full", &r.full);
     row("2% apps", &r.incremental);
     row("loop", &r.sequential);
-    if let Some((_, p)) = &r.big {
-        row("2 GiB app", p);
+    if let Some((size, p)) = &r.big {
+        row(&format!("{} GiB app", size >> 30), p);
     }
     println!();
     println!("  full run, requests per tier (limit/min → lower bound at this time scale):");
