@@ -256,7 +256,9 @@ impl TenantClient {
         let tier = Tiers::get().of(req.method.as_str(), &req.path);
         let mut backoff = self.backoff();
         let mut attempts = 0u32;
-        let mut reauthenticated = false;
+        // A long request (a 429 storm, a slow export) may outlive more than one token: each
+        // 401 gets a fresh one, up to a few times, so a client Qlik truly refuses still ends.
+        let mut reauthentications = 0u32;
         loop {
             attempts += 1;
             // The token first: waiting for it must not bunch up requests that were paced.
@@ -326,10 +328,10 @@ impl TenantClient {
                     continue;
                 }
             } else if status == StatusCode::UNAUTHORIZED
-                && !reauthenticated
+                && reauthentications < MAX_REAUTHENTICATIONS
                 && inner.auth.rejected(&token).await
             {
-                reauthenticated = true;
+                reauthentications += 1;
                 inner.counters.retries.fetch_add(1, Ordering::Relaxed);
                 continue;
             } else if is_retryable_status(status) && req.idempotent {
@@ -631,6 +633,9 @@ impl TenantClient {
         }
     }
 }
+
+/// Fresh tokens one request may ask for after 401s before the 401 is taken as an answer.
+const MAX_REAUTHENTICATIONS: u32 = 3;
 
 /// The path and query of a `Location`, relative or absolute.
 fn location_path(raw: &str) -> String {
