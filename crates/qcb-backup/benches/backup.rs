@@ -105,6 +105,8 @@ struct Phase {
     /// CPU time used by the backup's process and by the emulator's during the phase.
     cpu: Duration,
     emulator_cpu: Duration,
+    /// How long exports took to be ready, as the client learned it.
+    ready_after: Option<Duration>,
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -448,6 +450,7 @@ async fn run_backup(
         per_operation: counters.per_operation,
         cpu,
         emulator_cpu,
+        ready_after: c.ready_after(),
     })
 }
 
@@ -496,6 +499,7 @@ async fn sequential(
         per_operation: counters.per_operation,
         cpu,
         emulator_cpu,
+        ready_after: c.ready_after(),
     })
 }
 
@@ -643,6 +647,12 @@ fn print_report(s: &Settings, r: &Report) {
         );
     };
     row("full", &r.full);
+    if let Some(ready) = r.full.ready_after {
+        println!(
+            "  (exports were ready {:.0} ms after they were asked for, as the client learned it)",
+            ready.as_secs_f64() * 1000.0
+        );
+    }
     row("2% apps", &r.incremental);
     row("loop", &r.sequential);
     if let Some((size, p)) = &r.big {

@@ -79,6 +79,9 @@ struct Inner {
     limiter: Limiter,
     counters: Counters,
     opts: ClientOptions,
+    /// How long files that were not ready at once (temp-contents answering 204) have taken
+    /// to become ready, in wall-clock milliseconds, as a moving average; 0 until one has.
+    ready_after_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A client of one tenant, cheap to clone (clones share limits, token and counters).
@@ -211,6 +214,7 @@ impl TenantClient {
                 auth,
                 counters: Counters::default(),
                 opts,
+                ready_after_ms: 0.into(),
             }),
         })
     }
@@ -478,9 +482,29 @@ impl TenantClient {
         let max_poll = Duration::from_secs(5)
             .div_f64(scale)
             .max(Duration::from_millis(2));
+        // A temporary file that is not ready yet (an export being prepared) is first awaited
+        // for about as long as the earlier ones took, then polled ever less often: an export
+        // costs two or three requests, not one per 100 ms, which matters when thousands of
+        // exports share tier 1 with everything else.
+        let learns = req.method == Method::GET && req.path.contains("/temp-contents/");
+        let learned = self.ready_after().filter(|_| learns);
+        if let Some(learned) = learned {
+            tokio::time::sleep(learned.mul_f64(0.9)).await;
+            poll = poll.max(learned / 8);
+        }
+        let mut last_incomplete = None;
         let first = loop {
             let resp = self.send(&req).await?;
             if resp.status() != StatusCode::NO_CONTENT {
+                match last_incomplete {
+                    // Ready somewhere between the last 204 and now.
+                    Some(before) if learns => {
+                        self.learn_ready_after((before + started.elapsed()) / 2)
+                    }
+                    // Ready at the first look after waiting: perhaps sooner; wait less next time.
+                    None if learned.is_some() => self.learn_ready_after(started.elapsed()),
+                    _ => {}
+                }
                 break resp;
             }
             if started.elapsed() > self.inner.opts.export_timeout {
@@ -489,10 +513,31 @@ impl TenantClient {
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
+            last_incomplete = Some(started.elapsed());
             tokio::time::sleep(poll).await;
             poll = poll.mul_f64(1.5).min(max_poll);
         };
         Ok(self.resuming_stream(req, first))
+    }
+
+    /// Folds how long a file took to become ready into the estimate: down fast (halfway to a
+    /// shorter time), up slowly (a quarter of the way, at most to twice the estimate), so that
+    /// one huge export does not make the small ones after it wait.
+    fn learn_ready_after(&self, took: Duration) {
+        let took = u64::try_from(took.as_millis()).unwrap_or(u64::MAX).max(1);
+        let cell = &self.inner.ready_after_ms;
+        let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            Some(next_ready_estimate(old, took))
+        });
+    }
+
+    /// How long files that were not ready at once have taken to become ready (a moving
+    /// average), once one has.
+    pub fn ready_after(&self) -> Option<Duration> {
+        match self.inner.ready_after_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 
     fn resuming_stream(&self, req: Request, first: reqwest::Response) -> Download {
@@ -634,6 +679,18 @@ impl TenantClient {
     }
 }
 
+/// The next estimate of how long temporary files take to become ready (milliseconds; 0 =
+/// none yet), given one that took `took`.
+fn next_ready_estimate(old: u64, took: u64) -> u64 {
+    if old == 0 {
+        took
+    } else if took < old {
+        (old + took) / 2
+    } else {
+        (3 * old + took.min(2 * old)) / 4
+    }
+}
+
 /// Fresh tokens one request may ask for after 401s before the 401 is taken as an answer.
 const MAX_REAUTHENTICATIONS: u32 = 3;
 
@@ -675,6 +732,28 @@ async fn decode(req: &Request, resp: reqwest::Response) -> Result<Value, ClientE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ready_estimate_falls_fast_rises_slowly_and_shrugs_off_one_huge_export() {
+        assert_eq!(next_ready_estimate(0, 1500), 1500);
+        // One export of 2 GiB (108 s) among 1.5 s ones: the estimate moves a little.
+        let after_huge = next_ready_estimate(1500, 108_000);
+        assert_eq!(after_huge, 1875);
+        // ... and comes back within a few small ones.
+        let mut e = after_huge;
+        for _ in 0..3 {
+            e = next_ready_estimate(e, 1500);
+        }
+        assert!(e < 1550, "{e}");
+        // Exports that really take 10 s are learned within a dozen.
+        let mut e = 1500;
+        let mut n = 0;
+        while e < 9000 {
+            e = next_ready_estimate(e, 10_000);
+            n += 1;
+        }
+        assert!(n <= 12, "{n}");
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {

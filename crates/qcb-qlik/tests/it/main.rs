@@ -5,3 +5,4 @@ mod auth;
 mod faults;
 mod limits;
 mod paging;
+mod polling;

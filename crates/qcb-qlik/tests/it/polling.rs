@@ -1,0 +1,74 @@
+//! Exports that take time: the client learns how long and waits about that long before it
+//! looks, so an export costs two or three requests for its file instead of one per 100 ms.
+
+use futures::StreamExt;
+use qcb_emulator::{Emulator, EmulatorConfig, Profile};
+use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
+use secrecy::SecretString;
+
+const TEMP_CONTENT: &str = "GET /api/v1/temp-contents/{id}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
+    let e = Emulator::start(
+        EmulatorConfig {
+            profile: Profile::Demo,
+            time_scale: 10.0,
+            ..EmulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .expect("emulator");
+    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+    let client = TenantClient::new(
+        TenantUrl::parse(&e.url()).expect("url"),
+        Credentials::OAuthClient {
+            client_id: id,
+            client_secret: SecretString::from(secret),
+            scope: None,
+        },
+        ClientOptions {
+            budget: Budget {
+                fraction: 1.0,
+                burst: 20,
+                time_scale: 10.0,
+            },
+            ..ClientOptions::default()
+        },
+    )
+    .expect("client");
+    let apps = e.tenant().ids("apps");
+    assert!(apps.len() >= 12, "{}", apps.len());
+    let polls = || {
+        e.tenant()
+            .counters()
+            .per_operation
+            .get(TEMP_CONTENT)
+            .copied()
+            .unwrap_or(0)
+    };
+    let mut per_export = Vec::new();
+    for id in &apps[..12] {
+        let before = polls();
+        let mut dl = client.export_app(id).await.expect("export");
+        while let Some(chunk) = dl.stream.next().await {
+            chunk.expect("download");
+        }
+        per_export.push(polls() - before);
+    }
+    // Qlik prepares an export for a while (the emulator: 1.5 s and 1 s per 20 MB): the first
+    // one is polled from 100 ms on, growing by half each time; later ones after waiting.
+    assert!(per_export[0] >= 5, "{per_export:?}");
+    let late: u64 = per_export[4..].iter().sum();
+    assert!(
+        late <= 3 * per_export[4..].len() as u64,
+        "no more than three requests per export once learned: {per_export:?}"
+    );
+    let learned = client.ready_after().expect("learned");
+    assert!(
+        learned.as_secs_f64() > 0.1 && learned.as_secs_f64() < 0.3,
+        "about 1.5 s of the tenant's time at scale 10: {learned:?}"
+    );
+    let _ = e.stop().await;
+}
