@@ -21,9 +21,6 @@ use crate::collect::{collect, failed_item, pretty, safe, Stored};
 use crate::manifest::{Item, ItemStatus, Manifest, NotCovered, RunStatus, TenantInfo, SCHEMA};
 use crate::progress::{Event, ProgressSink};
 
-/// The status a snapshot carries while it is being written.
-pub const INCOMPLETE: &str = "incomplete";
-
 /// The snapshot tag of a run that exported every app.
 pub const FULL_TAG: &str = "full";
 
@@ -344,7 +341,7 @@ pub async fn backup(
     let mut writer = {
         let meta = SnapshotMeta {
             host: host.clone(),
-            tags: vec![format!("status:{INCOMPLETE}")],
+            tags: vec![format!("status:{}", qcb_repo::INCOMPLETE_STATUS)],
             time: started,
             parent: parent.map(|p| p.id),
         };

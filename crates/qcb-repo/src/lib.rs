@@ -53,7 +53,8 @@ pub use repo::{
 };
 pub use retention::{plan_forget, ForgetGroup, ForgetReport, KeepPolicy, KeptSnapshot};
 pub use snapshot::{
-    select_snapshot, SnapshotId, SnapshotInfo, SnapshotSummary, QCB_TAG, STATUS_TAG_PREFIX,
+    select_snapshot, SnapshotId, SnapshotInfo, SnapshotSummary, INCOMPLETE_STATUS, QCB_TAG,
+    STATUS_TAG_PREFIX,
 };
 pub use tree::{Content, EntryFailure, OpenStream, SnapshotTree, TreeEntry};
 pub use writer::SnapshotWriter;

@@ -15,6 +15,9 @@ pub const QCB_TAG: &str = "qcb";
 /// The prefix of the tag carrying a run's status (`status:ok`, `status:partial`…).
 pub const STATUS_TAG_PREFIX: &str = "status:";
 
+/// The status of a snapshot while it is being written (see [`crate::SnapshotWriter`]).
+pub const INCOMPLETE_STATUS: &str = "incomplete";
+
 /// A snapshot id: 64 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -138,9 +141,12 @@ pub fn select_snapshot<'a>(
         host: host.map(str::to_string),
     };
     if spec == "latest" {
+        // A snapshot still tagged `status:incomplete` was left by a run that died while it
+        // was being written: never the latest; it can still be named by its id.
         return snaps
             .iter()
             .filter(|s| host.is_none_or(|h| s.host == h))
+            .filter(|s| s.status() != Some(INCOMPLETE_STATUS))
             .max_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)))
             .ok_or_else(|| RepoError::NoSnapshots {
                 location: location.to_string(),
@@ -240,5 +246,15 @@ mod tests {
         ));
         assert_eq!(snaps[0].status(), Some("ok"));
         assert!(snaps[0].is_qcb());
+    }
+
+    #[test]
+    fn a_snapshot_left_incomplete_is_never_the_latest() {
+        let mut left = fake("eee1", "a.qlikcloud.com", at(9));
+        left.tags = vec![QCB_TAG.into(), format!("status:{INCOMPLETE_STATUS}")];
+        let snaps = vec![fake("abc1", "a.qlikcloud.com", at(1)), left];
+        let sel = |spec| select_snapshot(&snaps, spec, Some("a.qlikcloud.com"), "/r");
+        assert!(sel("latest").unwrap().id.as_str().starts_with("abc1"));
+        assert!(sel("eee1").unwrap().id.as_str().starts_with("eee1"));
     }
 }

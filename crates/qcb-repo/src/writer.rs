@@ -72,7 +72,7 @@ impl Repo {
                     let source = VirtualSource::new(entries, None, probe.clone());
                     let written = repo.archive_source(prepared, &source, &host)?;
                     if probe.is_aborted() {
-                        repo.delete_snapshot_file(&written, &host);
+                        repo.delete_snapshot_file(&written, &host, "the partial snapshot");
                         return Err(RepoError::Unwritten {
                             host,
                             reason: "the run was stopped before its last entry".into(),
@@ -98,14 +98,15 @@ impl Repo {
         })
     }
 
-    /// Deletes a snapshot file just written by an aborted writer; its data is left for
-    /// `prune`. A failure is logged: the snapshot then stays, complete as far as it goes.
-    fn delete_snapshot_file(&self, snap: &SnapshotFile, host: &str) {
+    /// Deletes a snapshot file this writer saved and no longer wants (`what` it is); its
+    /// data is left for `prune`. A failure is logged with what to do: the file then stays.
+    fn delete_snapshot_file(&self, snap: &SnapshotFile, host: &str, what: &str) {
         if let Err(e) = self.rustic().delete_snapshots(&[snap.id]) {
             tracing::warn!(
-                "could not delete the partial snapshot {} of {host} left by a stopped run: {}; delete it with `qcb forget`",
+                "could not delete {what} {} of {host}: {}; remove it with `restic forget {}` (the repository is a restic repository)",
                 snap.id,
-                e.display_log()
+                e.display_log(),
+                snap.id
             );
         }
     }
@@ -154,7 +155,11 @@ impl Repo {
                 host: host.clone(),
                 reason: "the snapshot saved with its final tags cannot be found again".into(),
             })?;
-        self.delete_snapshot_file(&SnapshotFile { id: old, ..snap }, &host);
+        self.delete_snapshot_file(
+            &SnapshotFile { id: old, ..snap },
+            &host,
+            "the snapshot as first tagged (status:incomplete), now saved again with its final tags,",
+        );
         Ok(saved)
     }
 }
