@@ -443,17 +443,11 @@ pub async fn backup(
         files: writer.len() + rest.len(),
     });
     if write_error.is_none() {
-        match rest.into_sorted() {
-            Ok(rest) => {
-                for e in rest {
-                    if let Err(e) = writer.add(e).await {
-                        write_error = Some(e);
-                        break;
-                    }
-                }
-            }
-            Err(e) => write_error = Some(e),
-        }
+        let added = match rest.into_sorted() {
+            Ok(rest) => writer.add_all(rest).await,
+            Err(e) => Err(e),
+        };
+        write_error = added.err();
     }
     let written = match write_error {
         // The archiver's own error, when it stopped on one, says more than the refusal.
@@ -579,8 +573,12 @@ async fn backup_apps(
                 .get("spaceId")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            let mut result = backup_app(run, kind, item.clone()).await;
-            if let (Some(roles), Some(space), true) = (roles_ref, space, refused(&result.0)) {
+            // The item is kept for a second try only where one may come.
+            let again = roles_ref.map(|_| item.clone());
+            let mut result = backup_app(run, kind, item).await;
+            if let (Some(roles), Some(space), Some(item), true) =
+                (roles_ref, space, again, refused(&result.0))
+            {
                 roles.take(&space).await;
                 result = backup_app(run, kind, item).await;
             }
@@ -614,12 +612,7 @@ async fn backup_apps(
                 continue;
             }
             entries.sort_by(|a, b| a.path.cmp(&b.path));
-            for e in entries {
-                if let Err(e) = writer.add(e).await {
-                    write_error = Some(e);
-                    break;
-                }
-            }
+            write_error = writer.add_all(entries).await.err();
         }
         (items, write_error)
     };

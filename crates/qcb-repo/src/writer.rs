@@ -39,8 +39,8 @@ pub struct SnapshotWriter {
     last: Option<String>,
     paths: Vec<String>,
     probe: Arc<Probe>,
+    /// The archiver's thread, until `finish`, `abort` or `drop` has joined it.
     thread: Option<JoinHandle<Result<SnapshotFile, RepoError>>>,
-    finished: bool,
 }
 
 impl std::fmt::Debug for SnapshotWriter {
@@ -94,7 +94,6 @@ impl Repo {
             paths: Vec::new(),
             probe,
             thread: Some(thread),
-            finished: false,
         })
     }
 
@@ -184,6 +183,17 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Adds `entries`, in order, until one is refused.
+    pub async fn add_all(
+        &mut self,
+        entries: impl IntoIterator<Item = TreeEntry>,
+    ) -> Result<(), RepoError> {
+        for e in entries {
+            self.add(e).await?;
+        }
+        Ok(())
+    }
+
     fn stopped(&self) -> RepoError {
         RepoError::Unwritten {
             host: self.host.clone(),
@@ -207,7 +217,6 @@ impl SnapshotWriter {
         mut self,
         tags: impl FnOnce(&[EntryFailure]) -> Vec<String>,
     ) -> Result<WriteOutcome, RepoError> {
-        self.finished = true;
         let written = self.join()?;
         let paths = std::mem::take(&mut self.paths);
         let mut outcome = self.repo.write_outcome(&written, &self.probe, paths)?;
@@ -223,7 +232,6 @@ impl SnapshotWriter {
     /// Returns the archiver's own error, if it stopped on one. Blocks.
     pub fn abort(mut self) -> Option<RepoError> {
         self.probe.abort();
-        self.finished = true;
         self.join().err()
     }
 
@@ -245,7 +253,7 @@ impl Drop for SnapshotWriter {
     /// snapshot file the archiver then saves is deleted before `drop` returns, so an
     /// interrupted process leaves no partial snapshot behind.
     fn drop(&mut self) {
-        if !self.finished {
+        if self.thread.is_some() {
             self.probe.abort();
             let _ = self.join();
         }
@@ -380,9 +388,14 @@ mod tests {
                 w.add(e).await.unwrap();
             }
         });
-        let thread = w.thread.take().unwrap();
+        // Dropped (a stopped run): the drop itself waits until nothing is left saved.
         drop(w);
-        let e = thread.join().unwrap().unwrap_err();
+        assert!(repo.snapshots().unwrap().is_empty());
+
+        // Given up explicitly: the archiver's answer says why.
+        let mut w = repo.start_snapshot(meta(&["status:success"])).unwrap();
+        runtime().block_on(async { w.add(entries().remove(0)).await.unwrap() });
+        let e = w.abort().expect("the archiver's error");
         assert!(
             e.to_string().contains("stopped before its last entry"),
             "{e}"

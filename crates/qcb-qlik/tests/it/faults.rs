@@ -45,7 +45,7 @@ fn options() -> ClientOptions {
     }
 }
 
-async fn bot(e: &Emulator) -> TenantClient {
+pub(crate) async fn bot(e: &Emulator) -> TenantClient {
     let (id, secret) = e
         .tenant()
         .credentials()

@@ -3,8 +3,6 @@
 
 use futures::StreamExt;
 use qcb_emulator::{Emulator, EmulatorConfig, Profile};
-use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
-use secrecy::SecretString;
 
 const TEMP_CONTENT: &str = "GET /api/v1/temp-contents/{id}";
 
@@ -20,24 +18,8 @@ async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
     )
     .await
     .expect("emulator");
-    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
-    let client = TenantClient::new(
-        TenantUrl::parse(&e.url()).expect("url"),
-        Credentials::OAuthClient {
-            client_id: id,
-            client_secret: SecretString::from(secret),
-            scope: None,
-        },
-        ClientOptions {
-            budget: Budget {
-                fraction: 1.0,
-                burst: 20,
-                time_scale: 10.0,
-            },
-            ..ClientOptions::default()
-        },
-    )
-    .expect("client");
+    // Paced for the tenant's time scale, as the fault tests' client.
+    let client = crate::faults::bot(&e).await;
     let apps = e.tenant().ids("apps");
     assert!(apps.len() >= 12, "{}", apps.len());
     let polls = || {
