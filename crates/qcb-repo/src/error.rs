@@ -69,6 +69,12 @@ pub enum RepoError {
     #[error("the storage of the repository at {location} is full: free some space (for example with `qcb forget --prune`) and run again")]
     StorageFull { location: String },
 
+    #[error("the repository at {location} is locked by {holder}: wait until that process has finished (or pass --retry-lock to wait); if it no longer runs, remove its lock with `qcb unlock` (which removes locks of processes gone from this host and locks older than 30 minutes)")]
+    Locked { location: String, holder: String },
+
+    #[error("cannot lock the repository at {location}: {reason}")]
+    Lock { location: String, reason: String },
+
     #[error("no password given: pass --password-file, or set QCB_PASSWORD_FILE or QCB_PASSWORD")]
     NoPassword,
 

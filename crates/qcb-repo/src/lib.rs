@@ -34,6 +34,7 @@
 mod env;
 mod error;
 mod location;
+mod lock;
 mod password;
 mod repo;
 mod retention;
@@ -44,6 +45,9 @@ mod writer;
 
 pub use env::{StorageEnv, STORAGE_ENV_NAMES};
 pub use error::{RepoError, RusticCause, StorageCause};
+pub use lock::{
+    write_lock_for_tests, FoundLock, LockInfo, LockKind, RepoLock, UnlockReport, STALE_AFTER,
+};
 pub use password::{
     password_from_env, read_password_file, resolve_password, PASSWORD_ENV, PASSWORD_FILE_ENV,
 };

@@ -60,6 +60,9 @@ pub struct RepoOptions {
     /// Credentials, endpoints and regions of remote backends; [`RepoOptions::new`] takes them
     /// from the process environment.
     pub env: StorageEnv,
+    /// How long to wait for another process's lock to go (see [`crate::LockKind`]) before
+    /// failing with [`RepoError::Locked`]; zero fails at once (restic's default).
+    pub lock_wait: std::time::Duration,
 }
 
 impl RepoOptions {
@@ -69,7 +72,14 @@ impl RepoOptions {
             password,
             cache: None,
             env: StorageEnv::from_process(),
+            lock_wait: std::time::Duration::ZERO,
         }
+    }
+
+    /// These options waiting up to `wait` for a locked repository.
+    pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     /// These options with `env` instead of the process environment.
@@ -224,6 +234,7 @@ pub struct Repo {
     /// The decrypted master key: indexed views of the repository are opened with it, so the
     /// password's key derivation runs once per `open`.
     key: MasterKey,
+    lock_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for Repo {
@@ -270,7 +281,9 @@ impl Repo {
             }
         }
         let credentials = Credentials::password(opts.password.expose_secret());
-        Self::init_with(storage, opts.cache.as_ref(), &credentials)
+        let mut repo = Self::init_with(storage, opts.cache.as_ref(), &credentials)?;
+        repo.lock_wait = opts.lock_wait;
+        Ok(repo)
     }
 
     fn init_with(
@@ -317,7 +330,9 @@ impl Repo {
         let repo = rustic_repo(&storage, opts.cache.as_ref())?
             .open(&credentials)
             .map_err(|e| classify(&storage, "cannot open the repository", e))?;
-        Ok(Self::from_open(repo, storage, opts.cache.as_ref()))
+        let mut repo = Self::from_open(repo, storage, opts.cache.as_ref());
+        repo.lock_wait = opts.lock_wait;
+        Ok(repo)
     }
 
     fn from_open(
@@ -331,7 +346,20 @@ impl Repo {
             storage,
             cache: cache.cloned(),
             key,
+            lock_wait: std::time::Duration::ZERO,
         }
+    }
+
+    pub(crate) fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    pub(crate) fn lock_wait(&self) -> std::time::Duration {
+        self.lock_wait
     }
 
     /// A second handle on the repository (rustic_core's indexed states consume their handle).

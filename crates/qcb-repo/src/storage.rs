@@ -400,6 +400,62 @@ impl Storage {
         Ok(entries.iter().any(|e| e.metadata().is_file()))
     }
 
+    /// The names of the files directly in `dir` (`locks/`, say); a missing folder holds none.
+    pub(crate) fn list_files(&self, dir: &str) -> Result<Vec<String>, RepoError> {
+        let op = self.op.clone();
+        let d = dir.to_string();
+        let entries = match self.block_on(async move { op.list(&d).await }) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(self.storage_error("cannot list the locks of", source)),
+        };
+        Ok(entries
+            .iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| e.name().to_string())
+            // Temporary uploads (SFTP) and empty names are not files of the repository.
+            .filter(|n| !n.is_empty() && !n.contains(".qcb-tmp"))
+            .collect())
+    }
+
+    /// The content of the file at `path`, or `None` if there is none.
+    pub(crate) fn read_path(&self, path: &str) -> Result<Option<Vec<u8>>, RepoError> {
+        let op = self.op.clone();
+        let p = path.to_string();
+        match self.block_on(async move { op.read(&p).await }) {
+            Ok(buf) => Ok(Some(buf.to_vec())),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(self.storage_error("cannot read a lock file of", source)),
+        }
+    }
+
+    /// Writes a small file at `path` (whole, in one request).
+    pub(crate) fn write_path(&self, path: &str, data: Vec<u8>) -> Result<(), RepoError> {
+        let op = self.op.clone();
+        let p = path.to_string();
+        self.block_on(async move { op.write(&p, data).await.map(|_| ()) })
+            .map_err(|source| {
+                if is_storage_full(&source) {
+                    self.full.store(true, Ordering::Relaxed);
+                    return RepoError::StorageFull {
+                        location: self.location.clone(),
+                    };
+                }
+                self.storage_error("cannot write a lock file to", source)
+            })
+    }
+
+    /// Deletes the file at `path` (one already gone is fine).
+    pub(crate) fn delete_path(&self, path: &str) -> Result<(), RepoError> {
+        let op = self.op.clone();
+        let p = path.to_string();
+        match self.block_on(async move { op.delete(&p).await }) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(self.storage_error("cannot delete a lock file of", source)),
+        }
+    }
+
     fn remember(&self, problem: Problem) {
         if let Ok(mut slot) = self.problem.lock() {
             slot.get_or_insert(problem);
