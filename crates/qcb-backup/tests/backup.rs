@@ -924,6 +924,8 @@ async fn a_run_stopped_half_way_leaves_no_snapshot_and_the_next_succeeds() {
     // The writer had the first apps when the run was dropped; dropping it gave it up.
     let snaps = tokio::task::block_in_place(|| repo.snapshots()).expect("snapshots");
     assert!(snaps.is_empty(), "a stopped run left {snaps:?}");
+    let locks = tokio::task::block_in_place(|| repo.locks()).expect("locks");
+    assert!(locks.is_empty(), "a stopped run left its lock: {locks:?}");
 
     let done = backup(&c, repo.clone(), &BackupOptions::default())
         .await

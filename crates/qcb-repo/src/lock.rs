@@ -174,6 +174,16 @@ impl Crypto {
     }
 }
 
+/// A decrypted file of a version-2 repository: plain JSON (restic's version 1 and qcb's own
+/// locks), or the byte 2 followed by zstd-compressed JSON (restic's version 2).
+fn uncompressed(plain: Vec<u8>) -> Option<Vec<u8>> {
+    match plain.first() {
+        Some(b'{' | b'[') => Some(plain),
+        Some(2) => zstd::stream::decode_all(&plain[1..]).ok(),
+        _ => None,
+    }
+}
+
 /// One lock file found in `locks/`.
 #[derive(Debug, Clone)]
 pub struct FoundLock {
@@ -294,6 +304,7 @@ impl Repo {
             let info = match self.storage().read_path(&format!("{LOCKS}{id}")) {
                 Ok(Some(data)) => crypto
                     .decrypt(&data)
+                    .and_then(uncompressed)
                     .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok()),
                 // Removed between the listing and the read: released meanwhile.
                 Ok(None) => continue,
@@ -491,6 +502,16 @@ mod tests {
         .unwrap();
         assert_eq!(theirs.time.timestamp(), info.time.timestamp());
         assert_eq!(theirs.uid, 1000);
+    }
+
+    #[test]
+    fn compressed_locks_are_read() {
+        let json = br#"{"time":"2026-11-27T08:40:00Z","exclusive":false,"hostname":"h","pid":3}"#;
+        let mut packed = vec![2u8];
+        packed.extend(zstd::stream::encode_all(&json[..], 3).unwrap());
+        assert_eq!(uncompressed(packed).unwrap(), json.to_vec());
+        assert_eq!(uncompressed(json.to_vec()).unwrap(), json.to_vec());
+        assert!(uncompressed(vec![7, 1, 2]).is_none());
     }
 
     #[test]

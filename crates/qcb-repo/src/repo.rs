@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::env::StorageEnv;
 use crate::error::{RepoError, RusticCause};
+use crate::lock::LockKind;
 use crate::retention::{plan_forget, ForgetReport, KeepPolicy};
 use crate::snapshot::{select_snapshot, sort_snapshots, SnapshotId, SnapshotInfo, QCB_TAG};
 use crate::storage::{Location, Presence, Storage};
@@ -427,6 +428,7 @@ impl Repo {
         tree: SnapshotTree,
         meta: SnapshotMeta,
     ) -> Result<WriteOutcome, RepoError> {
+        let _lock = self.lock(LockKind::Shared)?;
         let prepared = self.prepare_snapshot(&meta)?;
         let entries = tree.into_sorted()?;
         let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
@@ -709,6 +711,7 @@ impl Repo {
             path: dir.to_path_buf(),
             source,
         })?;
+        let _lock = self.lock(LockKind::Shared)?;
         let repo = self
             .handle()?
             .to_indexed()
@@ -787,6 +790,7 @@ impl Repo {
     /// Checks the repository's structure (index, packs, every snapshot's trees); with
     /// `read_data`, also reads every pack file and verifies every blob's hash.
     pub fn check(&self, read_data: bool) -> Result<CheckReport, RepoError> {
+        let _lock = self.lock(LockKind::Shared)?;
         let snapshots = self.snapshots()?.len();
         let results = self
             .repo
@@ -841,6 +845,10 @@ impl Repo {
         }
         let report = plan_forget(&snaps, policy, dry_run)?;
         if !dry_run {
+            // Forgetting deletes snapshot files only, never data a running backup may reuse:
+            // a shared lock, so one tenant's retention runs beside another tenant's backup
+            // (restic takes an exclusive one), while a prune — exclusive — waits.
+            let _lock = self.lock(LockKind::Shared)?;
             let ids = report
                 .removed()
                 .filter_map(|s| {
@@ -872,6 +880,7 @@ impl Repo {
     }
 
     fn prune_with(&self, opts: PruneOptions, instant: bool) -> Result<PruneReport, RepoError> {
+        let _lock = self.lock(LockKind::Exclusive)?;
         let plan = self
             .repo
             .prune_plan(&opts)

@@ -22,6 +22,7 @@ use rustic_core::repofile::SnapshotId as RusticSnapshotId;
 use tokio::sync::mpsc;
 
 use crate::error::RepoError;
+use crate::lock::{LockKind, RepoLock};
 use crate::repo::{string_lists, Repo, SnapshotMeta, WriteOutcome};
 use crate::snapshot::SnapshotInfo;
 use crate::tree::{check_follows, check_path, EntryFailure, Probe, TreeEntry, VirtualSource};
@@ -41,6 +42,9 @@ pub struct SnapshotWriter {
     probe: Arc<Probe>,
     /// The archiver's thread, until `finish`, `abort` or `drop` has joined it.
     thread: Option<JoinHandle<Result<SnapshotFile, RepoError>>>,
+    /// The repository's shared lock, held until the writer is gone (declared last: fields
+    /// drop after `Drop::drop` has joined the thread, so the lock outlives every write).
+    _lock: RepoLock,
 }
 
 impl std::fmt::Debug for SnapshotWriter {
@@ -60,6 +64,7 @@ impl Repo {
         self: &Arc<Self>,
         meta: SnapshotMeta,
     ) -> Result<SnapshotWriter, RepoError> {
+        let lock = self.lock(LockKind::Shared)?;
         let prepared = self.prepare_snapshot(&meta)?;
         let (tx, mut rx) = mpsc::channel::<TreeEntry>(QUEUED);
         let probe = Arc::new(Probe::default());
@@ -94,6 +99,7 @@ impl Repo {
             paths: Vec::new(),
             probe,
             thread: Some(thread),
+            _lock: lock,
         })
     }
 
@@ -334,6 +340,24 @@ mod tests {
             out.snapshot.summary.as_ref().map(|s| s.files_total)
         );
         assert_eq!(repo.snapshots().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_writer_holds_a_shared_lock_until_it_is_finished_or_dropped() {
+        let repo = Arc::new(Repo::in_memory());
+        let w = repo.start_snapshot(meta(&[])).unwrap();
+        assert_eq!(repo.locks().unwrap().len(), 1);
+        let err = repo.prune().unwrap_err();
+        assert!(matches!(err, RepoError::Locked { .. }), "{err}");
+        w.finish(|_| Vec::new()).unwrap();
+        assert!(repo.locks().unwrap().is_empty(), "finish releases");
+        let mut w = repo.start_snapshot(meta(&[])).unwrap();
+        runtime().block_on(async {
+            w.add(TreeEntry::bytes("a", t(0), "x")).await.unwrap();
+        });
+        drop(w);
+        assert!(repo.locks().unwrap().is_empty(), "dropping releases");
+        repo.prune().unwrap();
     }
 
     #[test]

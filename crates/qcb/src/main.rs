@@ -50,6 +50,8 @@ enum Command {
     Forget(commands::forget::ForgetArgs),
     /// Remove data no snapshot needs any more.
     Prune(commands::prune::PruneArgs),
+    /// Remove locks left on the repository by processes that died (--remove-all: every lock).
+    Unlock(commands::unlock::UnlockArgs),
     /// Put a snapshot, or parts of it, back into a tenant (plan first).
     Restore(commands::restore::RestoreArgs),
     /// What a restore of a snapshot gives back, and what a person must do.
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
             Command::Check(args) => commands::check::run(args, cli.repo).await,
             Command::Forget(args) => commands::forget::run(args, cli.repo).await,
             Command::Prune(args) => commands::prune::run(args, cli.repo).await,
+            Command::Unlock(args) => commands::unlock::run(args, cli.repo).await,
             Command::Restore(args) => commands::restore::run(args, cli.repo).await,
             Command::Runbook(args) => commands::runbook::run(args, cli.repo).await,
             Command::Serve(args) => commands::serve::run(args, cli.repo).await,

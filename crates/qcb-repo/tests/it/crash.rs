@@ -277,6 +277,17 @@ fn a_writer_killed_at_random_points_never_breaks_the_repository() {
         finished * 2 <= trials,
         "{finished} of {trials} writers finished before the kill: the delays miss the write"
     );
+    // Every killed writer left its lock; their processes are gone, so the locks are stale:
+    // a prune (exclusive) runs beside them, and `unlock` removes them all.
+    let left = repo.locks().expect("locks");
+    assert!(!left.is_empty(), "no killed writer left a lock");
+    assert!(left.len() as u64 <= (trials - finished) as u64);
+    repo.prune().expect("prune beside stale locks");
+    assert_eq!(
+        repo.unlock(false).expect("unlock").removed.len(),
+        left.len()
+    );
+    assert!(repo.locks().expect("locks").is_empty());
     eprintln!(
         "{trials} trials ({finished} writers done before the kill) in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use qcb_repo::{LockKind, RepoError};
 use support::*;
 
 fn restic_version() -> Option<String> {
@@ -112,4 +113,127 @@ fn count_files(dir: &std::path::Path) -> usize {
             }
         })
         .sum()
+}
+
+/// The locks qcb writes stop restic's prune, and restic's stop qcb's: neither deletes data
+/// the other is using.
+#[test]
+fn restic_and_qcb_respect_each_others_locks() {
+    let Some(version) = restic_version() else {
+        assert!(
+            std::env::var_os("QCB_REQUIRE_SERVERS").is_none(),
+            "restic is not installed, and QCB_REQUIRE_SERVERS is set"
+        );
+        eprintln!("SKIPPED: restic is not installed (apt-get install restic)");
+        return;
+    };
+    eprintln!("using {version}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo_dir = dir.path().join("repo");
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("password file");
+    let repo = init(&repo_dir);
+    let opens = Arc::new(AtomicUsize::new(0));
+    repo.write_snapshot(
+        tree_of(&tenant(9, 20, &[]), &opens),
+        meta(HOST, time(3600), None),
+    )
+    .expect("snapshot");
+    assert!(
+        repo.locks().expect("locks").is_empty(),
+        "a finished write leaves no lock"
+    );
+    let restic = |args: &[&str]| {
+        Command::new("restic")
+            .arg("--repo")
+            .arg(&repo_dir)
+            .arg("--password-file")
+            .arg(&password_file)
+            .arg("--no-cache")
+            .args(args)
+            .output()
+            .expect("restic runs")
+    };
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+
+    // restic reads qcb's lock, and its prune stops at it.
+    let lock = repo.lock(LockKind::Shared).expect("lock");
+    let listed = restic(&["list", "locks"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let ids: Vec<String> = text(&listed).lines().map(str::to_string).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(format!("locks/{}", ids[0]), lock.file());
+    let shown = restic(&["cat", "lock", &ids[0]]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let info: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("restic's JSON");
+    assert_eq!(info["pid"], std::process::id());
+    assert_eq!(info["exclusive"], false);
+    let pruned = restic(&["prune"]);
+    assert!(!pruned.status.success(), "restic pruned beside qcb's lock");
+    assert!(text(&pruned).contains("locked"), "{}", text(&pruned));
+    drop(lock);
+    assert!(repo.locks().expect("locks").is_empty());
+    let pruned = restic(&["prune"]);
+    assert!(pruned.status.success(), "{}", text(&pruned));
+
+    // restic's lock (a backup reading stdin, which it holds while it waits) stops qcb's prune
+    // but not a check.
+    let mut backup = Command::new("restic")
+        .arg("--repo")
+        .arg(&repo_dir)
+        .arg("--password-file")
+        .arg(&password_file)
+        .args([
+            "--no-cache",
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "held",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("restic backup");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let theirs = loop {
+        let locks = repo.locks().expect("locks");
+        if let Some(found) = locks.into_iter().next() {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "restic took no lock");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let info = theirs.info.expect("qcb reads restic's lock");
+    assert_eq!(info.pid, i64::from(backup.id()));
+    assert!(!info.exclusive);
+    let err = repo.prune().expect_err("qcb pruned beside restic's lock");
+    assert!(matches!(err, RepoError::Locked { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("pid {}", backup.id())),
+        "{err}"
+    );
+    repo.check(false).expect("a check shares the repository");
+    assert_eq!(
+        repo.unlock(false).expect("unlock").removed.len(),
+        0,
+        "a live lock stays"
+    );
+    {
+        use std::io::Write;
+        let mut stdin = backup.stdin.take().expect("stdin");
+        stdin.write_all(b"some data").expect("write");
+    }
+    assert!(backup.wait().expect("restic ends").success());
+    assert!(
+        repo.locks().expect("locks").is_empty(),
+        "restic removed its lock"
+    );
+    repo.prune().expect("prune once restic is done");
 }

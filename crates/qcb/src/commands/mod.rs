@@ -17,3 +17,4 @@ pub mod serve;
 pub mod snapshots;
 pub mod status;
 pub mod tenant_args;
+pub mod unlock;

@@ -43,6 +43,17 @@ pub struct RepoArgs {
     // QCB_PASSWORD_FILE (clap would reject it as an empty path).
     #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Wait up to this long (90s, 10m, 1h) for another process's lock on the repository
+    /// instead of failing at once: a prune waits for running backups, a backup for a prune.
+    #[arg(long, global = true, value_name = "DURATION", env = "QCB_RETRY_LOCK", value_parser = lock_wait)]
+    pub retry_lock: Option<std::time::Duration>,
+}
+
+fn lock_wait(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    qcb_ops::config::parse_duration(text).map_err(|e| format!("the lock wait {e}"))
 }
 
 impl RepoArgs {
@@ -53,7 +64,9 @@ impl RepoArgs {
             .filter(|r| !r.trim().is_empty())
             .ok_or(RepoError::NoLocation)?;
         let password = qcb_repo::password_from_env(self.password_file.as_deref())?;
-        Ok(RepoOptions::new(location, password).with_default_cache())
+        Ok(RepoOptions::new(location, password)
+            .with_default_cache()
+            .with_lock_wait(self.retry_lock.unwrap_or_default()))
     }
 
     pub fn open(&self) -> Result<Repo, RepoError> {

@@ -90,3 +90,77 @@ async fn backup_exit_codes_and_outputs() {
     assert!(out.contains("success") && out.contains("partial"), "{out}");
     let _ = e.stop().await;
 }
+
+/// Ctrl-C during a backup: exit 130, no snapshot, and the repository lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_backup_and_releases_the_repository_lock() {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        // Slow exports: the run is still exporting when it is interrupted.
+        time_scale: 1.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = tmp.path().join("repo");
+    let url = e.url();
+    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+    tokio::task::spawn_blocking(move || {
+        let init = with_repo(qcb().arg("init"), &repo).output().expect("init");
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let mut run = with_repo(
+            qcb().args([
+                "backup",
+                "--no-progress",
+                "--tenant",
+                &url,
+                "--client-id",
+                &id,
+            ]),
+            &repo,
+        )
+        .env("QCB_CLIENT_SECRET", &secret)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("qcb backup");
+        let count = |dir: &str| {
+            std::fs::read_dir(repo.join(dir))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while count("locks") == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the backup took no lock"
+            );
+            assert!(
+                run.try_wait().expect("poll").is_none(),
+                "the backup ended early"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Let it export a little, then interrupt it as a terminal's Ctrl-C does.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let kill = Command::new("kill")
+            .args(["-INT", &run.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+        let out = run.wait_with_output().expect("qcb ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{err}");
+        assert!(err.contains("interrupted"), "{err}");
+        assert_eq!(count("snapshots"), 0, "no snapshot from an interrupted run");
+        assert_eq!(count("locks"), 0, "the interrupted run released its lock");
+    })
+    .await
+    .expect("test body");
+}

@@ -321,3 +321,68 @@ fn mistakes_get_one_clear_line_and_the_right_exit_code() {
         "error: no repository given: pass --repo or set QCB_REPO (a folder path, or s3:, azblob:, gcs: or sftp:)\n"
     );
 }
+
+/// A lock another process holds stops `qcb prune` with one sentence naming the holder, and
+/// `--retry-lock` waits for it; `qcb unlock` removes stale locks only, `--remove-all` every one.
+#[test]
+fn locked_repositories_name_the_holder_and_unlock_removes_what_is_stale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo_dir = dir.path().join("repo");
+    ok(qcb(&repo_dir, &["init"]));
+    let repo = Repo::open(&RepoOptions::new(
+        repo_dir.to_string_lossy().into_owned(),
+        SecretString::from(PASSWORD.to_string()),
+    ))
+    .expect("open");
+    let lock = |exclusive: bool, age_minutes: i64| qcb_repo::LockInfo {
+        time: Utc::now() - chrono::Duration::minutes(age_minutes),
+        exclusive,
+        hostname: "backup-host-7".into(),
+        username: "svc-qcb".into(),
+        pid: 31337,
+        uid: 0,
+        gid: 0,
+    };
+    qcb_repo::write_lock_for_tests(&repo, &lock(false, 1)).expect("a live lock");
+    qcb_repo::write_lock_for_tests(&repo, &lock(true, 45)).expect("a stale lock");
+
+    let err = fails(qcb(&repo_dir, &["prune"]), 1);
+    assert!(
+        err.starts_with("error: the repository at ")
+            && err.contains("is locked by backup-host-7 (pid 31337, user svc-qcb) since ")
+            && err.contains("qcb unlock")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let started = std::time::Instant::now();
+    fails(qcb(&repo_dir, &["prune", "--retry-lock", "3s"]), 1);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it waited"
+    );
+    // A check shares the repository with the live (shared) lock; the stale exclusive one
+    // blocks nobody.
+    ok(qcb(&repo_dir, &["check"]));
+
+    let out = ok(qcb(&repo_dir, &["unlock"]));
+    assert!(
+        out.contains("removed lock ") && out.contains("exclusively"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kept lock ") && out.contains("--remove-all"),
+        "{out}"
+    );
+    assert_eq!(repo.locks().expect("locks").len(), 1);
+    let out = ok(qcb(&repo_dir, &["unlock", "--remove-all"]));
+    assert!(
+        out.contains("removed lock ") && out.contains("backup-host-7"),
+        "{out}"
+    );
+    assert_eq!(ok(qcb(&repo_dir, &["unlock"])), "no locks\n");
+    ok(qcb(&repo_dir, &["prune"]));
+    assert!(
+        repo.locks().expect("locks").is_empty(),
+        "prune released its lock"
+    );
+}
