@@ -72,6 +72,9 @@ pub enum RepoError {
     #[error("the repository at {location} is locked by {holder}: wait until that process has finished (or pass --retry-lock to wait); if it no longer runs, remove its lock with `qcb unlock` (which removes locks of processes gone from this host and locks older than 30 minutes)")]
     Locked { location: String, holder: String },
 
+    #[error("the repository at {location} cannot be written (permission denied): check the folder's permissions, or the credentials' write access")]
+    ReadOnly { location: String },
+
     #[error("cannot lock the repository at {location}: {reason}")]
     Lock { location: String, reason: String },
 

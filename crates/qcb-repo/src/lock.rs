@@ -341,6 +341,19 @@ impl Repo {
         }
     }
 
+    /// A shared lock for reading only (check, dump): where this process may not write — a
+    /// read-only mount, read-only credentials — it reads without one, and says so.
+    pub(crate) fn lock_for_reading(&self) -> Result<Option<RepoLock>, RepoError> {
+        match self.lock(LockKind::Shared) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(e @ (RepoError::ReadOnly { .. } | RepoError::AccessDenied { .. })) => {
+                tracing::warn!("reading without a lock: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Takes a lock of `kind` now, or says who holds the repository.
     fn try_lock(&self, kind: LockKind) -> Result<RepoLock, RepoError> {
         self.check_others(kind, None)?;

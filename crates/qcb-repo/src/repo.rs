@@ -711,7 +711,7 @@ impl Repo {
             path: dir.to_path_buf(),
             source,
         })?;
-        let _lock = self.lock(LockKind::Shared)?;
+        let _lock = self.lock_for_reading()?;
         let repo = self
             .handle()?
             .to_indexed()
@@ -790,7 +790,7 @@ impl Repo {
     /// Checks the repository's structure (index, packs, every snapshot's trees); with
     /// `read_data`, also reads every pack file and verifies every blob's hash.
     pub fn check(&self, read_data: bool) -> Result<CheckReport, RepoError> {
-        let _lock = self.lock(LockKind::Shared)?;
+        let _lock = self.lock_for_reading()?;
         let snapshots = self.snapshots()?.len();
         let results = self
             .repo

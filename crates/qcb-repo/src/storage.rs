@@ -441,6 +441,11 @@ impl Storage {
                         location: self.location.clone(),
                     };
                 }
+                if source.kind() == opendal::ErrorKind::PermissionDenied {
+                    return RepoError::ReadOnly {
+                        location: self.location.clone(),
+                    };
+                }
                 self.storage_error("cannot write a lock file to", source)
             })
     }
