@@ -281,7 +281,7 @@ fn a_writer_killed_at_random_points_never_breaks_the_repository() {
     // a prune (exclusive) runs beside them, and `unlock` removes them all.
     let left = repo.locks().expect("locks");
     assert!(!left.is_empty(), "no killed writer left a lock");
-    assert!(left.len() as u64 <= (trials - finished) as u64);
+    assert!(left.len() as u64 <= trials - finished);
     repo.prune().expect("prune beside stale locks");
     assert_eq!(
         repo.unlock(false).expect("unlock").removed.len(),
