@@ -4,6 +4,9 @@
 //!
 //! Secrets (SMTP passwords, webhook URLs that embed a token, header values) live in
 //! [`SecretString`]s; `Debug`, `Serialize`, logs and errors show only a URL's scheme and host.
+//! Each may come from an environment variable (`webhook_url_env`, `{ env = "NAME" }` for a
+//! header) or a file (`webhook_url_file`, `{ file = "/path" }`), read at every send as the
+//! tenants' credentials are, so qcb.toml itself need hold none.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::anomaly::Anomaly;
+use crate::config::SecretSource;
 
 /// The schema of the generic webhook's JSON body.
 pub const EVENT_SCHEMA: &str = "qcb.event/v1";
@@ -389,25 +393,174 @@ impl Serialize for SecretUrl {
     }
 }
 
-/// An HTTP header value that may be a credential (`Authorization: Bearer …`).
+/// Where a target's URL comes from: written in qcb.toml (`webhook_url`), or read at each send
+/// from an environment variable (`webhook_url_env`) or a file (`webhook_url_file`).
 #[derive(Clone)]
-pub struct SecretHeader(pub SecretString);
+pub enum UrlSource {
+    Inline(SecretUrl),
+    /// An environment variable or a file (never [`SecretSource::Inline`]).
+    External(SecretSource),
+}
+
+impl UrlSource {
+    /// From the three ways a URL field may be written, of which exactly one must be.
+    fn from_fields(
+        field: &str,
+        inline: Option<SecretUrl>,
+        env: Option<String>,
+        file: Option<PathBuf>,
+    ) -> Result<UrlSource, String> {
+        match (inline, env, file) {
+            (Some(url), None, None) => Ok(UrlSource::Inline(url)),
+            (None, Some(name), None) => Ok(UrlSource::External(env_source(field, name)?)),
+            (None, None, Some(path)) => Ok(UrlSource::External(SecretSource::File(path))),
+            (None, None, None) => Err(format!(
+                "`{field}` is missing: give `{field}_env` (an environment variable holding the URL), `{field}_file` (a file holding it) or `{field}`"
+            )),
+            _ => Err(format!(
+                "`{field}` is given more than one way: keep one of `{field}_env`, `{field}_file` and `{field}`"
+            )),
+        }
+    }
+
+    /// The URL, read now from its variable or file. The error names the variable or file,
+    /// never the value.
+    pub fn resolve(&self) -> Result<SecretUrl, String> {
+        match self {
+            UrlSource::Inline(url) => Ok(url.clone()),
+            UrlSource::External(source) => {
+                let text = source.read()?;
+                SecretUrl::parse(text.expose_secret())
+                    .map_err(|e| format!("the URL in {} is {e}", shown_source(source)))
+            }
+        }
+    }
+
+    pub fn is_inline(&self) -> bool {
+        matches!(self, UrlSource::Inline(_))
+    }
+}
+
+/// `the environment variable NAME` or `the file /path`.
+fn shown_source(source: &SecretSource) -> String {
+    match source {
+        SecretSource::Env(name) => format!("the environment variable {name}"),
+        SecretSource::File(path) => format!("the file {}", path.display()),
+        SecretSource::Inline(_) => "qcb.toml".to_string(),
+    }
+}
+
+fn env_source(field: &str, name: String) -> Result<SecretSource, String> {
+    if name.trim().is_empty() || name.contains('=') {
+        return Err(format!(
+            "`{field}_env` must name an environment variable (e.g. QCB_SLACK_URL)"
+        ));
+    }
+    Ok(SecretSource::Env(name))
+}
+
+impl fmt::Debug for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlSource::Inline(url) => fmt::Display::fmt(url, f),
+            UrlSource::External(SecretSource::Env(name)) => write!(f, "(URL in ${name})"),
+            UrlSource::External(source) => write!(f, "(URL in {})", shown_source(source)),
+        }
+    }
+}
+
+impl Serialize for UrlSource {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An HTTP header value that may be a credential (`Authorization: Bearer …`): written in
+/// qcb.toml, or `{ env = "NAME" }` / `{ file = "/path" }`, read at each send.
+#[derive(Clone)]
+pub struct SecretHeader(pub SecretSource);
+
+impl SecretHeader {
+    /// The value, read now. The error names the variable or file, never the value.
+    pub fn read(&self) -> Result<SecretString, String> {
+        self.0.read()
+    }
+
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, SecretSource::Inline(_))
+    }
+}
 
 impl fmt::Debug for SecretHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        match &self.0 {
+            SecretSource::Inline(_) => f.write_str("[redacted]"),
+            other => write!(f, "({})", shown_source(other)),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for SecretHeader {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(SecretHeader(SecretString::from(String::deserialize(d)?)))
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SecretHeader;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a header value, or { env = \"NAME\" } or { file = \"/path\" } naming where it is",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretHeader, E> {
+                Ok(SecretHeader(SecretSource::Inline(SecretString::from(
+                    v.to_string(),
+                ))))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SecretHeader, A::Error> {
+                use serde::de::Error;
+                let mut found = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if found.is_some() {
+                        return Err(A::Error::custom(
+                            "a header value is `{ env = \"NAME\" }` or `{ file = \"/path\" }`, not both",
+                        ));
+                    }
+                    found = Some(match key.as_str() {
+                        "env" => env_source("headers", map.next_value::<String>()?)
+                            .map_err(A::Error::custom)?,
+                        "file" => SecretSource::File(map.next_value::<PathBuf>()?),
+                        other => {
+                            return Err(A::Error::custom(format!(
+                                "unknown key `{other}` in a header value: use `env` or `file`"
+                            )))
+                        }
+                    });
+                }
+                found.map(SecretHeader).ok_or_else(|| {
+                    A::Error::custom(
+                        "an empty header value table: give `{ env = \"NAME\" }` or `{ file = \"/path\" }`",
+                    )
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
 impl Serialize for SecretHeader {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[redacted]")
+        s.collect_str(&format_args!("{self:?}"))
     }
 }
 
@@ -446,38 +599,124 @@ pub const DEFAULT_ON_HEALTHCHECKS: &[EventKind] = &[
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawWebhook")]
 pub struct WebhookTarget {
-    pub url: SecretUrl,
+    pub url: UrlSource,
     /// Extra request headers; their values are treated as secrets.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, SecretHeader>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on: Option<Vec<EventKind>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawChat")]
 pub struct SlackTarget {
-    pub webhook_url: SecretUrl,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: UrlSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on: Option<Vec<EventKind>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawChat")]
 pub struct TeamsTarget {
-    pub webhook_url: SecretUrl,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: UrlSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on: Option<Vec<EventKind>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawHealthchecks")]
 pub struct HealthchecksTarget {
-    pub ping_url: SecretUrl,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_url: UrlSource,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub on: Option<Vec<EventKind>>,
+}
+
+/// The webhook target as written in the configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Option<SecretUrl>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    #[serde(default)]
+    headers: BTreeMap<String, SecretHeader>,
+    on: Option<Vec<EventKind>>,
+}
+
+impl TryFrom<RawWebhook> for WebhookTarget {
+    type Error = String;
+    fn try_from(r: RawWebhook) -> Result<Self, String> {
+        Ok(WebhookTarget {
+            url: UrlSource::from_fields("url", r.url, r.url_env, r.url_file)?,
+            headers: r.headers,
+            on: r.on,
+        })
+    }
+}
+
+/// The Slack and Teams targets as written in the configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChat {
+    webhook_url: Option<SecretUrl>,
+    webhook_url_env: Option<String>,
+    webhook_url_file: Option<PathBuf>,
+    on: Option<Vec<EventKind>>,
+}
+
+impl RawChat {
+    fn url(self) -> Result<(UrlSource, Option<Vec<EventKind>>), String> {
+        let url = UrlSource::from_fields(
+            "webhook_url",
+            self.webhook_url,
+            self.webhook_url_env,
+            self.webhook_url_file,
+        )?;
+        Ok((url, self.on))
+    }
+}
+
+impl TryFrom<RawChat> for SlackTarget {
+    type Error = String;
+    fn try_from(r: RawChat) -> Result<Self, String> {
+        let (webhook_url, on) = r.url()?;
+        Ok(SlackTarget { webhook_url, on })
+    }
+}
+
+impl TryFrom<RawChat> for TeamsTarget {
+    type Error = String;
+    fn try_from(r: RawChat) -> Result<Self, String> {
+        let (webhook_url, on) = r.url()?;
+        Ok(TeamsTarget { webhook_url, on })
+    }
+}
+
+/// The healthchecks target as written in the configuration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealthchecks {
+    ping_url: Option<SecretUrl>,
+    ping_url_env: Option<String>,
+    ping_url_file: Option<PathBuf>,
+    on: Option<Vec<EventKind>>,
+}
+
+impl TryFrom<RawHealthchecks> for HealthchecksTarget {
+    type Error = String;
+    fn try_from(r: RawHealthchecks) -> Result<Self, String> {
+        Ok(HealthchecksTarget {
+            ping_url: UrlSource::from_fields(
+                "ping_url",
+                r.ping_url,
+                r.ping_url_env,
+                r.ping_url_file,
+            )?,
+            on: r.on,
+        })
+    }
 }
 
 /// How the SMTP connection is secured.
@@ -681,6 +920,39 @@ impl Target {
             (None, Target::Healthchecks(_)) => DEFAULT_ON_HEALTHCHECKS.contains(&kind),
             (None, _) => DEFAULT_ON.contains(&kind),
         }
+    }
+
+    /// Whether this target receives `event`: its kind, or — a run with anomalies that is
+    /// also partial is sent as partial — anomalies when it has some.
+    pub fn wants_event(&self, event: &Event) -> bool {
+        self.wants(event.kind) || (!event.anomalies.is_empty() && self.wants(EventKind::Anomaly))
+    }
+
+    /// The secrets written into qcb.toml itself (rather than named by `_env` or `_file`), by
+    /// the field that holds them: what the mode-600 warning lists.
+    pub fn inline_secrets(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        match self {
+            Target::Webhook(t) => {
+                if t.url.is_inline() {
+                    out.push("the `url` of a webhook alert");
+                }
+                if t.headers.values().any(SecretHeader::is_inline) {
+                    out.push("the `headers` of a webhook alert");
+                }
+            }
+            Target::Slack(t) if t.webhook_url.is_inline() => {
+                out.push("the `webhook_url` of a slack alert")
+            }
+            Target::Teams(t) if t.webhook_url.is_inline() => {
+                out.push("the `webhook_url` of a teams alert")
+            }
+            Target::Healthchecks(t) if t.ping_url.is_inline() => {
+                out.push("the `ping_url` of a healthchecks alert")
+            }
+            _ => {}
+        }
+        out
     }
 
     /// The target for logs and errors, without secrets: `slack https://hooks.slack.com/…`.
@@ -927,7 +1199,7 @@ pub async fn dispatch_with(
     };
     let sends = targets
         .iter()
-        .filter(|t| t.wants(event.kind))
+        .filter(|t| t.wants_event(event))
         .map(|t| deliver(client.as_ref(), t, event, opts));
     let results = futures::future::join_all(sends).await;
     let errors: Vec<DeliveryError> = results.into_iter().filter_map(Result::err).collect();
@@ -988,35 +1260,39 @@ async fn attempt(
         c.cloned()
             .ok_or_else(|| Attempt::GiveUp("no HTTP client could be built".to_string()))
     };
+    // A secret read from a variable or file that is missing stays missing on a retry.
+    let url = |source: &UrlSource| source.resolve().map_err(Attempt::GiveUp);
     match target {
         Target::Webhook(t) => {
+            let url = url(&t.url)?;
             let mut req = http(client)?
-                .post(t.url.expose())
+                .post(url.expose())
                 .json(&webhook_payload(event));
             for (name, value) in &t.headers {
-                req = req.header(name.as_str(), value.0.expose_secret());
+                let value = value.read().map_err(|e| {
+                    Attempt::GiveUp(format!("the value of header {name} cannot be read: {e}"))
+                })?;
+                req = req.header(name.as_str(), value.expose_secret());
             }
-            send(req, &t.url).await
+            send(req, &url).await
         }
         Target::Slack(t) => {
-            let req = http(client)?
-                .post(t.webhook_url.expose())
-                .json(&slack_payload(event));
-            send(req, &t.webhook_url).await
+            let url = url(&t.webhook_url)?;
+            let req = http(client)?.post(url.expose()).json(&slack_payload(event));
+            send(req, &url).await
         }
         Target::Teams(t) => {
-            let req = http(client)?
-                .post(t.webhook_url.expose())
-                .json(&teams_payload(event));
-            send(req, &t.webhook_url).await
+            let url = url(&t.webhook_url)?;
+            let req = http(client)?.post(url.expose()).json(&teams_payload(event));
+            send(req, &url).await
         }
         Target::Healthchecks(t) => {
-            let url = healthchecks_url(t.ping_url.expose(), event.kind);
+            let ping = url(&t.ping_url)?;
             let req = http(client)?
-                .post(url)
+                .post(healthchecks_url(ping.expose(), event.kind))
                 .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
                 .body(event.text());
-            send(req, &t.ping_url).await
+            send(req, &ping).await
         }
         Target::Email(t) => send_email(t, event, opts).await,
     }

@@ -3,8 +3,8 @@
 //! `qcb.example.toml` at the repository's root shows and explains every setting.
 //!
 //! Secrets are never required in the file: each one names an environment variable
-//! (`api_key_env`) or a file (`api_key_file`) it is read from, at every run, so a rotated
-//! secret file is picked up without a restart. A secret written into the file itself is
+//! (`api_key_env`, `webhook_url_env`) or a file (`api_key_file`, `webhook_url_file`) it is read
+//! from, at every run, so a rotated secret file is picked up without a restart. A secret written into the file itself is
 //! accepted, with a warning, unless the file is readable by its owner only (mode 600).
 
 use std::fmt;
@@ -574,6 +574,12 @@ fn check_tenant(
             )
         })?,
     };
+    let notify = t.notify.clone().or(d.notify.clone()).unwrap_or_default();
+    for field in notify.iter().flat_map(Target::inline_secrets) {
+        if !inline.contains(&field) {
+            inline.push(field);
+        }
+    }
     if !inline.is_empty() && !private {
         warnings.push(format!(
             "{}: tenant `{name}` has {} written into the file, which others may read: run `chmod 600 {}`, or use the `_env` or `_file` form",
@@ -666,7 +672,7 @@ fn check_tenant(
         prune_schedule,
         retention,
         stale_after,
-        notify: t.notify.or(d.notify.clone()).unwrap_or_default(),
+        notify,
         anomaly: t.anomaly.or(d.anomaly.clone()).unwrap_or_default(),
     })
 }
@@ -957,6 +963,75 @@ mod tests {
     }
 
     #[test]
+    fn alert_secrets_come_from_env_or_file_and_inline_ones_warn() {
+        let external = format!(
+            r#"{MINIMAL}
+            [[tenants.notify]]
+            type = "slack"
+            webhook_url_env = "QCB_SLACK_URL"
+            [[tenants.notify]]
+            type = "teams"
+            webhook_url_file = "/run/secrets/teams"
+            [[tenants.notify]]
+            type = "healthchecks"
+            ping_url_file = "/run/secrets/ping"
+            [[tenants.notify]]
+            type = "webhook"
+            url_env = "QCB_HOOK_URL"
+            headers = {{ Authorization = {{ file = "/run/secrets/hook-token" }} }}
+            "#
+        );
+        let c = parse(&external, Path::new("q.toml"), &Fallbacks::default(), false).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let described: Vec<String> = c.tenants[0].notify.iter().map(Target::describe).collect();
+        assert_eq!(described[0], "slack (URL in $QCB_SLACK_URL)");
+        assert_eq!(described[1], "teams (URL in the file /run/secrets/teams)");
+
+        let inline = format!(
+            r#"{MINIMAL}
+            [[tenants.notify]]
+            type = "slack"
+            webhook_url = "https://hooks.slack.com/services/T0/B0/QCBSECRET-slack"
+            [[tenants.notify]]
+            type = "webhook"
+            url_env = "QCB_HOOK_URL"
+            headers = {{ Authorization = "Bearer QCBSECRET-header" }}
+            "#
+        );
+        let private = parse(&inline, Path::new("q.toml"), &Fallbacks::default(), true).unwrap();
+        assert!(private.warnings.is_empty());
+        let open = parse(&inline, Path::new("q.toml"), &Fallbacks::default(), false).unwrap();
+        assert_eq!(open.warnings.len(), 1, "{:?}", open.warnings);
+        let w = &open.warnings[0];
+        assert!(
+            w.contains("the `webhook_url` of a slack alert")
+                && w.contains("the `headers` of a webhook alert")
+                && w.contains("chmod 600 q.toml"),
+            "{w}"
+        );
+        let shown = format!("{open:?} {w}");
+        assert!(!shown.contains("QCBSECRET"), "{shown}");
+
+        let both = MINIMAL.to_string()
+            + "[[tenants.notify]]\ntype = \"slack\"\nwebhook_url = \"https://hooks.slack.com/x\"\nwebhook_url_env = \"X\"\n";
+        let e = error_of(&both);
+        assert!(
+            e.contains("`webhook_url` is given more than one way"),
+            "{e}"
+        );
+        let none = MINIMAL.to_string() + "[[tenants.notify]]\ntype = \"teams\"\n";
+        let e = error_of(&none);
+        assert!(
+            e.contains("`webhook_url` is missing: give `webhook_url_env`"),
+            "{e}"
+        );
+        let stray = MINIMAL.to_string()
+            + "[[tenants.notify]]\ntype = \"webhook\"\nurl_env = \"X\"\nheaders = { A = { vault = \"x\" } }\n";
+        let e = error_of(&stray);
+        assert!(e.contains("unknown key `vault` in a header value"), "{e}");
+    }
+
+    #[test]
     fn secrets_come_from_files_and_errors_name_the_source_only() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("key");
@@ -993,6 +1068,9 @@ mod tests {
         let text = include_str!("../../../qcb.example.toml");
         let c = parse_str(text).unwrap();
         assert!(c.tenants.len() >= 2);
+        // It shows the `_env` and `_file` forms only: no warning even when others may read it.
+        let open = parse(text, Path::new("q.toml"), &Fallbacks::default(), false).unwrap();
+        assert!(open.warnings.is_empty(), "{:?}", open.warnings);
     }
 
     #[test]
@@ -1014,7 +1092,21 @@ mod tests {
             );
             assert!(yaml.contains(&args), "a CronJob for {}", t.name);
         }
-        assert_eq!(yaml.matches("kind: CronJob").count(), c.tenants.len());
+        // And one prune per repository.
+        let mut repositories: Vec<&str> = c.tenants.iter().map(|t| t.repository.as_str()).collect();
+        repositories.dedup();
+        assert_eq!(repositories.len(), 1);
+        assert!(yaml.contains("args: [\"serve\", \"--once\", \"--prune\"]"));
+        assert_eq!(
+            yaml.matches("kind: CronJob").count(),
+            c.tenants.len() + repositories.len()
+        );
+        // The file holds no secret: the alert URL is a file too.
+        assert!(c.tenants[0]
+            .notify
+            .iter()
+            .all(|t| t.inline_secrets().is_empty()));
+        assert!(!yaml.contains("hooks.slack.com/services/T"));
     }
 
     #[test]

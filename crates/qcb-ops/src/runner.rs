@@ -1,10 +1,11 @@
-//! One tenant's run, start to end: back up → apply the retention policy → write the run report
-//! → tell the alert targets → record the run. A failing step after the snapshot is written
-//! (retention, report, an alert target) is recorded and logged; it never turns a written
-//! snapshot into a failed run.
+//! One tenant's run, start to end: back up → apply the retention policy (after a successful run
+//! only) → write the run report → tell the alert targets → record the run. A failing step after
+//! the snapshot is written (retention, report, an alert target) is recorded and logged; it never
+//! turns a written snapshot into a failed run.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use qcb_backup::{backup, BackupError, Manifest};
@@ -22,7 +23,8 @@ use crate::state::{Outcome, RunRecord, StateStore};
 pub struct RepoView {
     /// The tenant's snapshots, oldest first.
     pub snapshots: Vec<SnapshotInfo>,
-    /// Bytes the repository takes on disk (local repositories only).
+    /// Bytes the repository's files take in their storage (local or remote), `None` when
+    /// they could not be listed.
     pub size_bytes: Option<u64>,
 }
 
@@ -33,11 +35,16 @@ pub struct RunResult {
     pub view: Option<RepoView>,
 }
 
+/// How long a run waits for another process's lock on its repository: a prune (exclusive)
+/// waits for the backups in progress, a backup for a prune in progress, rather than failing.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30 * 60);
+
 /// Runs tenants' backups and prunes, and records them in the state folder.
 #[derive(Debug, Clone)]
 pub struct Runner {
     state: StateStore,
     client_options: ClientOptions,
+    lock_wait: Duration,
 }
 
 /// Why a run stopped early.
@@ -51,7 +58,14 @@ impl Runner {
         Runner {
             state,
             client_options: ClientOptions::default(),
+            lock_wait: DEFAULT_LOCK_WAIT,
         }
+    }
+
+    /// How long a run waits for a locked repository (default [`DEFAULT_LOCK_WAIT`]).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Runner {
+        self.lock_wait = wait;
+        self
     }
 
     /// Client settings the configuration file does not hold (timeouts; in tests, an emulated
@@ -115,7 +129,7 @@ impl Runner {
         let client = tenant
             .client(&self.client_options)
             .map_err(|e| Stop::Failed(e.to_string()))?;
-        let repo = open(tenant).await?;
+        let repo = self.open(tenant).await?;
         let previous = {
             let (repo, host) = (repo.clone(), tenant.host.clone());
             blocking(move || previous_manifest(&repo, &host))
@@ -175,7 +189,9 @@ impl Runner {
         };
         record.anomalies = anomalies.len() as u64;
 
-        if !tenant.retention.is_empty() {
+        // The rule: retention after each successful run. A partial snapshot may lack
+        // what older ones hold (the apps that failed), so it does not push them out.
+        if record.status == Outcome::Success && !tenant.retention.is_empty() {
             let (r, policy, host) = (repo.clone(), tenant.retention, tenant.host.clone());
             let only = host.clone();
             match blocking(move || {
@@ -211,9 +227,8 @@ impl Runner {
         record.alert_errors = deliver(&tenant.notify, &event).await;
 
         let view = {
-            let (r, host, location) =
-                (repo.clone(), tenant.host.clone(), tenant.repository.clone());
-            blocking(move || repo_view(&r, &host, &location)).await.ok()
+            let (r, host) = (repo.clone(), tenant.host.clone());
+            blocking(move || repo_view(&r, &host)).await.ok()
         };
         Ok(view)
     }
@@ -245,7 +260,8 @@ impl Runner {
         Ok(html_path)
     }
 
-    /// Prunes the tenant's repository once.
+    /// Prunes the tenant's repository once. A prune needs the repository alone: it waits up
+    /// to the lock wait for the backups in progress (of any tenant sharing the repository).
     pub async fn prune(
         &self,
         tenant: &TenantConfig,
@@ -260,15 +276,13 @@ impl Runner {
             Utc::now(),
         );
         let result = async {
-            let repo = open(tenant).await?;
+            let repo = self.open(tenant).await?;
             let r = repo.clone();
             let report = blocking(move || r.prune().map_err(|e| error_chain(&e)))
                 .await
                 .map_err(Stop::Failed)?;
-            let (host, location) = (tenant.host.clone(), tenant.repository.clone());
-            let view = blocking(move || repo_view(&repo, &host, &location))
-                .await
-                .ok();
+            let host = tenant.host.clone();
+            let view = blocking(move || repo_view(&repo, &host)).await.ok();
             Ok::<_, Stop>((report, view))
         }
         .await;
@@ -313,14 +327,17 @@ async fn deliver(targets: &[alerts::Target], event: &Event) -> Vec<String> {
         .collect()
 }
 
-async fn open(tenant: &TenantConfig) -> Result<Arc<Repo>, Stop> {
-    let opts = tenant
-        .repo_options()
-        .map_err(|e| Stop::Failed(e.to_string()))?;
-    blocking(move || Repo::open(&opts).map_err(|e| error_chain(&e)))
-        .await
-        .map(Arc::new)
-        .map_err(Stop::Failed)
+impl Runner {
+    async fn open(&self, tenant: &TenantConfig) -> Result<Arc<Repo>, Stop> {
+        let opts = tenant
+            .repo_options()
+            .map_err(|e| Stop::Failed(e.to_string()))?
+            .with_lock_wait(self.lock_wait);
+        blocking(move || Repo::open(&opts).map_err(|e| error_chain(&e)))
+            .await
+            .map(Arc::new)
+            .map_err(Stop::Failed)
+    }
 }
 
 /// Runs blocking repository work on tokio's blocking pool.
@@ -342,39 +359,26 @@ fn previous_manifest(repo: &Repo, host: &str) -> Result<Option<(SnapshotInfo, Ma
 }
 
 /// The tenant's snapshots and the repository's size.
-pub fn repo_view(repo: &Repo, host: &str, location: &str) -> Result<RepoView, String> {
+pub fn repo_view(repo: &Repo, host: &str) -> Result<RepoView, String> {
     let snapshots = repo
         .snapshots()
         .map_err(|e| error_chain(&e))?
         .into_iter()
         .filter(|s| s.host == host)
         .collect();
+    // The repository's files as its storage lists them (local or remote alike); a listing
+    // that fails leaves the metric out rather than failing the run.
+    let size_bytes = match repo.stored_bytes() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!("cannot measure the repository: {}", error_chain(&e));
+            None
+        }
+    };
     Ok(RepoView {
         snapshots,
-        size_bytes: local_size(location),
+        size_bytes,
     })
-}
-
-/// What a local repository takes on disk; `None` for remote ones (their size would mean
-/// listing every object).
-fn local_size(location: &str) -> Option<u64> {
-    if qcb_repo::is_remote_location(location) {
-        return None;
-    }
-    let path = Path::new(location.strip_prefix("local:").unwrap_or(location));
-    fn walk(p: &Path) -> u64 {
-        std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => walk(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    }
-    path.is_dir().then(|| walk(path))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

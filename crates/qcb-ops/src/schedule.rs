@@ -4,7 +4,8 @@
 //! Each tenant has one loop that runs one task at a time, which is what keeps two runs of a
 //! tenant from overlapping: times that pass while a task runs are skipped, not queued. After
 //! downtime, a task whose next time passed while qcb was not running runs once at start, however
-//! many times were missed.
+//! many times were missed, and stands for the newest of them: its record then says the missed
+//! times are done, so the next start does not catch up again.
 //!
 //! `croner` rather than `cron`: it reads the five-field patterns of crontab(5) with their
 //! day-of-month/day-of-week semantics (an optional seconds field, `L`, `#`, `W`), which is what
@@ -87,6 +88,23 @@ impl Schedule {
 
     pub fn as_str(&self) -> &str {
         &self.expr
+    }
+
+    /// The last time at or before `t`.
+    pub fn last_until(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self.zone {
+            Zone::Utc => self.cron.find_previous_occurrence(&t, true).ok(),
+            Zone::Local => self
+                .cron
+                .find_previous_occurrence(&t.with_timezone(&Local), true)
+                .ok()
+                .map(|l| l.with_timezone(&Utc)),
+            Zone::Named(tz) => self
+                .cron
+                .find_previous_occurrence(&t.with_timezone(&tz), true)
+                .ok()
+                .map(|l| l.with_timezone(&Utc)),
+        }
     }
 
     /// The first time strictly after `t`.
@@ -253,7 +271,8 @@ pub enum Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Due {
     pub task: Task,
-    /// The scheduled time it stands for (for a missed run, the first time missed).
+    /// The scheduled time it stands for (for a missed run, the newest time missed: recorded
+    /// as the run's `scheduled_for`, it is what the next start catches up from).
     pub at: DateTime<Utc>,
     pub trigger: Trigger,
 }
@@ -266,23 +285,24 @@ pub struct Plan {
 }
 
 /// When each task last started, from the run records: what catching up after downtime
-/// compares with.
+/// compares with. A scheduled time after it that has passed is missed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LastStarts {
     pub backup: Option<DateTime<Utc>>,
     pub prune: Option<DateTime<Utc>>,
 }
 
-/// The first run of a task after start: its first time after the last start when that has
-/// passed already (once, however many passed), else the next time from now.
+/// The first run of a task after start: when times passed since the last start, one run for
+/// the newest of them (once, however many passed: recorded under that time, it is not caught
+/// up again by a later start); else the next time from now.
 fn first_due(
     task: Task,
     schedule: &Schedule,
     last: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<Due> {
-    if let Some(missed) = last.and_then(|l| schedule.next_after(l)) {
-        if missed <= now {
+    if let (Some(last), Some(missed)) = (last, schedule.last_until(now)) {
+        if missed > last {
             return Some(Due {
                 task,
                 at: missed,
@@ -382,6 +402,7 @@ fn skipped_between(schedule: &Schedule, from: DateTime<Utc>, to: DateTime<Utc>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{Outcome, RunRecord, StateStore};
     use chrono::TimeZone;
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
@@ -595,9 +616,10 @@ mod tests {
             recv(&mut rx).await,
             Due {
                 task: Task::Backup,
-                at: at(2, 2, 0),
+                at: at(5, 2, 0),
                 trigger: Trigger::Missed
-            }
+            },
+            "it stands for the newest time missed"
         );
         assert_eq!(clock.sleepers(1).await, [at(6, 2, 0)], "then on schedule");
         assert!(rx.try_recv().is_err(), "once, not four times");
@@ -611,6 +633,136 @@ mod tests {
         assert!(rx.try_recv().is_err());
         cancel.cancel();
         handle.await.unwrap();
+    }
+
+    /// Starts a tenant loop whose job records each run in `store`, as `qcb serve` does, and
+    /// gives how many runs it started.
+    async fn start_recording(
+        clock: &FakeClock,
+        schedule: &str,
+        store: &StateStore,
+        status: Outcome,
+    ) -> usize {
+        let last = store.last_starts("acme").unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        let job = {
+            let (clock, store, runs) = (clock.clone(), store.clone(), runs.clone());
+            move |due: Due| {
+                let mut r =
+                    RunRecord::new("acme", due.task, due.trigger, Some(due.at), clock.now());
+                r.status = status;
+                store.append(&r).unwrap();
+                runs.fetch_add(1, Ordering::SeqCst);
+                async {}
+            }
+        };
+        let handle = tokio::spawn(run_tenant(
+            Arc::new(clock.clone()),
+            plan(schedule, None),
+            last,
+            cancel.clone(),
+            job,
+        ));
+        // Once it waits for its next time, whatever it caught up has run.
+        clock.sleepers(1).await;
+        cancel.cancel();
+        handle.await.unwrap();
+        runs.load(Ordering::SeqCst)
+    }
+
+    fn record(store: &StateStore, scheduled: DateTime<Utc>, status: Outcome) {
+        let mut r = RunRecord::new(
+            "acme",
+            Task::Backup,
+            Trigger::Schedule,
+            Some(scheduled),
+            scheduled,
+        );
+        r.status = status;
+        store.append(&r).unwrap();
+    }
+
+    /// Regression: a catch-up run was recorded under the first time missed, so every restart
+    /// before the next scheduled time caught up again (up to once per night missed).
+    #[tokio::test]
+    async fn a_catch_up_run_is_not_repeated_by_later_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        // The last backup ran on the 1st at 02:00; qcb was down for four nights.
+        record(&store, at(1, 2, 0), Outcome::Success);
+        let clock = FakeClock::new(at(5, 10, 0));
+        let mut started = 0;
+        for restart in [
+            at(5, 10, 0),
+            at(5, 10, 1),
+            at(5, 12, 0),
+            at(5, 23, 0),
+            at(6, 1, 59),
+        ] {
+            clock.set(restart);
+            started += start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await;
+        }
+        assert_eq!(started, 1, "one catch-up run over five restarts");
+        let runs = store.runs("acme").unwrap();
+        let catch_up: Vec<_> = runs
+            .iter()
+            .filter(|r| r.trigger == Trigger::Missed)
+            .collect();
+        assert_eq!(catch_up.len(), 1);
+        assert_eq!(catch_up[0].scheduled_for, Some(at(5, 2, 0)));
+        // The next night missed is caught up again, once.
+        clock.set(at(6, 9, 0));
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await,
+            1
+        );
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await,
+            0
+        );
+    }
+
+    /// An aborted run (a shutdown during it) did not do its work: the next start runs it
+    /// again, once.
+    #[tokio::test]
+    async fn an_aborted_run_is_retried_once_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        record(&store, at(1, 2, 0), Outcome::Success);
+        record(&store, at(2, 2, 0), Outcome::Aborted);
+        let clock = FakeClock::new(at(2, 2, 5));
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await,
+            1
+        );
+        assert_eq!(
+            store.runs("acme").unwrap().last().unwrap().scheduled_for,
+            Some(at(2, 2, 0))
+        );
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await,
+            0,
+            "once"
+        );
+
+        // The very first run aborted: it is retried too.
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        record(&store, at(2, 2, 0), Outcome::Aborted);
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Aborted).await,
+            1
+        );
+        // Aborted again: retried again at the next start.
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await,
+            1
+        );
+        assert_eq!(
+            start_recording(&clock, "0 2 * * *", &store, Outcome::Success).await,
+            0
+        );
     }
 
     #[tokio::test]

@@ -127,10 +127,10 @@ async fn load_repo_view(shared: Arc<Shared>, index: usize) {
             return;
         }
     };
-    let (host, location) = (tenant.host.clone(), tenant.repository.clone());
+    let host = tenant.host.clone();
     let view = tokio::task::spawn_blocking(move || {
         let repo = qcb_repo::Repo::open(&opts).map_err(|e| crate::runner::error_chain(&e))?;
-        repo_view(&repo, &host, &location)
+        repo_view(&repo, &host)
     })
     .await;
     match view {

@@ -268,15 +268,24 @@ impl StateStore {
             .find(|r| r.task == Task::Backup && r.status.wrote_snapshot()))
     }
 
-    /// When each task last started (its scheduled time for a scheduled run; aborted runs
-    /// count: they were started).
+    /// When each task last started (its scheduled time for a scheduled run). Aborted runs do
+    /// not count: a shutdown stopped them before their work was done, so the next start runs
+    /// their time again (once). When only aborted runs are recorded, the last start is just
+    /// before the first of them.
     pub fn last_starts(&self, tenant: &str) -> std::io::Result<LastStarts> {
         let runs = self.runs(tenant)?;
+        let time = |r: &RunRecord| r.scheduled_for.unwrap_or(r.started_at);
         let last = |task| {
-            runs.iter()
+            let mine = || runs.iter().filter(move |r| r.task == task);
+            mine()
                 .rev()
-                .find(|r| r.task == task)
-                .map(|r| r.scheduled_for.unwrap_or(r.started_at))
+                .find(|r| r.status != Outcome::Aborted)
+                .map(time)
+                .or_else(|| {
+                    mine()
+                        .next()
+                        .map(|r| time(r) - chrono::Duration::seconds(1))
+                })
         };
         Ok(LastStarts {
             backup: last(Task::Backup),
@@ -320,5 +329,27 @@ mod tests {
             store.last_starts("acme").unwrap().backup,
             Some(t0 + chrono::Duration::hours(1))
         );
+    }
+
+    #[test]
+    fn aborted_runs_are_not_last_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        let t0 = Utc::now();
+        let t1 = t0 + chrono::Duration::hours(1);
+        let mut aborted = RunRecord::new("acme", Task::Backup, Trigger::Schedule, Some(t1), t1);
+        aborted.status = Outcome::Aborted;
+        store.append(&aborted).unwrap();
+        assert_eq!(
+            store.last_starts("acme").unwrap().backup,
+            Some(t1 - chrono::Duration::seconds(1)),
+            "only aborted runs: just before the first"
+        );
+        let mut done = RunRecord::new("acme", Task::Backup, Trigger::Schedule, Some(t0), t0);
+        done.status = Outcome::Partial;
+        store.append(&done).unwrap();
+        store.append(&aborted).unwrap();
+        assert_eq!(store.last_starts("acme").unwrap().backup, Some(t0));
+        assert_eq!(store.last_starts("acme").unwrap().prune, None);
     }
 }

@@ -1,6 +1,6 @@
 //! `qcb status`: per tenant, the last run, its status and age, and the snapshots per retention
-//! bucket; whether the tenant needs attention (its last run failed, or its newest snapshot is
-//! older than `stale_after`, or its repository cannot be read).
+//! bucket; whether the tenant needs attention (its last run failed or was aborted, or its newest
+//! snapshot is older than `stale_after`, or its repository cannot be read).
 
 use std::collections::BTreeMap;
 
@@ -110,13 +110,15 @@ pub fn tenant_status(
         }),
         (None, None) => None,
     };
-    if let Some(run) = &last_run {
-        if run.status == Outcome::Failed {
-            problems.push(format!(
-                "the last run failed: {}",
-                run.error.as_deref().unwrap_or("no reason recorded")
-            ));
-        }
+    match &last_run {
+        Some(run) if run.status == Outcome::Failed => problems.push(format!(
+            "the last run failed: {}",
+            run.error.as_deref().unwrap_or("no reason recorded")
+        )),
+        Some(run) if run.status == Outcome::Aborted => problems.push(
+            "the last run was aborted by a shutdown and wrote no snapshot: `qcb serve` runs it again when it starts, or run `qcb serve --once` now".to_string(),
+        ),
+        _ => {}
     }
     let age_seconds = last_snapshot.map(|t| (now - t).num_seconds());
     let stale_after = tenant.stale_after.as_secs();
@@ -170,4 +172,52 @@ fn read_snapshots(tenant: &TenantConfig) -> Result<Vec<SnapshotInfo>, String> {
         .into_iter()
         .filter(|s| s.host == tenant.host && s.is_qcb())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, Fallbacks};
+    use crate::schedule::Trigger;
+
+    #[test]
+    fn an_aborted_last_run_needs_attention() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[[tenants]]\nname = \"acme\"\nurl = \"https://acme.eu.qlikcloud.com\"\napi_key_env = \"ACME_KEY\"\nrepository = {:?}\npassword_env = \"QCB_TEST_SURELY_UNSET_VAR\"\n",
+            dir.path().join("no-repo").display().to_string()
+        );
+        let config = parse(
+            &text,
+            std::path::Path::new("q.toml"),
+            &Fallbacks::default(),
+            true,
+        )
+        .unwrap();
+        let state = StateStore::new(dir.path().join("state"));
+        let now = Utc::now();
+        let mut done = RunRecord::new("acme", Task::Backup, Trigger::Schedule, Some(now), now);
+        done.status = Outcome::Success;
+        state.append(&done).unwrap();
+        let status = tenant_status(&config.tenants[0], &state, now);
+        assert!(
+            !status.problems.iter().any(|p| p.contains("aborted")),
+            "{:?}",
+            status.problems
+        );
+
+        let mut aborted = RunRecord::new("acme", Task::Backup, Trigger::Schedule, Some(now), now);
+        aborted.status = Outcome::Aborted;
+        state.append(&aborted).unwrap();
+        let status = tenant_status(&config.tenants[0], &state, now);
+        assert!(!status.ok());
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the last run was aborted by a shutdown")),
+            "{:?}",
+            status.problems
+        );
+    }
 }

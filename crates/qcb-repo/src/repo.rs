@@ -15,9 +15,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rustic_core::repofile::{MasterKey, Node, SnapshotFile, StringList};
 use rustic_core::{
-    BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedTree, KeyOptions, LsOptions,
-    OpenStatus, ParentOptions, PruneOptions, Repository, RepositoryBackends, RepositoryOptions,
-    RusticError, TreeId, WriteBackend,
+    BackupOptions, CheckOptions, ConfigOptions, Credentials, FileType, IndexedTree, KeyOptions,
+    LsOptions, OpenStatus, ParentOptions, PruneOptions, Repository, RepositoryBackends,
+    RepositoryOptions, RusticError, TreeId, WriteBackend,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -382,6 +382,27 @@ impl Repo {
         let storage = Storage::memory();
         let key = MasterKey::new();
         Self::init_with(storage, None, &Credentials::Masterkey(key)).expect("memory repository")
+    }
+
+    /// What the repository's files take in its storage: packs, indexes, snapshots, keys and
+    /// config (one listing per folder; in a bucket, a request per thousand files).
+    pub fn stored_bytes(&self) -> Result<u64, RepoError> {
+        use rustic_core::ReadBackend as _;
+        let mut total = 0u64;
+        for tpe in [
+            FileType::Pack,
+            FileType::Index,
+            FileType::Snapshot,
+            FileType::Key,
+            FileType::Config,
+        ] {
+            let files = self
+                .storage
+                .list_with_size(tpe)
+                .map_err(|e| self.err("cannot list the files of", e))?;
+            total += files.iter().map(|(_, size)| u64::from(*size)).sum::<u64>();
+        }
+        Ok(total)
     }
 
     /// Where the repository lives, as given.
@@ -1189,6 +1210,20 @@ mod tests {
         let report = repo.check(true).unwrap();
         assert!(report.is_ok(), "{report:?}");
         assert_eq!(report.snapshots, 2);
+    }
+
+    #[test]
+    fn stored_bytes_grow_with_what_is_written() {
+        let repo = Repo::in_memory();
+        let empty = repo.stored_bytes().unwrap();
+        assert!(empty > 0, "the config");
+        let mut tree = SnapshotTree::new();
+        let mut noise = vec![0u8; 200_000];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut noise);
+        tree.push(TreeEntry::bytes("a/big", t(0), noise));
+        repo.write_snapshot(tree, meta(None)).unwrap();
+        let after = repo.stored_bytes().unwrap();
+        assert!(after > empty + 200_000, "{empty} -> {after}");
     }
 
     #[test]

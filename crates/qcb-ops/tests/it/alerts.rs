@@ -474,3 +474,108 @@ async fn chat_messages_list_ten_failures_then_say_how_many_more() {
     // The e-mail/ping text carries every failure too.
     assert!(event.text().contains("app24"));
 }
+
+/// Regression: a partial run with anomalies was sent as "partial" only, so a target that
+/// asked for anomalies alone never heard of them.
+#[tokio::test]
+async fn a_partial_run_with_anomalies_reaches_anomaly_subscribers_once() {
+    let r = Receiver::start().await;
+    let toml = format!(
+        r#"
+[[notify]]
+type = "webhook"
+url = "{base}/hook/anomaly"
+on = ["anomaly"]
+
+[[notify]]
+type = "webhook"
+url = "{base}/hook/both"
+on = ["partial", "anomaly"]
+
+[[notify]]
+type = "webhook"
+url = "{base}/hook/failure"
+on = ["failure"]
+"#,
+        base = r.base
+    );
+    let targets = toml::from_str::<Config>(&toml).expect("parse").notify;
+    let anomaly = Anomaly {
+        kind: AnomalyKind::AppDrop,
+        subject: "apps".into(),
+        message: "apps: 30 → 12 (18 gone, -60%, threshold 10%)".into(),
+        previous: Some(30),
+        current: Some(12),
+    };
+    let event = Event::from_manifest(&partial_manifest(), vec![anomaly]);
+    assert_eq!(event.kind, EventKind::Partial);
+    assert!(dispatch_with(&targets, &event, &quick()).await.is_empty());
+    let got = r.take();
+    let mut paths: Vec<&str> = got.iter().map(|x| x.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/hook/anomaly", "/hook/both"]);
+    assert!(got
+        .iter()
+        .all(|x| x.json()["anomalies"][0]["subject"] == "apps"));
+
+    // Without anomalies, a partial run is not theirs.
+    let plain = Event::from_manifest(&partial_manifest(), vec![]);
+    dispatch_with(&targets, &plain, &quick()).await;
+    let paths: Vec<String> = r.take().into_iter().map(|x| x.path).collect();
+    assert_eq!(paths, ["/hook/both"]);
+}
+
+/// A URL named by `_env` or `_file` is read at send time; one that cannot be read is a
+/// failed delivery naming the variable or file, never a failed caller.
+#[tokio::test]
+async fn urls_from_files_and_variables_are_read_at_send_time() {
+    let r = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("slack-url");
+    std::fs::write(&file, format!("{}/services/{SECRET}-file\n", r.base)).expect("write");
+    let toml = format!(
+        r#"
+[[notify]]
+type = "slack"
+webhook_url_file = {file:?}
+
+[[notify]]
+type = "teams"
+webhook_url_env = "QCB_TEST_SURELY_UNSET_URL"
+
+[[notify]]
+type = "healthchecks"
+ping_url_file = {missing:?}
+"#,
+        file = file.display().to_string(),
+        missing = dir.path().join("missing").display().to_string(),
+    );
+    let targets = toml::from_str::<Config>(&toml).expect("parse").notify;
+    let event = Event::from_manifest(&partial_manifest(), vec![]);
+    let errors = dispatch_with(&targets, &event, &quick()).await;
+    let got = r.take();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].path.starts_with("/services/"), "{}", got[0].path);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let teams = errors
+        .iter()
+        .find(|e| e.target.starts_with("teams"))
+        .expect("teams");
+    assert!(
+        teams
+            .reason
+            .contains("QCB_TEST_SURELY_UNSET_URL is not set")
+            && teams.attempts == 1,
+        "{teams:?}"
+    );
+    let hc = errors
+        .iter()
+        .find(|e| e.target.starts_with("healthchecks"))
+        .expect("healthchecks");
+    assert!(hc.reason.contains("missing"), "{hc:?}");
+
+    // A rotated file is picked up at the next send.
+    std::fs::write(&file, format!("{}/services/rotated\n", r.base)).expect("write");
+    dispatch_with(&targets[..1], &event, &quick()).await;
+    assert_eq!(r.take()[0].path, "/services/rotated");
+}

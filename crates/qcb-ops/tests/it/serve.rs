@@ -472,3 +472,181 @@ async fn a_stale_tenant_gets_one_alert_per_stale_spell() {
     shutdown.cancel();
     let _ = server.await;
 }
+
+/// Regression: the retention policy ran after partial runs too, so a partial snapshot (without
+/// the apps that failed) pushed out the complete ones. The issue says "after each successful
+/// run".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_is_applied_after_successful_runs_only() {
+    let e = emulator(Profile::Demo).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let location = init_repo(tmp.path());
+    let creds = key_file(tmp.path(), &e);
+    // An API key does not reach the apps in others' personal spaces: each run is partial.
+    let retention = "[tenants.retention]\nkeep_last = 1\n";
+    let cfg = with_url(
+        tmp.path(),
+        &e,
+        &creds,
+        &format!("only = [\"apps\", \"spaces\"]\n{retention}"),
+    );
+    let r = runner(&cfg.state_dir);
+    let never = CancellationToken::new();
+    for _ in 0..2 {
+        let record = r
+            .backup(&cfg.tenants[0], Trigger::Manual, None, &never)
+            .await
+            .record;
+        assert_eq!(record.status, Outcome::Partial, "{:?}", record.error);
+        assert_eq!(record.forgotten, 0, "no retention after a partial run");
+    }
+    let repo = open_repo(&location);
+    let count = |repo: &Repo| {
+        tokio::task::block_in_place(|| repo.snapshots())
+            .expect("snapshots")
+            .len()
+    };
+    assert_eq!(count(&repo), 2);
+
+    // A successful run applies it.
+    let cfg = with_url(
+        tmp.path(),
+        &e,
+        &creds,
+        &format!("only = [\"spaces\"]\n{retention}"),
+    );
+    let record = r
+        .backup(&cfg.tenants[0], Trigger::Manual, None, &never)
+        .await
+        .record;
+    assert_eq!(record.status, Outcome::Success, "{:?}", record.error);
+    assert_eq!(record.forgotten, 2);
+    assert_eq!(count(&repo), 1);
+    let _ = e.stop().await;
+}
+
+/// The runner's alert path end to end: one target that cannot be reached, two that can (one
+/// with its URL and a header in files). The dead one is recorded, the run stays a success, and
+/// no payload carries the tenant's key or the repository password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_alert_target_leaves_a_successful_run_and_no_payload_holds_a_secret() {
+    let e = emulator(Profile::Empty).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    init_repo(tmp.path());
+    let receiver = alert_support::Receiver::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let url_file = tmp.path().join("hook-url");
+    std::fs::write(&url_file, format!("{}\n", receiver.url("/hook/from-file"))).expect("url");
+    let token_file = tmp.path().join("hook-token");
+    std::fs::write(&token_file, "Bearer hook-token").expect("token");
+    let extra = format!(
+        r#"
+[[tenants.notify]]
+type = "webhook"
+url = "{dead}/hook/dead"
+on = ["success"]
+[[tenants.notify]]
+type = "webhook"
+url_file = {url_file:?}
+headers = {{ Authorization = {{ file = {token_file:?} }} }}
+on = ["success"]
+[[tenants.notify]]
+type = "slack"
+webhook_url = "{slack}"
+on = ["success"]
+"#,
+        slack = receiver.url("/services/slack"),
+        url_file = url_file.display().to_string(),
+        token_file = token_file.display().to_string(),
+    );
+    let cfg = with_url(tmp.path(), &e, &key_file(tmp.path(), &e), &extra);
+    let result = runner(&cfg.state_dir)
+        .backup(
+            &cfg.tenants[0],
+            Trigger::Manual,
+            None,
+            &CancellationToken::new(),
+        )
+        .await;
+    let record = result.record;
+    assert_eq!(record.status, Outcome::Success, "{:?}", record.error);
+    assert!(record.snapshot.is_some());
+    assert_eq!(record.alert_errors.len(), 1, "{:?}", record.alert_errors);
+    assert!(
+        record.alert_errors[0].starts_with(&format!("webhook {}", dead.trim_end_matches('/'))),
+        "the dead target is named: {:?}",
+        record.alert_errors
+    );
+
+    let got = receiver.take();
+    let paths: Vec<&str> = got.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(got.len(), 2, "{paths:?}");
+    let hook = got
+        .iter()
+        .find(|r| r.path == "/hook/from-file")
+        .expect("the webhook whose URL is in a file");
+    assert_eq!(hook.header("authorization"), Some("Bearer hook-token"));
+    assert_eq!(hook.json()["kind"], "success");
+    assert!(got.iter().any(|r| r.path == "/services/slack"));
+    let key = e.admin_api_key();
+    for r in &got {
+        assert!(
+            !r.body.contains(key) && !r.body.contains(PASSWORD),
+            "a secret in the payload to {}: {}",
+            r.path,
+            r.body
+        );
+    }
+    let stored = StateStore::new(&cfg.state_dir)
+        .last("emu", qcb_ops::schedule::Task::Backup)
+        .expect("records");
+    assert_eq!(
+        stored.map(|r| r.alert_errors),
+        Some(record.alert_errors.clone())
+    );
+    let records = std::fs::read_to_string(cfg.state_dir.join("emu/runs.jsonl")).expect("records");
+    assert!(!records.contains(key) && !records.contains(PASSWORD));
+    let _ = e.stop().await;
+}
+
+/// A prune needs the repository alone: it waits for a backup's lock to go rather than fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prune_waits_for_a_running_backups_lock() {
+    let e = emulator(Profile::Empty).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let location = init_repo(tmp.path());
+    let cfg = with_url(tmp.path(), &e, &key_file(tmp.path(), &e), "");
+    let tenant = &cfg.tenants[0];
+    let repo = open_repo(&location);
+    let held = tokio::task::block_in_place(|| repo.lock(qcb_repo::LockKind::Shared))
+        .expect("a backup's lock");
+
+    let impatient = runner(&cfg.state_dir).with_lock_wait(Duration::ZERO);
+    let failed = impatient.prune(tenant, Trigger::Manual, None).await.record;
+    assert_eq!(failed.status, Outcome::Failed);
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("locked")),
+        "{:?}",
+        failed.error
+    );
+
+    let release = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        drop(held);
+    });
+    let start = std::time::Instant::now();
+    let pruned = runner(&cfg.state_dir)
+        .with_lock_wait(Duration::from_secs(60))
+        .prune(tenant, Trigger::Manual, None)
+        .await
+        .record;
+    assert_eq!(pruned.status, Outcome::Success, "{:?}", pruned.error);
+    assert!(start.elapsed() >= Duration::from_secs(2), "it waited");
+    release.await.expect("released");
+    let _ = e.stop().await;
+}

@@ -1,7 +1,8 @@
 //! `qcb serve`: every tenant of qcb.toml backed up on its schedule, with `/healthz`,
-//! `/metrics` and a read-only JSON API; `--once` runs each tenant's backup now and exits (for
-//! a systemd timer or a Kubernetes CronJob). Ctrl-C or SIGTERM stops it: a run in progress is
-//! aborted and writes no snapshot.
+//! `/metrics` and a read-only JSON API; `--once` runs each tenant's backup now and exits, and
+//! `--once --prune` prunes each repository now instead (for a systemd timer or a Kubernetes
+//! CronJob, where serve's own schedules do not run). Ctrl-C or SIGTERM stops it: a run in
+//! progress is aborted and writes no snapshot.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -74,6 +75,12 @@ pub struct ServeArgs {
     /// `qcb backup`'s codes: 0 all succeeded, 3 some partial, 1 some failed.
     #[arg(long)]
     pub once: bool,
+    /// With --once: prune each repository of the tenants once now (one prune per repository,
+    /// however many tenants share it) instead of backing up; exit 0 when all were pruned, 1
+    /// otherwise. A prune needs the repository alone: it waits up to 30 minutes for backups in
+    /// progress to finish.
+    #[arg(long, requires = "once")]
+    pub prune: bool,
 }
 
 pub async fn run(args: ServeArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
@@ -88,6 +95,9 @@ pub async fn run(args: ServeArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
             shutdown.cancel();
         }
     });
+    if args.once && args.prune {
+        return prune_once(&config, &runner, &shutdown).await;
+    }
     if args.once {
         return once(&config, &runner, &shutdown).await;
     }
@@ -178,6 +188,48 @@ async fn once(
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::from(worst))
+}
+
+/// Each repository of the tenants pruned once, one after the other. The prune is recorded
+/// under the first tenant of the repository.
+async fn prune_once(
+    config: &Config,
+    runner: &Runner,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    let mut done: Vec<&str> = Vec::new();
+    for t in &config.tenants {
+        if done.contains(&t.repository.as_str()) {
+            continue;
+        }
+        if shutdown.is_cancelled() {
+            return Ok(ExitCode::from(130));
+        }
+        done.push(&t.repository);
+        let sharing: Vec<&str> = config
+            .tenants
+            .iter()
+            .filter(|o| o.repository == t.repository)
+            .map(|o| o.name.as_str())
+            .collect();
+        let r = runner.prune(t, Trigger::Manual, None).await.record;
+        let mut line = format!(
+            "{}: prune {} (repository of {})",
+            t.name,
+            r.status.as_str(),
+            sharing.join(", ")
+        );
+        if let Some(freed) = r.bytes_freed {
+            line.push_str(&format!(", {} freed", show_bytes(freed)));
+        }
+        if let Some(e) = &r.error {
+            line.push_str(&format!(": {e}"));
+        }
+        println!("{line}");
+        failed |= r.status != Outcome::Success;
+    }
+    Ok(ExitCode::from(u8::from(failed)))
 }
 
 /// Ctrl-C, or SIGTERM (what systemd and Kubernetes send).

@@ -175,3 +175,92 @@ api_key_env = "QCB_TEST_NEW_KEY"
     .expect("join");
     let _ = e.stop().await;
 }
+
+/// `serve --once --prune`: what a prune timer or CronJob runs, since serve's own prune
+/// schedule does not run there. One prune per repository, however many tenants share it.
+#[test]
+fn serve_once_prune_prunes_each_repository_once() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let state = dir.join("state");
+    std::fs::write(dir.join("password"), "cli ops password\n").expect("pw");
+    let (shared, own) = (dir.join("shared"), dir.join("own"));
+    for repo in [&shared, &own] {
+        let init = run(Command::new(env!("CARGO_BIN_EXE_qcb"))
+            .arg("init")
+            .env("QCB_REPO", repo)
+            .env("QCB_PASSWORD_FILE", dir.join("password")));
+        assert_eq!(init.0, Some(0), "{}", init.2);
+    }
+    let config = dir.join("qcb.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"state_dir = {state:?}
+[defaults]
+repository = {shared:?}
+password_file = {pw:?}
+api_key_env = "QCB_TEST_UNUSED_KEY"
+[[tenants]]
+name = "a"
+url = "https://a.eu.qlikcloud.com"
+[[tenants]]
+name = "b"
+url = "https://b.eu.qlikcloud.com"
+[[tenants]]
+name = "c"
+url = "https://c.eu.qlikcloud.com"
+repository = {own:?}
+"#,
+            state = state.display().to_string(),
+            shared = shared.display().to_string(),
+            own = own.display().to_string(),
+            pw = dir.join("password").display().to_string(),
+        ),
+    )
+    .expect("config");
+
+    let (code, out, err) = run(qcb(&config).args(["serve", "--once", "--prune"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("a: prune success (repository of a, b)"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("c: prune success (repository of c)"),
+        "{out}"
+    );
+    let store = StateStore::new(&state);
+    for (tenant, prunes) in [("a", 1), ("b", 0), ("c", 1)] {
+        let runs = store.runs(tenant).expect("records");
+        assert_eq!(
+            runs.iter()
+                .filter(|r| r.task == Task::Prune && r.status == Outcome::Success)
+                .count(),
+            prunes,
+            "{tenant}: {runs:?}"
+        );
+        assert!(runs.iter().all(|r| r.task == Task::Prune), "no backup ran");
+    }
+
+    // One tenant's repository only.
+    let (code, out, _) = run(qcb(&config).args(["serve", "--once", "--prune", "--tenant", "b"]));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("b: prune success (repository of b)"),
+        "{out}"
+    );
+
+    // A repository that cannot be opened: exit 1, with the reason.
+    std::fs::remove_dir_all(&own).expect("rm");
+    let (code, out, _) = run(qcb(&config).args(["serve", "--once", "--prune", "--tenant", "c"]));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("c: prune failed"), "{out}");
+
+    // --prune belongs to --once.
+    let (code, _, err) = run(qcb(&config).args(["serve", "--prune"]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--once"), "{err}");
+}
