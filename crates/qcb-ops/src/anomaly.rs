@@ -425,12 +425,9 @@ fn assignments_removed(
         if failed_now.contains(id) {
             continue;
         }
+        // Every space is read on both sides: the same size says nothing (N assignees swapped
+        // for N others with IDs of the same length keep it).
         let new = after.get(id);
-        // Removing or adding an assignment changes the document's size; an unchanged size is
-        // taken as unchanged assignments, which spares reading every space twice.
-        if new.is_some_and(|n| n.bytes == old.bytes && old.bytes > 0) {
-            continue;
-        }
         let Some(a) = docs.read(Side::Previous, &old.path)? else {
             continue;
         };

@@ -338,6 +338,30 @@ fn space_assignments_removed_in_bulk_are_an_anomaly() {
 }
 
 #[test]
+fn assignees_swapped_for_as_many_others_are_removals_too() {
+    let t = Thresholds::default(); // 10 or more
+    let prev = spaces_manifest(&[("s1", "Finance", 1000)]);
+    let before = Docs::from([("spaces/s1.json".into(), space(12))]);
+    // The same number of assignments, the same document size: all twelve assignees replaced.
+    let cur = spaces_manifest(&[("s1", "Finance", 1000)]);
+    let mut swapped = space(12);
+    for a in swapped["assignments"].as_array_mut().expect("assignments") {
+        let id = a["assigneeId"]
+            .as_str()
+            .expect("assignee")
+            .replace('u', "x");
+        a["assigneeId"] = id.into();
+        let aid = a["id"].as_str().unwrap_or_default().replace('a', "b");
+        a["id"] = aid.into();
+    }
+    let after = Docs::from([("spaces/s1.json".into(), swapped)]);
+    let found = run(&prev, &cur, &before, &after, &t);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind, AnomalyKind::AssignmentsRemoved);
+    assert_eq!(found[0].current, Some(12));
+}
+
+#[test]
 fn thresholds_read_from_a_config_with_defaults() {
     let t: Thresholds =
         toml::from_str("count_drop_percent = 25\nassignments_removed = 3\n").expect("parse");
