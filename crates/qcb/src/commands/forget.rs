@@ -4,10 +4,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use qcb_repo::KeepPolicy;
+use qcb_repo::{ForgetReport, KeepPolicy, PruneReport};
 
 use super::prune::print_prune;
 use super::repo_args::{blocking, show_time, RepoArgs};
+use super::serve::ConfigArgs;
+use super::tenant_args::UsageError;
 
 #[derive(Args, Debug)]
 pub struct ForgetArgs {
@@ -38,9 +40,17 @@ pub struct ForgetArgs {
     /// Only this tenant's snapshots (its host name, as `qcb snapshots` shows it).
     #[arg(long)]
     pub host: Option<String>,
+    /// With --tenant NAME: each named tenant's own retention policy, repository and host from
+    /// the configuration file (`qcb forget --tenant acme --dry-run` previews what `qcb serve`
+    /// would forget after acme's next successful run).
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
+    if !args.config.tenants.is_empty() {
+        return run_configured(args, repo).await;
+    }
     let policy = KeepPolicy {
         last: args.keep_last,
         daily: args.keep_daily,
@@ -72,6 +82,77 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    print_report(&mut out, &report, pruned.as_ref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--tenant NAME…`: each tenant's policy over its own snapshots in its own repository.
+async fn run_configured(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
+    let flags = [
+        args.keep_last,
+        args.keep_daily,
+        args.keep_weekly,
+        args.keep_monthly,
+        args.keep_yearly,
+    ];
+    if flags.iter().any(|n| *n > 0) || args.host.is_some() {
+        return Err(UsageError(
+            "--tenant takes the policy and host from the configuration: leave out --keep-* and --host".into(),
+        )
+        .into());
+    }
+    let config = args.config.load(&repo)?;
+    let (dry_run, prune) = (args.dry_run, args.prune);
+    let mut results = Vec::new();
+    for tenant in config.tenants {
+        if tenant.retention.is_empty() {
+            return Err(UsageError(format!(
+                "tenant `{}` has no retention policy: add [tenants.retention] (keep_daily, keep_weekly, keep_monthly, keep_yearly) to the configuration",
+                tenant.name
+            ))
+            .into());
+        }
+        let opts = tenant
+            .repo_options()?
+            .with_lock_wait(repo.retry_lock.unwrap_or_default());
+        let (policy, host, name) = (tenant.retention, tenant.host.clone(), tenant.name.clone());
+        let done = blocking(move || {
+            let repo = qcb_repo::Repo::open(&opts)?;
+            let report = repo.forget_host(&policy, &host, dry_run)?;
+            let pruned = if prune && !dry_run {
+                Some(repo.prune()?)
+            } else {
+                None
+            };
+            Ok((report, pruned))
+        })
+        .await?;
+        results.push((name, done));
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<_> = results
+            .iter()
+            .map(|(name, (report, pruned))| {
+                serde_json::json!({ "tenant": name, "forget": report, "prune": pruned })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (name, (report, pruned)) in &results {
+        writeln!(out, "tenant {name}:")?;
+        print_report(&mut out, report, pruned.as_ref())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(
+    out: &mut impl Write,
+    report: &ForgetReport,
+    pruned: Option<&PruneReport>,
+) -> std::io::Result<()> {
     for group in &report.groups {
         writeln!(
             out,
@@ -106,8 +187,8 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(out, "forgot {n} snapshots")?;
     }
-    if let Some(p) = &pruned {
-        print_prune(&mut out, p)?;
+    if let Some(p) = pruned {
+        print_prune(out, p)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -386,3 +386,93 @@ fn locked_repositories_name_the_holder_and_unlock_removes_what_is_stale() {
         "prune released its lock"
     );
 }
+
+/// `qcb forget --tenant NAME` applies that tenant's policy from qcb.toml to its own snapshots
+/// only; `--dry-run` previews it.
+#[test]
+fn forget_with_a_configured_tenant_uses_its_policy_and_its_snapshots_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo_dir = dir.path().join("repo");
+    ok(qcb(&repo_dir, &["init"]));
+    let repo = Repo::open(&RepoOptions::new(
+        repo_dir.to_string_lossy().into_owned(),
+        SecretString::from(PASSWORD.to_string()),
+    ))
+    .expect("open");
+    let mut parents = std::collections::HashMap::new();
+    for n in 1..=6 {
+        for host in [ACME, GLOBEX] {
+            let written = repo
+                .write_snapshot(
+                    tree(host, n),
+                    SnapshotMeta {
+                        host: host.into(),
+                        tags: vec!["status:success".into()],
+                        time: day(n),
+                        parent: parents.get(host).cloned(),
+                    },
+                )
+                .expect("snapshot");
+            parents.insert(host, written.snapshot.id);
+        }
+    }
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, PASSWORD).expect("password file");
+    let config = dir.path().join("qcb.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"state_dir = "{state}"
+[[tenants]]
+name = "acme"
+url = "https://{ACME}"
+api_key_env = "QCB_TEST_UNUSED_KEY"
+repository = "{repo}"
+password_file = "{password}"
+schedule = "0 2 * * *"
+[tenants.retention]
+keep_daily = 2
+"#,
+            state = dir.path().join("state").display(),
+            repo = repo_dir.display(),
+            password = password_file.display(),
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["forget", "--config", &config, "--tenant", "acme"];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_qcb"))
+            .args(&args)
+            .env_remove("QCB_REPO")
+            .env_remove("QCB_PASSWORD")
+            .env_remove("QCB_PASSWORD_FILE")
+            .output()
+            .expect("qcb runs")
+    };
+    let out = ok(run(&["--dry-run"]));
+    assert!(out.starts_with("tenant acme:\n"), "{out}");
+    assert!(out.contains(&format!("{ACME}: keep 2, forget 4")), "{out}");
+    assert!(!out.contains(GLOBEX), "{out}");
+    assert!(
+        out.contains("dry run: 4 snapshots would be forgotten"),
+        "{out}"
+    );
+    let count = |host: &str| {
+        repo.snapshots()
+            .expect("snapshots")
+            .iter()
+            .filter(|s| s.host == host)
+            .count()
+    };
+    assert_eq!(
+        (count(ACME), count(GLOBEX)),
+        (6, 6),
+        "a dry run forgets nothing"
+    );
+    let err = fails(run(&["--keep-last", "1"]), 2);
+    assert!(err.contains("leave out --keep-*"), "{err}");
+    ok(run(&[]));
+    assert_eq!((count(ACME), count(GLOBEX)), (2, 6));
+}
