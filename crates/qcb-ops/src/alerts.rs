@@ -181,6 +181,17 @@ impl Event {
         }
     }
 
+    /// The event for a prune that failed: the repository keeps growing until one succeeds.
+    pub fn failed_prune(tenant: &str, started_at: Option<String>, error: &str) -> Event {
+        Event {
+            message: format!(
+                "the prune of {tenant}'s repository failed: {error}; its storage keeps growing until a prune succeeds"
+            ),
+            status: None,
+            ..Event::failed_run(tenant, started_at, error)
+        }
+    }
+
     /// The event for a tenant with no successful run within `threshold`. `last_success` is the
     /// manifest of its last successful (or partial) run, if it has one.
     pub fn stale(

@@ -294,6 +294,9 @@ impl Runner {
             }
             Err(Stop::Failed(e)) => {
                 tracing::warn!(tenant = %tenant.name, "prune failed: {e}");
+                let event =
+                    Event::failed_prune(&tenant.host, Some(record.started_at.to_rfc3339()), &e);
+                record.alert_errors = deliver(&tenant.notify, &event).await;
                 record.error = Some(e);
                 None
             }

@@ -222,7 +222,9 @@ async fn stale_watch(shared: Arc<Shared>, shutdown: CancellationToken) {
             views
                 .iter()
                 .enumerate()
-                .filter(|(_, v)| v.running.is_none() && !v.stale_alerted)
+                // A run in progress does not put staleness off: one that hangs for days is
+                // exactly what this alert is for.
+                .filter(|(_, v)| !v.stale_alerted)
                 .filter_map(|(i, v)| {
                     let since = v.last_snapshot_time().unwrap_or(shared.started);
                     let age = (now - since).to_std().unwrap_or_default();

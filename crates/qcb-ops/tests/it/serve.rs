@@ -473,6 +473,82 @@ async fn a_stale_tenant_gets_one_alert_per_stale_spell() {
     let _ = server.await;
 }
 
+/// A run that hangs (a tenant that accepts connections and never answers) does not put the
+/// stale alert off: that is the very case it is for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_run_does_not_keep_a_tenant_from_going_stale() {
+    let dir = tempfile::tempdir().expect("tmp");
+    init_repo(dir.path());
+    let receiver = alert_support::Receiver::start().await;
+    // Accepts connections, never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hole_url = format!("http://{}", hole.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = hole.accept().await {
+            open.push(conn);
+        }
+    });
+    std::fs::write(dir.path().join("password"), PASSWORD).expect("password file");
+    std::fs::write(dir.path().join("api-key"), "hung-run-key").expect("key file");
+    let text = format!(
+        "state_dir = {state:?}\n[[tenants]]\nname = \"hung\"\nurl = {hole_url:?}\nrepository = {repo:?}\npassword_file = {pw:?}\napi_key_file = {key:?}\nschedule = \"*/5 * * * *\"\nstale_after = \"2h\"\n[[tenants.notify]]\ntype = \"webhook\"\nurl = {hook:?}\non = [\"stale\"]\n",
+        state = dir.path().join("state").display().to_string(),
+        repo = dir.path().join("repo").display().to_string(),
+        pw = dir.path().join("password").display().to_string(),
+        key = dir.path().join("api-key").display().to_string(),
+        hook = receiver.url("/hook"),
+    );
+    let path = dir.path().join("qcb.toml");
+    std::fs::write(&path, text).expect("config");
+    let config = config::load(&path, &Fallbacks::default()).expect("the config loads");
+    let start = Utc::now().with_nanosecond(0).unwrap_or_else(Utc::now);
+    let clock = qcb_ops::schedule::FakeClock::new(start);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(qcb_ops::server::serve(
+        Arc::new(config),
+        runner(&dir.path().join("state")),
+        Arc::new(clock.clone()),
+        listener,
+        shutdown.clone(),
+    ));
+    let settle = || tokio::time::sleep(Duration::from_millis(300));
+    clock.sleepers(2).await;
+    // The run starts at the next five minutes, and hangs.
+    clock.advance(chrono::Duration::minutes(6));
+    let metrics_url = format!("http://{addr}/metrics");
+    let mut running = false;
+    for _ in 0..50 {
+        let (_, text) = get(&metrics_url).await;
+        if text.contains("qcb_run_in_progress{tenant=\"hung\"} 1") {
+            running = true;
+            break;
+        }
+        settle().await;
+    }
+    assert!(running, "the run is in progress");
+    clock.advance(chrono::Duration::hours(3));
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        got.extend(receiver.take());
+        if !got.is_empty() {
+            break;
+        }
+        settle().await;
+    }
+    assert_eq!(got.len(), 1, "one stale alert while the run hangs: {got:?}");
+    assert_eq!(got[0].json()["kind"], "stale");
+    shutdown.cancel();
+    let _ = server.await;
+    held.abort();
+}
+
 /// Regression: the retention policy ran after partial runs too, so a partial snapshot (without
 /// the apps that failed) pushed out the complete ones. The issue says "after each successful
 /// run".
@@ -617,7 +693,12 @@ async fn a_prune_waits_for_a_running_backups_lock() {
     let e = emulator(Profile::Empty).await;
     let tmp = tempfile::tempdir().expect("tmp");
     let location = init_repo(tmp.path());
-    let cfg = with_url(tmp.path(), &e, &key_file(tmp.path(), &e), "");
+    let receiver = alert_support::Receiver::start().await;
+    let extra = format!(
+        "[[tenants.notify]]\ntype = \"webhook\"\nurl = \"{}\"\n",
+        receiver.url("/hook")
+    );
+    let cfg = with_url(tmp.path(), &e, &key_file(tmp.path(), &e), &extra);
     let tenant = &cfg.tenants[0];
     let repo = open_repo(&location);
     let held = tokio::task::block_in_place(|| repo.lock(qcb_repo::LockKind::Shared))
@@ -633,6 +714,16 @@ async fn a_prune_waits_for_a_running_backups_lock() {
             .is_some_and(|e| e.contains("locked")),
         "{:?}",
         failed.error
+    );
+    // A failed prune is a failure alert: the repository keeps growing until one succeeds.
+    let got = receiver.take();
+    assert_eq!(got.len(), 1, "one alert for the failed prune");
+    let event = got[0].json();
+    assert_eq!(event["kind"], "failure");
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("prune") && message.contains("locked") && !message.contains(PASSWORD),
+        "{message}"
     );
 
     let release = tokio::task::spawn_blocking(move || {
