@@ -887,6 +887,29 @@ impl Repo {
         Ok(report)
     }
 
+    /// Forgets the given snapshots, whatever their tags (their data stays until
+    /// [`Repo::prune`]).
+    pub fn forget_snapshots(&self, snapshots: &[SnapshotInfo]) -> Result<(), RepoError> {
+        let ids = snapshots
+            .iter()
+            .map(|s| {
+                s.id.as_str()
+                    .parse::<rustic_core::repofile::SnapshotId>()
+                    .map_err(|_| RepoError::SnapshotNotFound {
+                        spec: s.id.as_str().to_string(),
+                        host: None,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.lock(LockKind::Shared)?;
+        self.repo
+            .delete_snapshots(&ids)
+            .map_err(|e| self.err("cannot remove the snapshots", e))
+    }
+
     /// Removes data no snapshot needs. Unused packs are marked for deletion and removed by a
     /// prune at least 23 hours later, so a backup running at the same time (which may just
     /// have decided to reuse a blob in such a pack) stays valid.

@@ -108,7 +108,7 @@ impl Repo {
     fn delete_snapshot_file(&self, snap: &SnapshotFile, host: &str, what: &str) {
         if let Err(e) = self.rustic().delete_snapshots(&[snap.id]) {
             tracing::warn!(
-                "could not delete {what} {} of {host}: {}; remove it with `restic forget {}` (the repository is a restic repository)",
+                "could not delete {what} {} of {host}: {}; remove it with `qcb forget {}`",
                 snap.id,
                 e.display_log(),
                 snap.id

@@ -13,6 +13,10 @@ use super::tenant_args::UsageError;
 
 #[derive(Args, Debug)]
 pub struct ForgetArgs {
+    /// Forget these snapshots (IDs, unique ID prefixes, or `latest` with --host) instead of
+    /// applying a policy: for a snapshot that must go whatever the policy says.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
     /// Keep the N newest snapshots.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub keep_last: u32,
@@ -51,6 +55,9 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
     if !args.config.tenants.is_empty() {
         return run_configured(args, repo).await;
     }
+    if !args.snapshots.is_empty() {
+        return run_named(args, repo).await;
+    }
     let policy = KeepPolicy {
         last: args.keep_last,
         daily: args.keep_daily,
@@ -83,6 +90,66 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print_report(&mut out, &report, pruned.as_ref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `qcb forget SNAP…`: those snapshots, whatever a policy would say.
+async fn run_named(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
+    let flags = [
+        args.keep_last,
+        args.keep_daily,
+        args.keep_weekly,
+        args.keep_monthly,
+        args.keep_yearly,
+    ];
+    if flags.iter().any(|n| *n > 0) {
+        return Err(UsageError("name snapshots or give --keep-* rules, not both".into()).into());
+    }
+    let (specs, host, dry_run, prune) = (args.snapshots, args.host, args.dry_run, args.prune);
+    let (chosen, pruned) = blocking(move || {
+        let repo = repo.open()?;
+        // Every name is resolved before anything is forgotten: a typo forgets nothing.
+        let mut chosen = Vec::new();
+        for spec in &specs {
+            let snap = repo.resolve(spec, host.as_deref())?;
+            if !chosen
+                .iter()
+                .any(|c: &qcb_repo::SnapshotInfo| c.id == snap.id)
+            {
+                chosen.push(snap);
+            }
+        }
+        if dry_run {
+            return Ok((chosen, None));
+        }
+        repo.forget_snapshots(&chosen)?;
+        let pruned = if prune { Some(repo.prune()?) } else { None };
+        Ok((chosen, pruned))
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let ids: Vec<&str> = chosen.iter().map(|s| s.id.as_str()).collect();
+        serde_json::to_writer_pretty(
+            &mut out,
+            &serde_json::json!({ "forgotten": ids, "dry_run": dry_run, "prune": pruned }),
+        )?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if dry_run { "would forget" } else { "forgot" };
+    for s in &chosen {
+        writeln!(
+            out,
+            "{verb}  {}  {}  {}",
+            s.short_id,
+            show_time(&s.time),
+            s.host
+        )?;
+    }
+    if let Some(p) = &pruned {
+        print_prune(&mut out, p)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

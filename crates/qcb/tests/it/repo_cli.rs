@@ -475,4 +475,36 @@ keep_daily = 2
     assert!(err.contains("leave out --keep-*"), "{err}");
     ok(run(&[]));
     assert_eq!((count(ACME), count(GLOBEX)), (2, 6));
+
+    // Snapshots named one by one, whatever the policy says; a name that matches nothing
+    // forgets nothing at all.
+    let globex: Vec<String> = repo
+        .snapshots()
+        .expect("snapshots")
+        .iter()
+        .filter(|s| s.host == GLOBEX)
+        .map(|s| s.short_id.clone())
+        .collect();
+    let out = ok(qcb(
+        &repo_dir,
+        &["forget", &globex[0], &globex[1], "--dry-run"],
+    ));
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("would forget"))
+            .count(),
+        2,
+        "{out}"
+    );
+    let err = fails(qcb(&repo_dir, &["forget", &globex[0], "nonsense"]), 1);
+    assert!(err.contains("no snapshot matches `nonsense`"), "{err}");
+    assert_eq!(count(GLOBEX), 6);
+    let err = fails(
+        qcb(&repo_dir, &["forget", &globex[0], "--keep-last", "1"]),
+        2,
+    );
+    assert!(err.contains("not both"), "{err}");
+    let out = ok(qcb(&repo_dir, &["forget", &globex[0], &globex[1]]));
+    assert!(out.contains(&format!("forgot  {}", globex[0])), "{out}");
+    assert_eq!((count(ACME), count(GLOBEX)), (2, 4));
 }
