@@ -158,12 +158,9 @@ async fn run() -> Result<(), BoxError> {
     }
     let failed = report.count(Outcome::Failed);
     println!(
-        "\nrestore of {} items: {} done, {} skipped, {} manual, {} failed",
+        "\nrestore of {} items: {}",
         report.results.len(),
-        report.count(Outcome::Done),
-        report.count(Outcome::Skipped),
-        report.count(Outcome::Manual),
-        failed
+        report.totals()
     );
     println!("  plan (read snapshot + target)   {planned:>8.2} s");
     println!("  whole restore                   {wall:>8.2} s");

@@ -4,7 +4,9 @@
 //! restore; it is reported with its error. Nothing is ever deleted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -18,8 +20,9 @@ use serde_json::{json, Value};
 use crate::ids::IdMap;
 use crate::inputs::Secrets;
 use crate::plan::{
-    create_fields, create_path, differences, project, singleton_fields, singleton_write_path,
-    strip_markers, Action, OnConflict, Plan, Step,
+    create_fields, create_path, differences, project, singleton_by_put, singleton_fields,
+    singleton_write_path, strip_markers, Action, FallbackOwner, OnConflict, Plan, Step, Unmapped,
+    APP_REPLACE,
 };
 use crate::snapshot::{Entry, SnapshotData, Staged};
 use crate::target::Target;
@@ -36,6 +39,10 @@ pub struct ApplyOptions {
     pub fallback_owner: Option<String>,
     /// Writes in flight at once (the client's limiter paces them).
     pub concurrency: usize,
+    /// How long to keep asking while Qlik refuses (403) to hand a just-published app to its
+    /// owner: it may for a while after a publish (QLIK-API.md §3a; Qlik's own deploy script
+    /// retries for 120 s).
+    pub owner_wait: Duration,
     pub on_result: Option<OnResult>,
 }
 
@@ -45,6 +52,7 @@ impl std::fmt::Debug for ApplyOptions {
             .field("on_conflict", &self.on_conflict)
             .field("fallback_owner", &self.fallback_owner)
             .field("concurrency", &self.concurrency)
+            .field("owner_wait", &self.owner_wait)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +63,7 @@ impl Default for ApplyOptions {
             on_conflict: OnConflict::Skip,
             fallback_owner: None,
             concurrency: 8,
+            owner_wait: Duration::from_secs(120),
             on_result: None,
         }
     }
@@ -65,11 +74,50 @@ impl Default for ApplyOptions {
 pub enum Outcome {
     /// Written.
     Done,
-    /// Nothing written (identical, or a conflict left as it was).
+    /// Nothing written: the target's is identical.
     Skipped,
+    /// Nothing written: the target's exists and differs, and was left as it is
+    /// (`--on-conflict skip`, or nothing can overwrite it).
+    Conflict,
     /// Left to a person (see the manual steps).
     Manual,
     Failed,
+}
+
+impl Outcome {
+    /// Its column in [`RestoreReport::per_kind`].
+    fn index(self) -> usize {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Skipped => 1,
+            Outcome::Conflict => 2,
+            Outcome::Manual => 3,
+            Outcome::Failed => 4,
+        }
+    }
+}
+
+/// How many items ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub done: usize,
+    pub skipped: usize,
+    pub conflicts: usize,
+    pub manual: usize,
+    pub failed: usize,
+}
+
+impl Counts {
+    fn of(results: &[ItemResult]) -> Counts {
+        let n = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
+        Counts {
+            done: n(Outcome::Done),
+            skipped: n(Outcome::Skipped),
+            conflicts: n(Outcome::Conflict),
+            manual: n(Outcome::Manual),
+            failed: n(Outcome::Failed),
+        }
+    }
 }
 
 /// What happened to one item.
@@ -94,6 +142,9 @@ pub struct ManualStep {
     pub what: String,
 }
 
+/// Conflicts listed one by one in the terminal summary.
+const SHOWN_CONFLICTS: usize = 20;
+
 /// The result of a restore.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreReport {
@@ -102,8 +153,16 @@ pub struct RestoreReport {
     pub target_tenant: String,
     pub started_at: String,
     pub finished_at: String,
+    /// Items done, skipped (identical), left in conflict, left to a person, failed.
+    pub counts: Counts,
     pub results: Vec<ItemResult>,
     pub manual: Vec<ManualStep>,
+    /// References to users, groups and spaces neither in the target nor restored (known
+    /// before writing; what referred to them was restored without them).
+    pub unmapped: Vec<Unmapped>,
+    /// Who got the items whose owner is not in the target (each is a manual step too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_owner: Option<FallbackOwner>,
     /// Old → new IDs per kind, where they changed.
     pub id_map: BTreeMap<String, BTreeMap<String, String>>,
     pub api: ApiCounters,
@@ -114,17 +173,11 @@ impl RestoreReport {
         self.results.iter().filter(|r| r.outcome == o).count()
     }
 
-    /// Per kind: items done, skipped, manual, failed.
-    pub fn per_kind(&self) -> BTreeMap<&str, [usize; 4]> {
-        let mut per: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    /// Per kind: items done, skipped, in conflict, manual, failed.
+    pub fn per_kind(&self) -> BTreeMap<&str, [usize; 5]> {
+        let mut per: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
         for r in &self.results {
-            let c = per.entry(&r.kind).or_default();
-            c[match r.outcome {
-                Outcome::Done => 0,
-                Outcome::Skipped => 1,
-                Outcome::Manual => 2,
-                Outcome::Failed => 3,
-            }] += 1;
+            per.entry(&r.kind).or_default()[r.outcome.index()] += 1;
         }
         per
     }
@@ -133,28 +186,38 @@ impl RestoreReport {
         self.count(Outcome::Failed) > 0
     }
 
+    /// One line of counts: "3 done, 1 skipped, 2 conflicts, 0 manual, 0 failed".
+    pub fn totals(&self) -> String {
+        format!(
+            "{} done, {} skipped, {} conflicts, {} manual, {} failed",
+            self.count(Outcome::Done),
+            self.count(Outcome::Skipped),
+            self.count(Outcome::Conflict),
+            self.count(Outcome::Manual),
+            self.count(Outcome::Failed)
+        )
+    }
+
     /// A summary for a terminal.
     pub fn summary(&self) -> String {
         let per = self.per_kind();
         let mut out = format!(
-            "restore of snapshot {} ({}) into {}: {} done, {} skipped, {} manual, {} failed\n{:<26} {:>6} {:>8} {:>7} {:>7}\n",
+            "restore of snapshot {} ({}) into {}: {}\n{:<26} {:>6} {:>8} {:>9} {:>7} {:>7}\n",
             self.snapshot,
             self.source_tenant,
             self.target_tenant,
-            self.count(Outcome::Done),
-            self.count(Outcome::Skipped),
-            self.count(Outcome::Manual),
-            self.count(Outcome::Failed),
+            self.totals(),
             "kind",
             "done",
             "skipped",
+            "conflicts",
             "manual",
             "failed"
         );
         for (k, c) in per {
             out.push_str(&format!(
-                "{k:<26} {:>6} {:>8} {:>7} {:>7}\n",
-                c[0], c[1], c[2], c[3]
+                "{k:<26} {:>6} {:>8} {:>9} {:>7} {:>7}\n",
+                c[0], c[1], c[2], c[3], c[4]
             ));
         }
         for r in self.results.iter().filter(|r| r.outcome == Outcome::Failed) {
@@ -162,6 +225,29 @@ impl RestoreReport {
                 "failed: {} {} ({}): {}\n",
                 r.kind, r.id, r.name, r.detail
             ));
+        }
+        // Thousands of conflicts are possible (a restore into a busy tenant): the first few
+        // here, all of them in the Markdown report.
+        let conflicts: Vec<&ItemResult> = self
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Conflict)
+            .collect();
+        for r in conflicts.iter().take(SHOWN_CONFLICTS) {
+            out.push_str(&format!(
+                "conflict: {} {} ({}): {}\n",
+                r.kind, r.id, r.name, r.detail
+            ));
+        }
+        if conflicts.len() > SHOWN_CONFLICTS {
+            out.push_str(&format!(
+                "… and {} more conflicts (see the report)\n",
+                conflicts.len() - SHOWN_CONFLICTS
+            ));
+        }
+        for u in &self.unmapped {
+            out.push_str(&u.describe());
+            out.push('\n');
         }
         out.push_str(&format!(
             "{} manual steps left (see the runbook); API: {} requests, {} throttled, {} retried\n",
@@ -183,12 +269,16 @@ struct Ctx<'a> {
     opts: &'a ApplyOptions,
     map: Mutex<IdMap>,
     manual: Mutex<Vec<ManualStep>>,
-    /// Spaces to hand to their owners once everything is in them: (new space, entry).
-    space_owners: Mutex<Vec<(String, usize)>>,
+    /// Spaces to hand to their owners once everything is in them: (new space, entry, the
+    /// name it was created under — the snapshot's, or the renamed one).
+    space_owners: Mutex<Vec<(String, usize, String)>>,
     /// Space shares to add once apps exist: (new space, share document).
     shares: Mutex<Vec<(String, Value, usize)>>,
-    fallback: Option<String>,
+    fallback: Option<FallbackOwner>,
 }
+
+/// Whom an item goes to: a target user, and whether it is the fallback owner.
+type NewOwner = (String, bool);
 
 type Written = Result<(Option<String>, String), String>;
 
@@ -214,12 +304,75 @@ impl Ctx<'_> {
         lock(&self.map).get(old).map(str::to_string)
     }
 
-    /// The target user who should own an item the snapshot says `old` owned.
-    fn owner_for(&self, old: &str) -> Option<String> {
+    /// The target user who should own an item the snapshot says `old` owned: the original
+    /// owner (or whom the map file names), else the fallback owner. None when the restorer
+    /// keeps it — said in the report when it had an owner.
+    fn owner_for(&self, e: &Entry, old: &str) -> Option<NewOwner> {
         if old.is_empty() {
             return None;
         }
-        self.mapped(old).or_else(|| self.fallback.clone())
+        match (self.mapped(old), &self.fallback) {
+            (Some(owner), _) => Some((owner, false)),
+            (None, Some(f)) => Some((f.id.clone(), true)),
+            (None, None) => {
+                self.manual(
+                    e,
+                    format!(
+                        "its owner {} is not in the target: the restorer owns it now (use --fallback-owner or --map)",
+                        self.user_label(old)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A user of the snapshot as a person knows them: subject and e-mail, else the ID.
+    fn user_label(&self, id: &str) -> String {
+        self.data
+            .entries
+            .iter()
+            .find(|e| e.kind.name == "users" && e.id == id)
+            .map(|u| {
+                let email = u.str_at("/email");
+                let who = if email.is_empty() {
+                    u.str_at("/subject").to_string()
+                } else {
+                    format!("{} <{email}>", u.str_at("/subject"))
+                };
+                format!("{id} ({who})")
+            })
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// A user of the target as a person knows them: e-mail, else subject, else the ID.
+    fn target_user(&self, id: &str) -> String {
+        self.target
+            .find_user(id)
+            .and_then(|u| {
+                [u["email"].as_str(), u["subject"].as_str()]
+                    .into_iter()
+                    .flatten()
+                    .find(|s| !s.is_empty())
+            })
+            .map(|who| format!("{who} ({id})"))
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// Notes an item handed to the fallback owner, naming its original owner.
+    fn handed_to_fallback(&self, e: &Entry, old: &str) {
+        let given = self
+            .fallback
+            .as_ref()
+            .map(|f| f.given.as_str())
+            .unwrap_or_default();
+        self.manual(
+            e,
+            format!(
+                "handed to the fallback owner {given}: its owner {} is not in the target; hand it to the right user (or restore again with --map)",
+                self.user_label(old)
+            ),
+        );
     }
 
     /// The document to send: references rewritten, secrets filled in where supplied (the
@@ -368,12 +521,13 @@ pub async fn apply(
     opts: &ApplyOptions,
 ) -> RestoreReport {
     let started_at = chrono::Utc::now().to_rfc3339();
-    let fallback = opts
-        .fallback_owner
-        .as_deref()
-        .and_then(|f| target.find_user(f))
-        .and_then(|u| u["id"].as_str())
-        .map(str::to_string);
+    // `execute` has checked it against the target; a direct caller gets None for a user the
+    // target does not have (the restorer keeps those items, and the report says so).
+    let fallback = plan.fallback_owner.clone().or_else(|| {
+        opts.fallback_owner
+            .as_deref()
+            .and_then(|g| crate::plan::fallback_owner(target, g).ok())
+    });
     let ctx = Ctx {
         client,
         data,
@@ -385,8 +539,9 @@ pub async fn apply(
         manual: Mutex::new(Vec::new()),
         space_owners: Mutex::new(Vec::new()),
         shares: Mutex::new(Vec::new()),
-        fallback,
+        fallback: fallback.clone(),
     };
+    let unmapped = plan.unmapped.clone();
     let mut results = Vec::new();
     // Steps grouped by kind, in plan order.
     let mut groups: Vec<(String, Vec<Step>)> = Vec::new();
@@ -441,8 +596,11 @@ pub async fn apply(
         target_tenant: target.url.clone(),
         started_at,
         finished_at: chrono::Utc::now().to_rfc3339(),
+        counts: Counts::of(&results),
         results,
         manual,
+        unmapped,
+        fallback_owner: fallback,
         id_map,
         api: client.counters(),
     }
@@ -492,16 +650,31 @@ async fn run_step_inner(ctx: &Ctx<'_>, step: Step) -> ItemResult {
         Action::Conflict => match ctx.opts.on_conflict {
             OnConflict::Skip => result(
                 &step,
-                Outcome::Skipped,
+                Outcome::Conflict,
                 step.existing.clone(),
                 format!(
-                    "{}; the target's is kept (--on-conflict rename|replace to change that)",
-                    step.reason
+                    "{}; the target's is kept (--on-conflict {} to change that)",
+                    step.reason,
+                    if e.kind.name == "apps" {
+                        "rename"
+                    } else {
+                        "rename|replace"
+                    }
                 ),
             ),
             OnConflict::Rename => {
                 let renamed = format!("{} (restored)", e.name);
                 finish(ctx, &step, create(ctx, e, Some(renamed)).await)
+            }
+            // Said in the plan already; the app is left as it is, not failed.
+            OnConflict::Replace if e.kind.name == "apps" => {
+                ctx.manual(e, format!("not replaced: {APP_REPLACE}"));
+                result(
+                    &step,
+                    Outcome::Conflict,
+                    step.existing.clone(),
+                    "the target's app is kept: an app cannot be replaced in place".into(),
+                )
             }
             OnConflict::Replace => {
                 let existing = step.existing.clone().unwrap_or_default();
@@ -560,6 +733,17 @@ async fn create_plain(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
         ));
     };
     let mut body = ctx.body(e, Some(("POST", path)));
+    let renamed = rename.is_some();
+    if renamed {
+        // Created beside the existing item: its ID (a data connection's qID, which a create
+        // may set) belongs to that one.
+        if let Some(m) = body.as_object_mut() {
+            m.remove(k.id_field);
+        }
+        if k.name == "data-connections" {
+            ctx.manual(e, format!("created beside the existing connection as '{}': load scripts name connections by name (lib://…), so they still use the existing one until it is renamed", rename.as_deref().unwrap_or_default()));
+        }
+    }
     set_name(k, &mut body, rename);
     let mut notes = Vec::new();
     match k.name {
@@ -620,7 +804,11 @@ async fn after_create(
     match e.kind.name {
         "spaces" => {
             add_assignments(ctx, e, new_id, &HashSet::new()).await;
-            lock(&ctx.space_owners).push((new_id.to_string(), entry_index(ctx, e)));
+            let name = created["name"]
+                .as_str()
+                .unwrap_or(e.str_at("/name"))
+                .to_string();
+            lock(&ctx.space_owners).push((new_id.to_string(), entry_index(ctx, e), name));
             for share in e.doc["shares"].as_array().into_iter().flatten() {
                 lock(&ctx.shares).push((new_id.to_string(), share.clone(), entry_index(ctx, e)));
             }
@@ -670,15 +858,7 @@ async fn after_create(
             }
         }
         "automations" | "automation-connections" => {
-            let base = create_path(e.kind).unwrap_or_default();
-            if let Some(owner) = ctx.owner_for(e.str_at("/ownerId")) {
-                if owner != ctx.target.me && created["ownerId"].as_str() != Some(owner.as_str()) {
-                    let path = format!("{base}/{new_id}/actions/change-owner");
-                    if let Err(err) = post(ctx, &path, "", &json!({"userId": owner})).await {
-                        ctx.manual(e, format!("hand it to its owner by hand: {err}"));
-                    }
-                }
-            }
+            hand_automation_over(ctx, e, new_id, created).await;
             if e.kind.name == "automation-connections" {
                 ctx.manual(e, "enter its credentials again or consent to the OAuth connector in the automation editor".into());
             } else if e.doc.get("executionToken").is_some() && e.doc["runMode"] == json!("webhook")
@@ -736,6 +916,46 @@ async fn after_create(
             ),
         ),
         _ => {}
+    }
+}
+
+/// Hands an automation (or an automation connection) to its owner, or to the fallback owner
+/// (reported), or says who keeps it.
+async fn hand_automation_over(ctx: &Ctx<'_>, e: &Entry, new_id: &str, created: &Value) {
+    let old = e.str_at("/ownerId");
+    let Some((owner, fallback)) = ctx.owner_for(e, old) else {
+        return;
+    };
+    if owner != ctx.target.me && created["ownerId"].as_str() != Some(owner.as_str()) {
+        let base = create_path(e.kind).unwrap_or_default();
+        let path = format!("{base}/{new_id}/actions/change-owner");
+        if let Err(err) = post(ctx, &path, "", &json!({"userId": owner})).await {
+            ctx.manual(
+                e,
+                format!(
+                    "hand it to its owner {} by hand: {err}",
+                    ctx.target_user(&owner)
+                ),
+            );
+            return;
+        }
+        if e.kind.name == "automations" {
+            // The spec of change-owner: "All linked connections used in the automation are
+            // detached and not moved to the new owner."
+            let connectors = e.doc["connectorIds"].as_array().map_or(0, Vec::len);
+            let used = if connectors > 0 {
+                format!(" (its blocks use {connectors} connectors)")
+            } else {
+                String::new()
+            };
+            ctx.manual(
+                e,
+                format!("handed to {}, and Qlik detaches an automation's linked connections when its owner changes: open it in the automation editor as its owner and re-attach its connections{used}", ctx.target_user(&owner)),
+            );
+        }
+    }
+    if fallback {
+        ctx.handed_to_fallback(e, old);
     }
 }
 
@@ -862,15 +1082,19 @@ async fn finish_spaces(ctx: &Ctx<'_>, results: &mut [ItemResult]) {
         }
     }
     let owners = std::mem::take(&mut *lock(&ctx.space_owners));
-    for (space, i) in owners {
+    for (space, i, name) in owners {
         let e = &ctx.data.entries[i];
-        let Some(owner) = ctx.owner_for(e.str_at("/ownerId")) else {
+        let old = e.str_at("/ownerId");
+        let Some((owner, fallback)) = ctx.owner_for(e, old) else {
             continue;
         };
         if owner == ctx.target.me {
+            if fallback {
+                ctx.handed_to_fallback(e, old);
+            }
             continue;
         }
-        let body = json!({"name": e.str_at("/name"), "description": e.str_at("/description"), "ownerId": owner});
+        let body = json!({"name": name, "description": e.str_at("/description"), "ownerId": owner});
         let r = ctx
             .client
             .call_json(&Request::new(Method::PUT, format!("/api/v1/spaces/{space}")).json(&body))
@@ -883,6 +1107,8 @@ async fn finish_spaces(ctx: &Ctx<'_>, results: &mut [ItemResult]) {
                 res.detail = format!("created; handing it to its owner failed: {err}");
             }
             ctx.manual(e, format!("hand the space to its owner by hand: {err}"));
+        } else if fallback {
+            ctx.handed_to_fallback(e, old);
         }
     }
 }
@@ -894,9 +1120,6 @@ async fn replace(ctx: &Ctx<'_>, e: &Entry, existing: &str) -> Written {
     let Source::List { path: list, .. } = k.source else {
         return Err("not a list kind".into());
     };
-    if k.name == "apps" {
-        return Err("apps cannot be replaced in place (an import always makes a new app); use --on-conflict rename".into());
-    }
     if let Some(put) = item_path(list, "PUT") {
         let body = ctx.body(e, Some(("PUT", put)));
         ctx.client
@@ -982,9 +1205,8 @@ async fn update_singleton(ctx: &Ctx<'_>, e: &Entry) -> Result<String, String> {
         .first()
         .cloned()
         .unwrap_or(Value::Null);
-    let configured = want.keys().all(|f| current_doc.get(f).is_some());
     if spec::request_fields("PATCH", &write_path).is_some()
-        && (configured || spec::request_fields("PUT", &write_path).is_none())
+        && !singleton_by_put(k, path, &want, &current_doc)
     {
         let current = ctx
             .client
@@ -1097,6 +1319,7 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
         .ok_or("the import answered without an app ID")?
         .to_string();
     let mut detail = vec![];
+    let mut published = false;
     if managed {
         let origin = e.str_at("/originAppId");
         let origin = ctx.mapped(origin).unwrap_or_else(|| id.clone());
@@ -1105,11 +1328,12 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
             "attributes": {"name": name, "description": e.str_at("/description")},
         });
         match post(ctx, &format!("/api/v1/apps/{id}/publish"), "", &body).await {
-            Ok(published) => {
-                if let Some(p) = published["attributes"]["id"].as_str() {
+            Ok(answer) => {
+                if let Some(p) = answer["attributes"]["id"].as_str() {
                     id = p.to_string();
                 }
                 detail.push("published to its managed space");
+                published = true;
             }
             Err(err) => {
                 ctx.manual(
@@ -1121,24 +1345,64 @@ async fn create_app(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written
         }
     }
     lock(&ctx.map).insert("apps", &e.id, &id);
-    match ctx.owner_for(e.str_at("/ownerId")) {
-        Some(owner) if owner != ctx.target.me => {
-            let r = ctx
-                .client
-                .call_json(&Request::new(Method::PUT, format!("/api/v1/apps/{id}/owner")).json(&json!({"ownerId": owner})))
-                .await;
-            if let Err(err) = r {
-                ctx.manual(e, format!("hand the app to its owner by hand: {err}"));
-            }
-        }
-        Some(_) => {}
-        None if !e.str_at("/ownerId").is_empty() => ctx.manual(
-            e,
-            "its owner is not in the target: the restorer owns it now (use --fallback-owner or --map)".into(),
-        ),
-        None => {}
-    }
+    hand_app_over(ctx, e, &id, published).await;
     Ok((Some(id), detail.join("; ")))
+}
+
+/// Hands a restored app to its owner, or to the fallback owner (reported), or says who
+/// keeps it.
+async fn hand_app_over(ctx: &Ctx<'_>, e: &Entry, id: &str, published: bool) {
+    let old = e.str_at("/ownerId");
+    let Some((owner, fallback)) = ctx.owner_for(e, old) else {
+        return;
+    };
+    if owner != ctx.target.me {
+        let req = Request::new(Method::PUT, format!("/api/v1/apps/{id}/owner"))
+            .json(&json!({"ownerId": owner}));
+        // Only a refusal right after a publish is worth waiting out; any other is final.
+        let wait = if published {
+            ctx.opts.owner_wait
+        } else {
+            Duration::ZERO
+        };
+        if let Err(err) = retry_forbidden(wait, || ctx.client.call_json(&req)).await {
+            ctx.manual(
+                e,
+                format!(
+                    "hand the app (now {id}) to its owner {} by hand: {err}",
+                    ctx.target_user(&owner)
+                ),
+            );
+            return;
+        }
+    }
+    if fallback {
+        ctx.handed_to_fallback(e, old);
+    }
+}
+
+/// Calls `call` again while it answers 403, with a growing pause, until `wait` has passed.
+/// Qlik may refuse calls on an app it has just published for up to two minutes (QLIK-API.md
+/// §3a); Qlik's own deploy script retries for 120 s.
+async fn retry_forbidden<T, F, Fut>(wait: Duration, mut call: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ClientError>>,
+{
+    let started = tokio::time::Instant::now();
+    // 1 s, 2 s, 4 s … 15 s apart for the default two minutes.
+    let mut pause = wait / 120;
+    let longest = wait / 8;
+    loop {
+        match call().await {
+            Err(err) if err.status() == Some(403) && started.elapsed() + pause < wait => {
+                tracing::debug!("{err}; asking again in {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(longest);
+            }
+            other => return other,
+        }
+    }
 }
 
 // ------------------------------------------------------------------ files
@@ -1478,6 +1742,132 @@ mod tests {
         assert_eq!(
             fill_id("/api/v1/spaces/{spaceId}", "x1"),
             "/api/v1/spaces/x1"
+        );
+    }
+
+    fn answered(status: u16) -> ClientError {
+        ClientError::Api {
+            request: qcb_qlik::RequestName {
+                method: "PUT".into(),
+                path: "/api/v1/apps/a1/owner".into(),
+            },
+            status,
+            errors: vec![],
+            trace_id: None,
+        }
+    }
+
+    /// Counts the calls; answers `status` to the first `refusals`, then Ok.
+    fn refusing(
+        status: u16,
+        refusals: usize,
+    ) -> (
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        impl FnMut() -> std::future::Ready<Result<(), ClientError>>,
+    ) {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = calls.clone();
+        let call = move || {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::ready(if n < refusals {
+                Err(answered(status))
+            } else {
+                Ok(())
+            })
+        };
+        (calls, call)
+    }
+
+    #[tokio::test]
+    async fn an_owner_change_refused_after_a_publish_is_asked_again() {
+        let wait = Duration::from_millis(600);
+        let (calls, call) = refusing(403, 3);
+        assert!(retry_forbidden(wait, call).await.is_ok());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+
+        // Refused for longer than the wait: the last refusal is the answer.
+        let started = std::time::Instant::now();
+        let (calls, call) = refusing(403, usize::MAX);
+        let err = retry_forbidden(wait, call).await.unwrap_err();
+        assert_eq!(err.status(), Some(403));
+        assert!(started.elapsed() < wait * 2, "{:?}", started.elapsed());
+        let n = calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((3..30).contains(&n), "{n} calls");
+
+        // Any other refusal, or no wait at all, is final at once.
+        let (calls, call) = refusing(404, usize::MAX);
+        assert!(retry_forbidden(wait, call).await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let (calls, call) = refusing(403, usize::MAX);
+        assert!(retry_forbidden(Duration::ZERO, call).await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    fn item(kind: &str, outcome: Outcome) -> ItemResult {
+        ItemResult {
+            kind: kind.into(),
+            id: format!("{kind}-{outcome:?}"),
+            name: format!("{kind} {outcome:?}"),
+            action: Action::Conflict,
+            outcome,
+            new_id: None,
+            detail: "exists and differs: description".into(),
+        }
+    }
+
+    #[test]
+    fn conflicts_left_in_place_are_counted_apart_from_skips() {
+        let results = vec![
+            item("spaces", Outcome::Done),
+            item("spaces", Outcome::Skipped),
+            item("spaces", Outcome::Conflict),
+            item("apps", Outcome::Conflict),
+            item("apps", Outcome::Failed),
+        ];
+        let report = RestoreReport {
+            snapshot: "abcd1234".into(),
+            source_tenant: "a.example".into(),
+            target_tenant: "https://b.example".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            counts: Counts::of(&results),
+            results,
+            manual: vec![],
+            unmapped: vec![],
+            fallback_owner: None,
+            id_map: BTreeMap::new(),
+            api: ApiCounters::default(),
+        };
+        assert_eq!(
+            report.counts,
+            Counts {
+                done: 1,
+                skipped: 1,
+                conflicts: 2,
+                manual: 0,
+                failed: 1
+            }
+        );
+        assert_eq!(report.per_kind()["spaces"], [1, 1, 1, 0, 0]);
+        let summary = report.summary();
+        assert!(
+            summary.contains("1 done, 1 skipped, 2 conflicts, 0 manual, 1 failed"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("conflict: apps apps-Conflict"),
+            "{summary}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["counts"]["conflicts"], 2);
+        assert_eq!(json["results"][2]["outcome"], "conflict");
+        let md = crate::runbook::report_markdown(&report);
+        assert!(
+            md.contains("| kind | done | skipped | conflicts | manual | failed |")
+                && md.contains("| spaces | 1 | 1 | 1 | 0 | 0 |")
+                && md.contains("## Conflicts left in place")
+                && md.contains("2 conflicts"),
+            "{md}"
         );
     }
 

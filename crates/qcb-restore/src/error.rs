@@ -36,6 +36,8 @@ pub enum RestoreError {
     EmptySelection { snapshot: String, selection: String },
     #[error("cannot stage the snapshot's files in {dir}: {source}; free some space or set TMPDIR")]
     Spool { dir: String, source: std::io::Error },
+    #[error("--fallback-owner {given}: no user of the target tenant {tenant} has that ID, subject or e-mail; name one of its users (nothing was written)")]
+    FallbackOwner { given: String, tenant: String },
     #[error("a restore task stopped unexpectedly: {0}")]
     Join(String),
 }
@@ -50,6 +52,7 @@ impl RestoreError {
                 | RestoreError::Secrets { .. }
                 | RestoreError::UnknownKind(_)
                 | RestoreError::EmptySelection { .. }
+                | RestoreError::FallbackOwner { .. }
         )
     }
 }

@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use qcb_qlik::TenantClient;
-use qcb_repo::{Repo, SnapshotInfo};
+use qcb_repo::{LockKind, Repo, SnapshotInfo};
 
 pub use apply::{ApplyOptions, ItemResult, ManualStep, Outcome, RestoreReport};
 pub use error::RestoreError;
 pub use inputs::{Secrets, TenantMap};
-pub use plan::{Action, OnConflict, Plan, Selection, Step};
+pub use plan::{Action, FallbackOwner, OnConflict, Plan, Selection, Step, Unmapped};
 pub use runbook::{runbook, Runbook};
 pub use snapshot::SnapshotData;
 pub use target::Target;
@@ -38,6 +38,17 @@ pub struct Prepared {
     pub selected: Vec<usize>,
     pub target: Target,
     pub plan: Plan,
+}
+
+impl Prepared {
+    /// Looks `--fallback-owner` up among the target's users and notes it in the plan. A
+    /// user the target does not have is an error here, while planning, before any write.
+    pub fn set_fallback_owner(&mut self, given: Option<&str>) -> Result<(), RestoreError> {
+        self.plan.fallback_owner = given
+            .map(|g| plan::fallback_owner(&self.target, g))
+            .transpose()?;
+        Ok(())
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -77,7 +88,8 @@ pub async fn prepare(
     })
 }
 
-/// Carries a prepared plan out: stages the files it needs, then writes.
+/// Carries a prepared plan out: takes a shared lock on the repository (so no prune removes
+/// the snapshot's data while it is read), stages the files it needs, then writes.
 pub async fn execute(
     client: &TenantClient,
     repo: Arc<Repo>,
@@ -87,15 +99,29 @@ pub async fn execute(
     spool: Option<PathBuf>,
 ) -> Result<RestoreReport, RestoreError> {
     let Prepared {
-        data, target, plan, ..
+        data,
+        target,
+        mut plan,
+        ..
     } = prepared;
+    // Checked again here for callers that did not ask the plan: still before any write.
+    if let Some(given) = opts.fallback_owner.as_deref() {
+        plan.fallback_owner = Some(plan::fallback_owner(&target, given)?);
+    }
+    let lock = {
+        let repo = repo.clone();
+        blocking(move || Ok(repo.lock(LockKind::Shared)?)).await?
+    };
     // Only what will be written needs its files: a conflict left as it is does not.
     let writes: Vec<usize> = plan
         .steps
         .iter()
-        .filter(|s| {
-            s.action == Action::Create
-                || (s.action == Action::Conflict && opts.on_conflict != OnConflict::Skip)
+        .filter(|s| match (s.action, opts.on_conflict) {
+            (Action::Create, _) => true,
+            (Action::Conflict, OnConflict::Rename) => true,
+            // An app is never replaced (see `plan::APP_REPLACE`).
+            (Action::Conflict, OnConflict::Replace) => s.kind != "apps",
+            _ => false,
         })
         .map(|s| s.entry)
         .collect();
@@ -106,7 +132,13 @@ pub async fn execute(
             let entries: Vec<&snapshot::Entry> = writes.iter().map(|&i| &data.entries[i]).collect();
             snapshot::Staged::stage(&repo, &data.info, &entries, spool.as_deref())
         })
-        .await?
+        .await
     };
-    Ok(apply::apply(client, &data, &staged, plan, &target, secrets, opts).await)
+    let report = match staged {
+        Ok(staged) => Ok(apply::apply(client, &data, &staged, plan, &target, secrets, opts).await),
+        Err(e) => Err(e),
+    };
+    // Removing the lock file is a (possibly remote) storage call: off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(lock)).await;
+    report
 }

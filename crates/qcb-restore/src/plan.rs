@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use qcb_catalog::redact::is_marker;
 use qcb_catalog::{spec, ComponentKind, Restore, Source};
 use serde::Serialize;
@@ -64,6 +65,44 @@ pub struct Unmapped {
     pub label: String,
     /// Who refers to it: `<kind> <name>`.
     pub referenced_by: Vec<String>,
+}
+
+impl Unmapped {
+    /// One line saying what is unmapped, who refers to it and what to do.
+    pub fn describe(&self) -> String {
+        format!(
+            "unmapped {} {} ({}), referenced by {}: map it with --map, or it is left out (owners go to --fallback-owner, else to the restorer)",
+            self.kind,
+            self.id,
+            self.label,
+            self.referenced_by.join(", ")
+        )
+    }
+}
+
+/// The user who owns what is restored when its original owner is not in the target.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FallbackOwner {
+    /// The target user's ID.
+    pub id: String,
+    /// As the user gave it (ID, subject or e-mail).
+    pub given: String,
+}
+
+/// `--fallback-owner` looked up among the target's users (by ID, subject or e-mail).
+pub fn fallback_owner(target: &Target, given: &str) -> Result<FallbackOwner, RestoreError> {
+    target
+        .find_user(given)
+        .and_then(|u| u["id"].as_str())
+        .filter(|id| !id.is_empty())
+        .map(|id| FallbackOwner {
+            id: id.to_string(),
+            given: given.to_string(),
+        })
+        .ok_or_else(|| RestoreError::FallbackOwner {
+            given: given.to_string(),
+            tenant: target.url.clone(),
+        })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -130,6 +169,9 @@ pub struct Plan {
     pub unmapped: Vec<Unmapped>,
     /// Kinds the snapshot has but the target does not offer to this identity.
     pub unavailable: BTreeMap<String, String>,
+    /// Who owns restored items whose owner is not in the target (`--fallback-owner`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_owner: Option<FallbackOwner>,
     /// Matches known before writing (existing items, the map file, same subjects/names).
     #[serde(skip)]
     pub map: IdMap,
@@ -165,12 +207,13 @@ impl Plan {
             self.count(Action::Manual)
         ));
         for u in &self.unmapped {
+            out.push_str(&u.describe());
+            out.push('\n');
+        }
+        if let Some(f) = &self.fallback_owner {
             out.push_str(&format!(
-                "unmapped {} {} ({}), referenced by {}: map it with --map, or it is left out (owners go to --fallback-owner)\n",
-                u.kind,
-                u.id,
-                u.label,
-                u.referenced_by.join(", ")
+                "owners not in the target: their items go to {} ({}), each listed in the report\n",
+                f.given, f.id
             ));
         }
         for (k, why) in &self.unavailable {
@@ -259,6 +302,99 @@ fn key_of(k: &ComponentKind, doc: &Value) -> Option<String> {
 
 fn app_key(name: &str, space: &str) -> String {
     format!("{name}\u{1f}{space}")
+}
+
+fn time_of(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Why `--on-conflict replace` leaves an app alone, said in the plan of every app conflict.
+pub const APP_REPLACE: &str = "--on-conflict replace cannot overwrite an app (Qlik's import always makes a new app; its AUTOREPLACE mode is internal only): use --on-conflict rename to bring the snapshot's beside it, or delete the target's app and restore again";
+
+/// How an app of the snapshot matches the target's apps of the same name and space.
+///
+/// An import stamps a new app ID and new times, so an app this snapshot's restore made
+/// earlier cannot be told by its modification time. It is told by what the restore sets and
+/// the import keeps (name, space, description, usage) and by having been created after the
+/// backup began: an older app of that name in that space is someone else's and a conflict.
+/// The original app itself (same ID: a restore into the same tenant) is identical only while
+/// its modification time is the snapshot's.
+fn match_app<'v>(
+    e: &Entry,
+    candidates: &[&'v Value],
+    backup_started: DateTime<Utc>,
+) -> (&'v Value, Action, String) {
+    let stamp = e
+        .doc
+        .pointer("/item/resourceUpdatedAt")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    if let Some(same) = candidates
+        .iter()
+        .copied()
+        .find(|d| stamp.is_some() && d["updatedAt"].as_str() == stamp)
+    {
+        return (
+            same,
+            Action::Skip,
+            "identical (same name, space and modification time)".into(),
+        );
+    }
+    if let Some(original) = candidates
+        .iter()
+        .copied()
+        .find(|d| d["id"].as_str() == Some(e.id.as_str()))
+    {
+        return (
+            original,
+            Action::Conflict,
+            format!(
+                "the app was changed after the snapshot (modified {}, the snapshot's {}); its content is not compared. {APP_REPLACE}",
+                original["updatedAt"].as_str().unwrap_or("?"),
+                stamp.unwrap_or("?")
+            ),
+        );
+    }
+    let differing = |d: &Value| -> Vec<&'static str> {
+        ["description", "usage"]
+            .into_iter()
+            .filter(|f| {
+                let want = e.str_at(&format!("/{f}"));
+                // A field the target's listing does not carry is not compared.
+                d[*f].as_str().is_some_and(|have| have != want)
+            })
+            .collect()
+    };
+    let created_after = |d: &Value| {
+        d["createdAt"]
+            .as_str()
+            .and_then(time_of)
+            .is_some_and(|created| created >= backup_started)
+    };
+    if let Some(restored) = candidates
+        .iter()
+        .copied()
+        .find(|d| differing(d).is_empty() && created_after(d))
+    {
+        return (
+            restored,
+            Action::Skip,
+            "restored from this snapshot before (same name, space, description and usage, created after the backup); its content is not compared".into(),
+        );
+    }
+    let first = candidates[0];
+    let diff = differing(first);
+    let why = if diff.is_empty() {
+        "an app of that name is in that space; its content is not compared".to_string()
+    } else {
+        format!(
+            "an app of that name is in that space and differs: {}",
+            diff.join(", ")
+        )
+    };
+    (first, Action::Conflict, format!("{why}. {APP_REPLACE}"))
 }
 
 /// Whether a name matches a glob of `*` and `?`.
@@ -473,6 +609,7 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
         .iter()
         .map(|&i| data.entries[i].id.as_str())
         .collect();
+    let backup_started = time_of(&data.manifest.started_at).unwrap_or(data.info.time);
     for &i in selected {
         let e = &data.entries[i];
         let k = e.kind;
@@ -524,7 +661,20 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
             let mut want_doc = e.doc.clone();
             map.rewrite(&mut want_doc);
             let want = project(&want_doc, &fields);
-            let diff = differences(&want, &have);
+            // Compared as the restore would write it: a setting never configured in the
+            // target is written whole (PUT, e.g. an e-mail server's `providerConfig`), whose
+            // fields are not the PATCH fields the target then still shows empty.
+            let diff = if singleton_by_put(k, path, &want, &have) {
+                let write_path = singleton_write_path(k, path);
+                strip_markers(&mut want_doc);
+                let want = match spec::shape_request("PUT", &write_path, &want_doc) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                differences(&want, &spec::shape_request("PUT", &write_path, &have))
+            } else {
+                differences(&want, &have)
+            };
             steps.push(if diff.is_empty() {
                 step(Action::Skip, None, "identical".into())
             } else {
@@ -579,30 +729,11 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
             continue;
         }
         if k.name == "apps" {
-            let stamp = e
-                .doc
-                .pointer("/item/resourceUpdatedAt")
-                .and_then(Value::as_str);
-            let same = candidates
-                .iter()
-                .find(|d| d["updatedAt"].as_str().is_some() && d["updatedAt"].as_str() == stamp);
-            let found = same.copied().unwrap_or(candidates[0]);
+            let (found, action, reason) = match_app(e, &candidates, backup_started);
             let existing = target_id(found);
             taken.insert((k.name, existing.clone()));
             map.insert(k.name, &e.id, &existing);
-            steps.push(if same.is_some() {
-                step(
-                    Action::Skip,
-                    Some(existing),
-                    "identical (same name, space and modification time)".into(),
-                )
-            } else {
-                step(
-                    Action::Conflict,
-                    Some(existing),
-                    "an app of that name is in that space; its content is not compared".into(),
-                )
-            });
+            steps.push(step(action, Some(existing), reason));
             continue;
         }
         let compared: Vec<(&Value, Vec<String>)> = candidates
@@ -637,6 +768,7 @@ pub fn plan(data: &SnapshotData, selected: &[usize], target: &Target, mut map: I
         target_tenant: target.url.clone(),
         steps,
         unmapped,
+        fallback_owner: None,
         unavailable: target
             .unavailable
             .iter()
@@ -692,6 +824,15 @@ fn comparable(e: &Entry, snapshot_doc: &Value, target_doc: &Value) -> (Map<Strin
     if k.name == "users" {
         want.remove("status");
     }
+    // A restore creates these disabled on purpose and asks a person to enable them (an IP
+    // policy that could lock the restorer out, a webhook without its secret): disabled in the
+    // target is the restore's own doing, not a difference.
+    if matches!(k.name, "ip-policies" | "webhooks")
+        && want.get("enabled") == Some(&Value::Bool(true))
+        && have.get("enabled") == Some(&Value::Bool(false))
+    {
+        want.remove("enabled");
+    }
     (want, have)
 }
 
@@ -717,6 +858,24 @@ pub fn singleton_fields(k: &ComponentKind, path: &str) -> Vec<&'static str> {
         }
     }
     vec![]
+}
+
+/// Whether a setting is written whole (PUT) rather than patched: when it has a PATCH, only
+/// if the target has never been configured (some of the patched fields are missing) and a
+/// PUT exists; `want` holds the patched fields.
+pub fn singleton_by_put(
+    k: &ComponentKind,
+    path: &str,
+    want: &Map<String, Value>,
+    have: &Value,
+) -> bool {
+    let write_path = singleton_write_path(k, path);
+    let put = spec::request_fields("PUT", &write_path).is_some();
+    if spec::request_fields("PATCH", &write_path).is_none() {
+        return false;
+    }
+    let configured = want.keys().all(|f| have.get(f).is_some());
+    put && !configured
 }
 
 /// The path a singleton is written at (the tenant's own is `tenants/{tenantId}`).
@@ -823,6 +982,84 @@ mod tests {
         let p = project(&doc, &["name", "secret", "headers"]);
         assert!(!p.contains_key("secret"));
         assert_eq!(p["headers"], json!({"b": "1"}));
+    }
+
+    fn app_entry() -> Entry {
+        Entry {
+            kind: qcb_catalog::kind("apps").unwrap(),
+            id: "a-original".into(),
+            name: "Sales".into(),
+            doc: json!({
+                "app": {"attributes": {"id": "a-original", "name": "Sales", "description": "Sales by region", "usage": "ANALYTICS"}},
+                "item": {"resourceUpdatedAt": "2026-01-10T08:00:00.000Z"},
+            }),
+            redacted: vec![],
+            path: "apps/a-original/app.json".into(),
+            files: vec![],
+        }
+    }
+
+    fn target_app(id: &str, created: &str, updated: &str, description: &str) -> Value {
+        json!({"id": id, "name": "Sales", "spaceId": "s1", "createdAt": created, "updatedAt": updated, "description": description, "usage": "ANALYTICS"})
+    }
+
+    #[test]
+    fn an_app_restored_earlier_is_identical_though_its_times_are_new() {
+        let e = app_entry();
+        let backup = time_of("2026-02-01T00:00:00Z").unwrap();
+        // Imported by an earlier restore of this snapshot: new ID, new times.
+        let restored = target_app(
+            "a-new",
+            "2026-03-01T09:00:00.000Z",
+            "2026-03-01T09:00:00.000Z",
+            "Sales by region",
+        );
+        let (found, action, why) = match_app(&e, &[&restored], backup);
+        assert_eq!(
+            (found["id"].as_str(), action),
+            (Some("a-new"), Action::Skip),
+            "{why}"
+        );
+
+        // The same, older than the backup: someone else's app of that name.
+        let older = target_app(
+            "a-other",
+            "2025-12-01T09:00:00.000Z",
+            "2025-12-01T09:00:00.000Z",
+            "Sales by region",
+        );
+        let (_, action, why) = match_app(&e, &[&older], backup);
+        assert_eq!(action, Action::Conflict, "{why}");
+        assert!(why.contains(APP_REPLACE), "{why}");
+
+        // Restored earlier but its description differs.
+        let edited = target_app(
+            "a-new",
+            "2026-03-01T09:00:00.000Z",
+            "2026-03-01T09:00:00.000Z",
+            "Sales, edited",
+        );
+        let (_, action, why) = match_app(&e, &[&edited], backup);
+        assert_eq!(action, Action::Conflict, "{why}");
+        assert!(why.contains("differs: description"), "{why}");
+
+        // The original itself: identical while unchanged, a conflict once changed.
+        let same = target_app(
+            "a-original",
+            "2025-06-01T09:00:00.000Z",
+            "2026-01-10T08:00:00.000Z",
+            "Sales by region",
+        );
+        assert_eq!(match_app(&e, &[&same], backup).1, Action::Skip);
+        let changed = target_app(
+            "a-original",
+            "2025-06-01T09:00:00.000Z",
+            "2026-02-10T08:00:00.000Z",
+            "Sales by region",
+        );
+        let (_, action, why) = match_app(&e, &[&changed], backup);
+        assert_eq!(action, Action::Conflict, "{why}");
+        assert!(why.contains("changed after the snapshot"), "{why}");
     }
 
     #[test]

@@ -325,26 +325,26 @@ pub fn markdown(r: &Runbook) -> String {
     o
 }
 
-/// The report of a restore as Markdown: what was done, skipped, failed, and what is left.
+/// The report of a restore as Markdown: what was done, skipped, left in conflict, failed,
+/// and what is left.
 pub fn report_markdown(report: &RestoreReport) -> String {
     let mut o = format!(
-        "# Restore of snapshot {} ({}) into {}\n\nStarted {}, finished {}: {} done, {} skipped, {} manual, {} failed.\n\n",
+        "# Restore of snapshot {} ({}) into {}\n\nStarted {}, finished {}: {}.\n\n",
         report.snapshot,
         report.source_tenant,
         report.target_tenant,
         report.started_at,
         report.finished_at,
-        report.count(Outcome::Done),
-        report.count(Outcome::Skipped),
-        report.count(Outcome::Manual),
-        report.count(Outcome::Failed)
+        report.totals()
     );
     let per = report.per_kind();
-    o.push_str("| kind | done | skipped | manual | failed |\n|---|---:|---:|---:|---:|\n");
+    o.push_str(
+        "| kind | done | skipped | conflicts | manual | failed |\n|---|---:|---:|---:|---:|---:|\n",
+    );
     for (k, c) in per {
         o.push_str(&format!(
-            "| {k} | {} | {} | {} | {} |\n",
-            c[0], c[1], c[2], c[3]
+            "| {k} | {} | {} | {} | {} | {} |\n",
+            c[0], c[1], c[2], c[3], c[4]
         ));
     }
     o.push_str("\n## Left to do\n\n");
@@ -359,6 +359,35 @@ pub fn report_markdown(report: &RestoreReport) -> String {
             m.id,
             md_escape(&m.what)
         ));
+    }
+    if !report.unmapped.is_empty() {
+        o.push_str("\n## Unmapped references\n\nThese users, groups and spaces are neither in the target nor restored; what refers to them was restored without them. Map them with `--map` and restore again, or set them by hand.\n\n");
+        for u in &report.unmapped {
+            o.push_str(&format!(
+                "- {} `{}` ({}), referenced by {}\n",
+                u.kind,
+                u.id,
+                md_escape(&u.label),
+                md_escape(&u.referenced_by.join(", "))
+            ));
+        }
+    }
+    let conflicts: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Conflict)
+        .collect();
+    if !conflicts.is_empty() {
+        o.push_str("\n## Conflicts left in place\n\nThe target holds an item of the same name that differs; it was kept as it is.\n\n");
+        for r in conflicts {
+            o.push_str(&format!(
+                "- {} **{}** (`{}`): {}\n",
+                r.kind,
+                md_escape(&r.name),
+                r.id,
+                md_escape(&r.detail)
+            ));
+        }
     }
     let failed: Vec<_> = report
         .results

@@ -20,7 +20,8 @@ pub struct Target {
     pub tenant_id: String,
     /// The caller's user ID (new items are theirs until handed over).
     pub me: String,
-    /// kind → its items (apps as `{id, name, spaceId, ownerId, itemId, updatedAt}`).
+    /// kind → its items (apps as `{id, name, spaceId, ownerId, itemId, updatedAt, createdAt,
+    /// description, usage}`, from their items).
     pub docs: HashMap<&'static str, Vec<Value>>,
     /// Kinds the tenant does not offer to this identity, and why.
     pub unavailable: HashMap<&'static str, String>,
@@ -135,6 +136,9 @@ async fn read_kind(
                     "id": i["resourceId"], "name": i["name"], "spaceId": i.get("spaceId").cloned().unwrap_or(json!("")),
                     "ownerId": i["ownerId"], "itemId": i["id"],
                     "updatedAt": i.get("resourceUpdatedAt").cloned().unwrap_or(Value::Null),
+                    "createdAt": i.get("resourceCreatedAt").cloned().unwrap_or(Value::Null),
+                    "description": i.get("description").cloned().unwrap_or(Value::Null),
+                    "usage": i.pointer("/resourceAttributes/usage").cloned().unwrap_or(Value::Null),
                 })
             })
             .collect());

@@ -483,3 +483,79 @@ async fn a_selection_that_matches_nothing_says_so() {
         );
     }
 }
+
+/// A restore reads the snapshot and writes under a shared repository lock: a prune (an
+/// exclusive lock) running elsewhere stops it before any write; the plan takes no lock; the
+/// lock is held while items are written and gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_locked_by_a_prune_stops_the_restore_before_any_write() {
+    let s = setup(&["spaces"]).await;
+    let prune = qcb_repo::LockInfo {
+        time: chrono::Utc::now(),
+        exclusive: true,
+        hostname: "elsewhere.example".into(),
+        username: "pruner".into(),
+        pid: 4242,
+        uid: 0,
+        gid: 0,
+    };
+    tokio::task::block_in_place(|| qcb_repo::write_lock_for_tests(&s.repo, &prune))
+        .expect("a prune's lock");
+    let (all, no_map) = (Selection::default(), TenantMap::default());
+    let plan = || prepare(&s.cb, s.repo.clone(), s.snap.clone(), &all, &no_map, "");
+    let prepared = plan().await.expect("a plan needs no lock");
+    let err = execute(
+        &s.cb,
+        s.repo.clone(),
+        prepared,
+        &Secrets::default(),
+        &ApplyOptions::default(),
+        None,
+    )
+    .await
+    .map(|r| r.summary())
+    .unwrap_err();
+    assert!(
+        matches!(err, RestoreError::Repo(qcb_repo::RepoError::Locked { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("elsewhere.example"), "{err}");
+    s.assert_nothing_written();
+
+    // The prune is over: the restore holds its own lock while it writes, and not after.
+    tokio::task::block_in_place(|| s.repo.unlock(true)).expect("unlock");
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let opts = {
+        let (repo, held) = (s.repo.clone(), held.clone());
+        ApplyOptions {
+            on_result: Some(std::sync::Arc::new(move |_| {
+                let locks = tokio::task::block_in_place(|| repo.locks()).expect("locks");
+                let shared = locks
+                    .iter()
+                    .filter(|l| l.info.as_ref().is_some_and(|i| !i.exclusive))
+                    .count();
+                held.lock().expect("held").push(shared);
+            })),
+            ..ApplyOptions::default()
+        }
+    };
+    let prepared = plan().await.expect("plan");
+    let report = execute(
+        &s.cb,
+        s.repo.clone(),
+        prepared,
+        &Secrets::default(),
+        &opts,
+        None,
+    )
+    .await
+    .expect("restore");
+    assert!(!report.failed(), "{}", report.summary());
+    let held = held.lock().expect("held").clone();
+    assert!(
+        !held.is_empty() && held.iter().all(|n| *n == 1),
+        "one shared lock while writing: {held:?}"
+    );
+    let left = tokio::task::block_in_place(|| s.repo.locks()).expect("locks");
+    assert!(left.is_empty(), "the lock is released: {left:?}");
+}

@@ -4,6 +4,8 @@
 mod support;
 
 mod bad_input;
+mod conflicts;
+mod owners;
 mod round_trip;
 mod secrets_and_map;
 mod selection;

@@ -23,7 +23,8 @@ pub enum ConflictArg {
     Skip,
     /// Create the snapshot's item beside it as "<name> (restored)".
     Rename,
-    /// Overwrite the target's item where the API allows it.
+    /// Overwrite the target's item where the API allows it (never an app: Qlik cannot
+    /// replace one in place; the plan says so per app).
     Replace,
 }
 
@@ -69,7 +70,8 @@ pub struct RestoreArgs {
     /// Values of the secrets backups never hold (TOML or JSON; see the runbook).
     #[arg(long, env = "QCB_SECRETS_FILE", value_name = "FILE")]
     pub secrets: Option<PathBuf>,
-    /// Who owns restored items whose owner is not in the target (ID, subject or e-mail).
+    /// Who owns restored items whose owner is not in the target (ID, subject or e-mail of a
+    /// target user; checked before anything is written; each hand-over is in the report).
     #[arg(long, value_name = "USER")]
     pub fallback_owner: Option<String>,
     /// Where to write the restore report and runbook (Markdown).
@@ -145,6 +147,26 @@ impl Shown {
     }
 }
 
+/// The references the restore cannot carry over, on stderr (stdout may be JSON).
+fn warn_unmapped(unmapped: &[qcb_restore::Unmapped]) -> std::io::Result<()> {
+    if unmapped.is_empty() {
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    let n = match unmapped.len() {
+        1 => "1 reference is".to_string(),
+        n => format!("{n} references are"),
+    };
+    writeln!(
+        err,
+        "warning: {n} neither in the target nor restored; what refers to them is restored without them:"
+    )?;
+    for u in unmapped {
+        writeln!(err, "  {}", u.describe())?;
+    }
+    err.flush()
+}
+
 fn usage_if(e: RestoreError) -> anyhow::Error {
     if e.is_usage() {
         UsageError(e.to_string()).into()
@@ -182,7 +204,7 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let prepared = prepare(
+    let mut prepared = prepare(
         &client,
         repo.clone(),
         snap.clone(),
@@ -192,6 +214,10 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
     )
     .await
     .map_err(usage_if)?;
+    // A fallback owner the target does not have stops the restore here, before any write.
+    prepared
+        .set_fallback_owner(args.fallback_owner.as_deref())
+        .map_err(usage_if)?;
     let mut out = std::io::stdout().lock();
     if args.plan || !args.yes {
         if args.json {
@@ -225,6 +251,9 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::SUCCESS);
         }
     }
+    // Right before the first write, also with --yes (which shows no plan): what the restore
+    // leaves out.
+    warn_unmapped(&prepared.plan.unmapped)?;
     let opts = ApplyOptions {
         on_conflict: match args.on_conflict {
             ConflictArg::Skip => OnConflict::Skip,
@@ -234,6 +263,7 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
         fallback_owner: args.fallback_owner.clone(),
         concurrency: args.writes.max(1),
         on_result: None,
+        ..ApplyOptions::default()
     };
     let shown = Shown::start(prepared.plan.steps.len(), args.no_progress || args.json);
     let opts = {

@@ -197,6 +197,21 @@ async fn restore_and_runbook_from_the_command_line() {
     );
     assert!(md.contains("/headers/Authorization"), "{md}");
     assert!(!md.contains(MARKER), "{md}");
+    // The webhooks' owners are neither in B nor restored: said before writing (on stderr,
+    // though --yes shows no plan), and in the report.
+    let err = text(&out.stderr);
+    let warned = err
+        .find("warning: ")
+        .filter(|at| err[*at..].contains("unmapped users "));
+    assert!(warned.is_some(), "{err}");
+    assert!(
+        md.contains("## Unmapped references") && md.contains("referenced by webhooks "),
+        "{md}"
+    );
+    assert!(
+        md.contains("| kind | done | skipped | conflicts | manual | failed |"),
+        "{md}"
+    );
     let hooks = b
         .tenant()
         .read()
@@ -234,6 +249,16 @@ async fn restore_and_runbook_from_the_command_line() {
     assert!(
         json["manual"].is_array() && json["id_map"].is_object(),
         "{json}"
+    );
+    assert!(
+        json["unmapped"].as_array().is_some_and(|u| !u.is_empty())
+            && json["counts"]["conflicts"].is_u64(),
+        "{json}"
+    );
+    assert!(
+        text(&out.stderr).contains("unmapped users "),
+        "{}",
+        text(&out.stderr)
     );
     assert_eq!(sizes(&b), before, "a second restore creates nothing");
     let posts: Vec<String> = writes(&b)
@@ -347,6 +372,25 @@ async fn restore_and_runbook_from_the_command_line() {
             file.display()
         );
     }
+    // A --fallback-owner that is no user of the target: exit 2 while planning, named.
+    let out = run(
+        qcb(dir, &repo, &tb).args([
+            "restore",
+            "latest",
+            "--yes",
+            "--only",
+            KINDS,
+            "--fallback-owner",
+            "nobody@b.example",
+        ]),
+        &mut seen,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--fallback-owner nobody@b.example") && err.contains("nothing was written"),
+        "{err}"
+    );
     assert!(writes(&b).is_empty(), "{:?}", writes(&b));
 
     // Against the backed-up tenant itself, whose documents hold the seeded secrets: a plan of
