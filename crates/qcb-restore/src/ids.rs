@@ -1,8 +1,10 @@
 //! Old → new IDs, and rewriting every reference in a document. A restored app, space or
 //! connection usually gets a new ID; every document that names it (a task's `appId`, a
 //! sharing task's template, an ID inside an automation's blocks or a URL) is rewritten before
-//! it is sent. IDs are GUIDs or 24-hex strings, so they are found wherever they occur in a
-//! string, not only as whole values.
+//! it is sent. IDs are found wherever they occur in a string, not only as whole values: GUIDs
+//! and 24-hex IDs by their shape, and IDs of other shapes (Qlik's user and tenant IDs are
+//! 32-character base-64-like strings) when a word of 16 or more such characters is one the map
+//! knows.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -15,6 +17,15 @@ fn id_pattern() -> &'static Regex {
     static P: OnceLock<Regex> = OnceLock::new();
     P.get_or_init(|| {
         Regex::new(r"(?i)\b(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{24})\b")
+            .unwrap_or_else(|_| unreachable!("the pattern is a constant"))
+    })
+}
+
+/// A word that may be an ID of another shape: looked up in the map, never guessed.
+fn word_pattern() -> &'static Regex {
+    static P: OnceLock<Regex> = OnceLock::new();
+    P.get_or_init(|| {
+        Regex::new(r"[A-Za-z0-9_-]{16,}")
             .unwrap_or_else(|_| unreachable!("the pattern is a constant"))
     })
 }
@@ -55,19 +66,28 @@ impl IdMap {
         if let Some(new) = self.all.get(s) {
             return Some(new.clone());
         }
-        if !id_pattern().is_match(s) {
-            return None;
-        }
+        // One pass over the words, so that a replacement is never replaced again (a map
+        // may send A to B and B to C): a word the map knows is replaced whole, else the
+        // GUIDs and 24-hex IDs inside it are.
         let mut changed = false;
-        let out = id_pattern().replace_all(s, |c: &regex::Captures| {
-            let m = &c[0];
-            match self.all.get(m) {
-                Some(new) => {
-                    changed = true;
-                    new.clone()
-                }
-                None => m.to_string(),
+        let out = word_pattern().replace_all(s, |c: &regex::Captures| {
+            let word = &c[0];
+            if let Some(new) = self.all.get(word) {
+                changed = true;
+                return new.clone();
             }
+            id_pattern()
+                .replace_all(word, |c: &regex::Captures| {
+                    let m = &c[0];
+                    match self.all.get(m) {
+                        Some(new) => {
+                            changed = true;
+                            new.clone()
+                        }
+                        None => m.to_string(),
+                    }
+                })
+                .into_owned()
         });
         changed.then(|| out.into_owned())
     }
@@ -101,9 +121,11 @@ pub fn ids_in(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::String(s) => {
             out.push(s.clone());
-            for m in id_pattern().find_iter(s) {
-                if m.as_str() != s {
-                    out.push(m.as_str().to_string());
+            for pattern in [id_pattern(), word_pattern()] {
+                for m in pattern.find_iter(s) {
+                    if m.as_str() != s {
+                        out.push(m.as_str().to_string());
+                    }
                 }
             }
         }
@@ -155,6 +177,57 @@ mod tests {
             "an unmapped ID stays"
         );
         assert_eq!(m.by_kind["apps"].len(), 1);
+    }
+
+    #[test]
+    fn ids_of_other_shapes_are_rewritten_inside_strings_when_the_map_knows_them() {
+        let mut m = IdMap::default();
+        // The shape of the user IDs in Qlik's own examples.
+        m.insert(
+            "users",
+            "sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8",
+            "TiQ8GPVr2mN4bV6cX8zL1kJ3hG5fD7sA",
+        );
+        let mut doc = json!({
+            "filter": "ownerId eq \"sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8\"",
+            "url": "/api/v1/users/sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8?x=1",
+            "words": "a_sentence_long_enough_to_look_like_an_id stays",
+            "near": "sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8X",
+        });
+        m.rewrite(&mut doc);
+        assert_eq!(
+            doc["filter"],
+            "ownerId eq \"TiQ8GPVr2mN4bV6cX8zL1kJ3hG5fD7sA\""
+        );
+        assert_eq!(
+            doc["url"],
+            "/api/v1/users/TiQ8GPVr2mN4bV6cX8zL1kJ3hG5fD7sA?x=1"
+        );
+        assert_eq!(
+            doc["words"],
+            "a_sentence_long_enough_to_look_like_an_id stays"
+        );
+        assert_eq!(
+            doc["near"], "sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8X",
+            "a longer word is another word"
+        );
+        let mut found = Vec::new();
+        ids_in(
+            &json!({"f": "ownerId eq \"sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8\""}),
+            &mut found,
+        );
+        assert!(found.contains(&"sWYAHxZx7pq1L9kJ3nB2vC4dE5fG6hI8".to_string()));
+    }
+
+    #[test]
+    fn a_replacement_is_not_replaced_again() {
+        let (a, b, c) = ("a".repeat(24), "b".repeat(24), "c".repeat(24));
+        let mut m = IdMap::default();
+        m.insert("k", &a, &b);
+        m.insert("k", &b, &c);
+        let mut doc = json!({"t": format!("x/{a}/{b}")});
+        m.rewrite(&mut doc);
+        assert_eq!(doc["t"], format!("x/{b}/{c}"));
     }
 
     proptest! {
