@@ -125,14 +125,25 @@ impl Secrets {
         };
         let text =
             std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+        Self::from_text(path, &text)
+    }
+
+    /// Secrets given as text (the content of `QCB_SECRETS`, say), TOML or JSON; `origin`
+    /// names where it came from in errors.
+    pub fn from_text(origin: &Path, text: &str) -> Result<Secrets, RestoreError> {
+        let path = origin;
+        let err = |detail: String| RestoreError::Secrets {
+            file: path.display().to_string(),
+            detail,
+        };
         // Parsed as plain strings, then moved into SecretString at once; a parse error
         // names the position, never the value.
-        let raw: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> = parse(path, &text)
+        let raw: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> = parse(path, text)
             .map_err(|e| {
-                err(format!(
-                    "{e}; expected [<kind>.\"<item ID or name>\"] tables of \"<field>\" = \"<value>\""
-                ))
-            })?;
+            err(format!(
+                "{e}; expected [<kind>.\"<item ID or name>\"] tables of \"<field>\" = \"<value>\""
+            ))
+        })?;
         let mut values = BTreeMap::new();
         for (kind, items) in raw {
             if qcb_catalog::kind(&kind).is_none() {

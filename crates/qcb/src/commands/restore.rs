@@ -67,7 +67,8 @@ pub struct RestoreArgs {
     /// Users, groups and spaces of the snapshot's tenant mapped to the target's (TOML or JSON).
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
-    /// Values of the secrets backups never hold (TOML or JSON; see the runbook).
+    /// Values of the secrets backups never hold (TOML or JSON; see the runbook). Without it,
+    /// the document itself may be given in QCB_SECRETS.
     #[arg(long, env = "QCB_SECRETS_FILE", value_name = "FILE")]
     pub secrets: Option<PathBuf>,
     /// Who owns restored items whose owner is not in the target (ID, subject or e-mail of a
@@ -175,6 +176,9 @@ fn usage_if(e: RestoreError) -> anyhow::Error {
     }
 }
 
+/// A variable holding the secrets document itself (TOML or JSON), for where a file is awkward.
+const SECRETS_ENV: &str = "QCB_SECRETS";
+
 pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
     let client = args.tenant.client()?;
     let tenant_map = match &args.map {
@@ -183,7 +187,13 @@ pub async fn run(args: RestoreArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> 
     };
     let secrets = match &args.secrets {
         Some(f) => Secrets::from_file(f).map_err(usage_if)?,
-        None => Secrets::default(),
+        // The document itself in a variable (a container's secret), when no file is named.
+        None => match std::env::var(SECRETS_ENV) {
+            Ok(text) if !text.trim().is_empty() => {
+                Secrets::from_text(std::path::Path::new(SECRETS_ENV), &text).map_err(usage_if)?
+            }
+            _ => Secrets::default(),
+        },
     };
     let (snapshot, host) = (args.snapshot.clone(), args.host.clone());
     let (repo, snap) = blocking(move || {

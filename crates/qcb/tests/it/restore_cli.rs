@@ -372,6 +372,28 @@ async fn restore_and_runbook_from_the_command_line() {
             file.display()
         );
     }
+    // The secrets document itself in QCB_SECRETS (no file): read, its mistakes named by the
+    // variable, never by value.
+    for (doc, why) in [
+        (
+            format!("[dashboards.\"x\"]\nf = \"{MARKER}-in-the-variable\"\n"),
+            "unknown component kind 'dashboards'",
+        ),
+        (
+            format!("{{\"webhooks\": {{\"x\": {{\"secret\": {MARKER}}}}}}}"),
+            "not valid JSON",
+        ),
+    ] {
+        let out = run(
+            qcb(dir, &repo, &tb)
+                .args(["restore", "latest", "--plan", "--only", KINDS])
+                .env("QCB_SECRETS", &doc),
+            &mut seen,
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("QCB_SECRETS") && err.contains(why), "{err}");
+    }
     // A --fallback-owner that is no user of the target: exit 2 while planning, named.
     let out = run(
         qcb(dir, &repo, &tb).args([
