@@ -1208,22 +1208,49 @@ async fn update_singleton(ctx: &Ctx<'_>, e: &Entry) -> Result<String, String> {
     if spec::request_fields("PATCH", &write_path).is_some()
         && !singleton_by_put(k, path, &want, &current_doc)
     {
-        let current = ctx
+        let current = match ctx
             .client
             .get_json(&path.replace("{tenantId}", &ctx.target.tenant_id), "")
             .await
-            .map_err(api_err)?;
+        {
+            Ok(v) => v,
+            Err(e) if e.status() == Some(404) => Value::Null,
+            Err(e) => return Err(api_err(e)),
+        };
+        // `replace` needs the member to exist; `add` sets it either way.
         let ops: Vec<Value> = differences(&want, &current)
             .into_iter()
-            .map(|f| json!({"op": "replace", "path": format!("/{f}"), "value": want[&f]}))
+            .map(|f| {
+                let op = if current.get(&f).is_some() {
+                    "replace"
+                } else {
+                    "add"
+                };
+                json!({"op": op, "path": format!("/{f}"), "value": want[&f]})
+            })
             .collect();
         let n = ops.len();
         let ops = spec::shape_request("PATCH", &write_path, &Value::Array(ops));
-        ctx.client
-            .call_json(&Request::new(Method::PATCH, filled).json(&ops))
-            .await
-            .map_err(api_err)?;
-        return Ok(format!("{n} settings patched"));
+        let patched = ctx
+            .client
+            .call_json(&Request::new(Method::PATCH, filled.clone()).json(&ops))
+            .await;
+        return match patched {
+            Ok(_) => Ok(format!("{n} settings patched")),
+            // Settings that do not exist yet (tenant-settings answers 404) are created.
+            Err(e)
+                if e.status() == Some(404)
+                    && spec::request_fields("POST", &write_path).is_some() =>
+            {
+                let body = spec::shape_request("POST", &write_path, &Value::Object(want));
+                ctx.client
+                    .call_json(&Request::new(Method::POST, filled).json(&body))
+                    .await
+                    .map_err(api_err)?;
+                Ok("created".into())
+            }
+            Err(e) => Err(api_err(e)),
+        };
     }
     let (method, at) = if spec::request_fields("PUT", &write_path).is_some() {
         (Method::PUT, filled)

@@ -840,12 +840,17 @@ fn comparable(e: &Entry, snapshot_doc: &Value, target_doc: &Value) -> (Map<Strin
 pub fn singleton_fields(k: &ComponentKind, path: &str) -> Vec<&'static str> {
     let patch_path = singleton_write_path(k, path);
     if let Some(paths) = spec::patch_paths("PATCH", &patch_path) {
-        return paths
+        let fields: Vec<&'static str> = paths
             .iter()
             .filter(|p| !p.contains('{') && p.matches('/').count() == 1)
             .map(|p| p.trim_start_matches('/'))
             .filter(|f| *f != "emailPassword")
             .collect();
+        // A generic JSON Patch (tenant-settings: any path) names no fields: those of the
+        // create request are the ones the tenant sets.
+        if !fields.is_empty() {
+            return fields;
+        }
     }
     for m in ["PUT", "POST"] {
         if let Some((fields, _)) = spec::request_fields(m, &patch_path) {

@@ -1,5 +1,5 @@
-//! Shared pieces of the restore tests: emulated tenants, clients, a repository, and the
-//! comparison of two tenants with IDs mapped and server-managed fields left out.
+//! Shared pieces of the restore tests: emulated tenants, clients, a repository, and (in
+//! `fidelity`) the comparison of two tenants with IDs mapped and server-managed fields left out.
 
 #![allow(dead_code)]
 
@@ -14,6 +14,8 @@ use qcb_repo::{Repo, RepoOptions, SnapshotInfo};
 use qcb_restore::ids::IdMap;
 use secrecy::SecretString;
 use serde_json::Value;
+
+pub mod fidelity;
 
 pub async fn emulator(profile: Profile, time_scale: f64) -> Emulator {
     let config = EmulatorConfig {
@@ -63,41 +65,13 @@ pub async fn back_up(c: &TenantClient, repo: &Arc<Repo>) -> (Manifest, SnapshotI
     (out.manifest, out.snapshot.expect("snapshot"))
 }
 
-/// A document reduced to what a restore can bring back: the fields the kind's create
-/// request carries (so server stamps, counters and derived fields are out), secrets out, IDs
-/// mapped from A's to B's.
-pub fn normalise(k: &ComponentKind, doc: &Value, map: &IdMap) -> Value {
-    let mut d = doc.clone();
-    map.rewrite(&mut d);
-    qcb_restore::plan::strip_markers(&mut d);
-    let mut shaped = match k.source {
-        Source::List { path, .. } if qcb_catalog::spec::request_fields("POST", path).is_some() => {
-            qcb_catalog::spec::shape_request("POST", path, &d)
-        }
-        Source::List { path, .. } => {
-            qcb_catalog::spec::shape_request("POST", &format!("{path}#data"), &d)
-        }
-        Source::Singleton { .. } => d,
-    };
-    if let Some(m) = shaped.as_object_mut() {
-        // The tenant's own ID, and a user's status (only `invited` can be created; the
-        // rest follows from logging in).
-        m.remove("tenantId");
-        if k.name == "users" {
-            m.remove("status");
-        }
-        // Who a task runs as is not settable through the API (the report lists it).
-        if k.name == "scheduling-tasks" {
-            m.remove("metadata");
-        }
-        if k.name == "brands" {
-            m.retain(|f, _| matches!(f.as_str(), "name" | "description" | "active"));
-        }
-    }
-    shaped
-}
+// The benchmark (benches/restore.rs includes this module) compares with it.
+#[allow(unused_imports)]
+pub use fidelity::normalise;
 
-/// Every item of a kind in a tenant, by match key.
+/// Every item of a kind in a tenant, by its match key without the ID fields (so A's key finds
+/// B's item without the ID map). Items sharing the rest of their key collapse into one: a
+/// rough view for the benchmark's summary; the round-trip tests use `fidelity::compare`.
 pub async fn items(c: &TenantClient, k: &ComponentKind) -> BTreeMap<String, Value> {
     let Source::List {
         path,
