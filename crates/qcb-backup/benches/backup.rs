@@ -68,7 +68,11 @@ impl Settings {
             time_scale: num("QCB_BENCH_TIME_SCALE", 60.0)?.max(1.0),
             quick,
             big_gib: num("QCB_BENCH_BIG_GIB", 2.0)? as u64,
-            exports_in_flight: num("QCB_BENCH_EXPORTS", 16.0)?.max(1.0) as usize,
+            exports_in_flight: num(
+                "QCB_BENCH_EXPORTS",
+                qcb_backup::DEFAULT_EXPORTS_IN_FLIGHT as f64,
+            )?
+            .max(1.0) as usize,
         })
     }
 }

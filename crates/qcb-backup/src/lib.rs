@@ -13,5 +13,5 @@ pub use manifest::{Counts, Item, ItemStatus, Manifest, ManifestError, NotCovered
 pub use progress::{Event, Progress, ProgressSink};
 pub use run::{
     backup, full_export_reason, last_full_export, tenant_host, BackupError, BackupOptions,
-    BackupOutcome, FULL_TAG,
+    BackupOutcome, DEFAULT_EXPORTS_IN_FLIGHT, FULL_TAG,
 };

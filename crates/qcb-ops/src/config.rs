@@ -608,7 +608,10 @@ fn check_tenant(
             ),
         ));
     }
-    let exports_in_flight = t.exports.or(d.exports).unwrap_or(8);
+    let exports_in_flight = t
+        .exports
+        .or(d.exports)
+        .unwrap_or(qcb_backup::DEFAULT_EXPORTS_IN_FLIGHT);
     if exports_in_flight == 0 {
         return Err(err("exports", "must be at least 1".into()));
     }

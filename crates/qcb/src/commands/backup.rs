@@ -35,7 +35,7 @@ pub struct BackupArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// App exports in flight at once (the client's limiter paces their requests).
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    #[arg(long, default_value_t = qcb_backup::DEFAULT_EXPORTS_IN_FLIGHT, value_name = "N")]
     pub exports: usize,
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
