@@ -244,12 +244,19 @@ async fn write(
             code
         }
         Write::Patch(code) => {
+            let mut body = body;
+            if s.name == "email-config" {
+                take_email_password(&mut body, &mut current);
+            }
             if let Err(e) = apply_patch(&mut current, body) {
                 return e.into_response();
             }
             code
         }
     };
+    if s.name == "email-config" {
+        mirror_email_config(&mut current, how);
+    }
     {
         let mut state = t.write();
         if s.name == "tenant" {
@@ -263,6 +270,69 @@ async fn write(
         StatusCode::NO_CONTENT.into_response()
     } else {
         (status(code), Json(current)).into_response()
+    }
+}
+
+/// The SMTP fields an e-mail configuration shows both at its top level (the fields its PATCH
+/// names) and inside a basic-auth `providerConfig` (what its PUT takes): one setting, two
+/// views, so a write through either is seen through both.
+const EMAIL_MIRRORED: [&str; 5] = [
+    "username",
+    "serverAddress",
+    "serverPort",
+    "securityType",
+    "emailAddress",
+];
+
+/// A PATCH of `/emailPassword` sets the password, which the document never shows ("The
+/// password itself is not returned"): only `passwordExists` says so. (Kept out of the JSON
+/// Patch proper, where `replace` would need the member to be there.)
+fn take_email_password(ops: &mut Value, doc: &mut Value) {
+    let Value::Array(list) = ops else { return };
+    let mut exists = None;
+    list.retain(|op| {
+        if op.get("path").and_then(Value::as_str) != Some("/emailPassword") {
+            return true;
+        }
+        exists = Some(op.get("op").and_then(Value::as_str) != Some("remove"));
+        false
+    });
+    if let (Some(exists), Value::Object(m)) = (exists, doc) {
+        m.insert("passwordExists".into(), Value::Bool(exists));
+    }
+}
+
+fn mirror_email_config(doc: &mut Value, how: Write) {
+    let Value::Object(m) = doc else { return };
+    let basic = m
+        .get("serviceProvider")
+        .and_then(Value::as_str)
+        .is_none_or(|p| p == "BasicAuth");
+    if !basic {
+        return;
+    }
+    match how {
+        Write::Put(_) => {
+            let Some(Value::Object(pc)) = m.get("providerConfig").cloned() else {
+                return;
+            };
+            for f in EMAIL_MIRRORED {
+                if let Some(v) = pc.get(f) {
+                    m.insert(f.into(), v.clone());
+                }
+            }
+        }
+        Write::Patch(_) => {
+            let top: Vec<(&str, Value)> = EMAIL_MIRRORED
+                .iter()
+                .filter_map(|f| m.get(*f).map(|v| (*f, v.clone())))
+                .collect();
+            if let Some(Value::Object(pc)) = m.get_mut("providerConfig") {
+                for (f, v) in top {
+                    pc.insert(f.into(), v);
+                }
+            }
+        }
     }
 }
 

@@ -528,3 +528,51 @@ async fn the_empty_profile_holds_only_what_qlik_creates() {
         .is_some_and(|g| g.iter().any(|g| g["name"] == "com.qlik.Everyone")));
     assert!(c.json("/api/v1/tenant-settings").await.is_object());
 }
+
+/// The e-mail configuration is one setting with two views: the top-level SMTP fields (what its
+/// PATCH names) and a basic-auth `providerConfig` (what its PUT takes). A write through either
+/// shows through both; the password is never returned, only that one exists.
+#[tokio::test]
+async fn the_email_config_shows_a_write_through_either_view() {
+    let e = start(demo()).await;
+    let admin = TestTenant::admin(&e);
+    let path = "/api/v1/transports/email-config";
+    let put = json!({
+        "serviceProvider": "BasicAuth",
+        "providerConfig": {
+            "serverAddress": "smtp.restored.example",
+            "serverPort": 2525,
+            "securityType": "StartTLS",
+            "username": "mailer",
+            "emailAddress": "bi@restored.example",
+            "emailPassword": "QCBSECRET-smtp"
+        }
+    });
+    let r = admin.call(Method::PUT, path, Some(&put)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let got = admin.json(path).await;
+    assert_eq!(got["serverAddress"], "smtp.restored.example");
+    assert_eq!(got["serverPort"], 2525);
+    assert_eq!(got["emailAddress"], "bi@restored.example");
+    assert_eq!(got["passwordExists"], true);
+    assert!(!got.to_string().contains("QCBSECRET"), "{got}");
+
+    let patch = json!([
+        {"op": "replace", "path": "/serverPort", "value": "587"},
+        {"op": "replace", "path": "/emailPassword", "value": "QCBSECRET-new"}
+    ]);
+    let r = admin.call(Method::PATCH, path, Some(&patch)).await;
+    assert!(
+        (200..300).contains(&r.status),
+        "{:?} {:?}",
+        r.status,
+        r.body
+    );
+    let got = admin.json(path).await;
+    assert_eq!(got["providerConfig"]["serverPort"], got["serverPort"]);
+    assert_eq!(
+        got["providerConfig"]["serverAddress"],
+        "smtp.restored.example"
+    );
+    assert!(!got.to_string().contains("QCBSECRET"), "{got}");
+}
