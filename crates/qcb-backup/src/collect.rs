@@ -302,6 +302,20 @@ async fn collect_one(
             }
         }
     }
+    if kind.name == "data-alerts" {
+        match member_conditions(client, &full["condition"]).await {
+            Ok(Some(members)) => full[MEMBER_CONDITIONS] = members,
+            Ok(None) => {}
+            Err(e) => {
+                return failed_item(
+                    kind,
+                    &id,
+                    &name,
+                    &format!("reading the conditions its compound condition combines failed: {e}"),
+                )
+            }
+        }
+    }
     for file in kind.files {
         let method = file.method.parse::<Method>().unwrap_or(Method::GET);
         // A POST here only reads (a download or export action): safe to repeat.
@@ -324,6 +338,44 @@ async fn collect_one(
         }
     }
     store(kind, &mut full, &id, &name, &path, out)
+}
+
+/// Where a data alert's document keeps the conditions its compound condition combines, by ID.
+pub const MEMBER_CONDITIONS: &str = "memberConditions";
+
+/// The IDs a compound condition combines (as `GET …/condition` answers it, wrapped or not).
+pub fn compound_members(condition: &Value) -> Vec<String> {
+    [
+        "/conditionResponse/compoundCondition/data/conditions",
+        "/compoundCondition/data/conditions",
+    ]
+    .iter()
+    .find_map(|p| condition.pointer(p).and_then(Value::as_array))
+    .into_iter()
+    .flatten()
+    .filter_map(Value::as_str)
+    .map(str::to_string)
+    .collect()
+}
+
+/// A compound condition names other conditions by ID only: they are read too, so that a
+/// restore can create them first (a snapshot without them could not rebuild the alert).
+async fn member_conditions(
+    client: &TenantClient,
+    condition: &Value,
+) -> Result<Option<Value>, ClientError> {
+    let ids = compound_members(condition);
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut members = Map::new();
+    for id in ids {
+        // Condition IDs are URL-safe (hex or base64url), as every ID in the paths here.
+        let path = format!("/api/v1/conditions/{id}");
+        let (_, v) = client.call_json(&Request::get(path)).await?;
+        members.insert(id, v);
+    }
+    Ok(Some(Value::Object(members)))
 }
 
 async fn download(client: &TenantClient, req: Request) -> Result<Vec<u8>, ClientError> {

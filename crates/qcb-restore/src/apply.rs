@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use qcb_backup::collect::{compound_members, MEMBER_CONDITIONS};
 use qcb_catalog::scan::TEXT_MARKER;
 use qcb_catalog::{spec, ComponentKind, Source};
 use qcb_qlik::{ApiCounters, ClientError, Method, Request, TenantClient};
@@ -803,7 +804,7 @@ async fn after_create(
 ) {
     match e.kind.name {
         "spaces" => {
-            add_assignments(ctx, e, new_id, &HashSet::new()).await;
+            add_assignments(ctx, e, new_id, &HashMap::new()).await;
             let name = created["name"]
                 .as_str()
                 .unwrap_or(e.str_at("/name"))
@@ -1009,7 +1010,82 @@ fn entry_index(ctx: &Ctx<'_>, e: &Entry) -> usize {
 }
 
 /// Adds the space's assignments the target does not have yet.
-async fn add_assignments(ctx: &Ctx<'_>, e: &Entry, space: &str, have: &HashSet<String>) {
+/// A space's assignments in the target: assignee → (assignment ID, roles).
+async fn space_assignments(ctx: &Ctx<'_>, space: &str) -> HashMap<String, (String, Vec<String>)> {
+    ctx.client
+        .list_all(
+            &format!("/api/v1/spaces/{space}/assignments"),
+            "limit=100",
+            "data",
+        )
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| {
+            let assignee = a["assigneeId"].as_str()?.to_string();
+            let id = a["id"].as_str()?.to_string();
+            Some((assignee, (id, role_list(a))))
+        })
+        .collect()
+}
+
+fn role_list(a: &Value) -> Vec<String> {
+    a["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// An assignee already in the space keeps its assignment (Qlik holds one per assignee) and
+/// gets the snapshot's roles it lacks: restore adds, never removes.
+async fn add_missing_roles(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    space: &str,
+    assignee: &str,
+    (id, roles): &(String, Vec<String>),
+    wanted: &Value,
+) {
+    let mut all = roles.clone();
+    for r in role_list(wanted) {
+        if !all.contains(&r) {
+            all.push(r);
+        }
+    }
+    if all.len() == roles.len() {
+        return;
+    }
+    let path = format!("/api/v1/spaces/{space}/assignments/{id}");
+    let body = spec::shape_request(
+        "PUT",
+        "/api/v1/spaces/{spaceId}/assignments/{assignmentId}",
+        &json!({ "roles": all }),
+    );
+    if let Err(err) = ctx
+        .client
+        .call_json(&Request::new(Method::PUT, path).json(&body))
+        .await
+    {
+        ctx.manual(
+            e,
+            format!(
+                "roles {} of {assignee} could not be added to its assignment: {}",
+                roles_of(wanted),
+                api_err(err)
+            ),
+        );
+    }
+}
+
+async fn add_assignments(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    space: &str,
+    have: &HashMap<String, (String, Vec<String>)>,
+) {
     for a in e.doc["assignments"].as_array().into_iter().flatten() {
         let old = a["assigneeId"].as_str().unwrap_or_default();
         let Some(assignee) = ctx.mapped(old) else {
@@ -1019,12 +1095,15 @@ async fn add_assignments(ctx: &Ctx<'_>, e: &Entry, space: &str, have: &HashSet<S
             );
             continue;
         };
-        if have.contains(&assignee)
-            || assignee == ctx.target.me
-                && a["roles"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().any(|x| x == "owner"))
+        if assignee == ctx.target.me
+            && a["roles"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|x| x == "owner"))
         {
+            continue;
+        }
+        if let Some(existing) = have.get(&assignee) {
+            add_missing_roles(ctx, e, space, &assignee, existing, a).await;
             continue;
         }
         let body = json!({"type": a["type"], "assigneeId": assignee, "roles": a["roles"]});
@@ -1036,7 +1115,19 @@ async fn add_assignments(ctx: &Ctx<'_>, e: &Entry, space: &str, have: &HashSet<S
         )
         .await
         {
-            if !err.contains("409") {
+            if err.contains("409") {
+                // Assigned meanwhile (a new space's creator, say): add what it lacks.
+                let now = space_assignments(ctx, space).await;
+                match now.get(&assignee) {
+                    Some(existing) => {
+                        add_missing_roles(ctx, e, space, &assignee, existing, a).await
+                    }
+                    None => ctx.manual(
+                        e,
+                        format!("assignment of {assignee} ({}) failed: {err}", roles_of(a)),
+                    ),
+                }
+            } else {
                 ctx.manual(
                     e,
                     format!("assignment of {assignee} ({}) failed: {err}", roles_of(a)),
@@ -1162,18 +1253,7 @@ async fn replace(ctx: &Ctx<'_>, e: &Entry, existing: &str) -> Written {
         ));
     }
     if k.name == "spaces" {
-        let have: HashSet<String> = ctx
-            .client
-            .list_all(
-                &format!("/api/v1/spaces/{existing}/assignments"),
-                "limit=100",
-                "data",
-            )
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|a| a["assigneeId"].as_str().map(str::to_string))
-            .collect();
+        let have = space_assignments(ctx, existing).await;
         add_assignments(ctx, e, existing, &have).await;
     }
     Ok((
@@ -1609,14 +1689,14 @@ async fn import_glossary(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Wr
     Ok((Some(id), String::new()))
 }
 
-async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
-    let cond = e
-        .doc
-        .get("condition")
-        .cloned()
-        .ok_or("the snapshot holds no condition for this alert")?;
+/// Creates a condition from its document as `GET` answers it (wrapped in
+/// `conditionResponse` or not), its references rewritten; gives its new ID.
+async fn create_condition(ctx: &Ctx<'_>, cond: &Value) -> Result<String, String> {
     // The condition as GET answers it wraps the definition; a create names its type.
-    let inner = cond.get("conditionResponse").cloned().unwrap_or(cond);
+    let inner = cond
+        .get("conditionResponse")
+        .cloned()
+        .unwrap_or(cond.clone());
     let ty = match inner.get("type").and_then(Value::as_str) {
         Some(t) => t.to_string(),
         None if inner.get("compoundCondition").is_some() => "compound".into(),
@@ -1632,7 +1712,7 @@ async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
     let cond_body = spec::shape_request("POST", "/api/v1/conditions", &cond_body);
     let created = post(ctx, "/api/v1/conditions", "", &cond_body).await?;
     // Conditions carry their ID inside conditionBase, as Qlik answers them.
-    let cond_id = [
+    Ok([
         "/id",
         "/conditionResponse/dataCondition/conditionBase/id",
         "/conditionResponse/compoundCondition/conditionBase/id",
@@ -1642,7 +1722,35 @@ async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
     .iter()
     .find_map(|p| created.pointer(p).and_then(Value::as_str))
     .ok_or("the condition answered without an ID")?
-    .to_string();
+    .to_string())
+}
+
+async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
+    let cond = e
+        .doc
+        .get("condition")
+        .cloned()
+        .ok_or("the snapshot holds no condition for this alert")?;
+    // A compound condition names other conditions by ID: those are created first (the
+    // backup keeps them beside the alert) and the compound is rewritten to their new IDs.
+    for member in compound_members(&cond) {
+        if lock(&ctx.map).contains(&member) {
+            continue;
+        }
+        let Some(doc) = e.doc.get(MEMBER_CONDITIONS).and_then(|m| m.get(&member)) else {
+            return Err(format!(
+                "its compound condition combines condition {member}, which the snapshot does not hold (a backup by an older qcb): recreate the alert's condition by hand"
+            ));
+        };
+        if !compound_members(doc).is_empty() {
+            return Err(format!(
+                "condition {member} is itself compound: qcb restores one level of compound conditions; recreate this alert's condition by hand"
+            ));
+        }
+        let new = create_condition(ctx, doc).await?;
+        lock(&ctx.map).insert("conditions", &member, &new);
+    }
+    let cond_id = create_condition(ctx, &cond).await?;
     lock(&ctx.map).insert("conditions", e.str_at("/conditionId"), &cond_id);
     let mut body = ctx.body(e, Some(("POST", "/api/v1/data-alerts")));
     body["conditionId"] = json!(cond_id);

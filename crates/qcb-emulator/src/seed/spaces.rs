@@ -98,16 +98,38 @@ pub fn seed(s: &mut Seeder<'_>) {
         s.spaces.push((id.clone(), ty.to_string()));
         // A few users and a group per space; the admin holds no role in most managed spaces,
         // which is what blocks exports for an admin API key in a real tenant.
+        // Qlik holds one assignment per assignee and space, with all its roles: a user drawn
+        // twice gets the second role on the first assignment.
+        let mut held: Vec<(String, String)> = Vec::new();
+        let mut assign = |s: &mut Seeder<'_>, ty: &str, assignee: &str, role: &str| {
+            match held.iter().find(|(a, _)| a == assignee) {
+                Some((_, existing)) => {
+                    // The same draws as a new assignment, so the rest of the seed is unchanged.
+                    let _ = (s.id(IdStyle::Hex24), s.past(300));
+                    if let Some(doc) = s.state.get_mut("space-assignments", existing) {
+                        if let Some(roles) = doc["roles"].as_array_mut() {
+                            if !roles.iter().any(|r| r == role) {
+                                roles.push(Value::from(role));
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let aid = assignment(s, &id, ty, assignee, &[role]);
+                    held.push((assignee.to_string(), aid));
+                }
+            }
+        };
         let members = 2 + (i % 4);
         for m in 0..members {
             let assignee = s.user();
             let roles = roles_for(ty);
             let role = roles[(i + m) % roles.len()];
-            assignment(s, &id, "user", &assignee, &[role]);
+            assign(s, "user", &assignee, role);
         }
         let groups = s.groups.clone();
         if let Some(g) = s.pick(&groups).cloned() {
-            assignment(s, &id, "group", &g, &["consumer"]);
+            assign(s, "group", &g, "consumer");
         }
         if ty != "managed" || i % 5 == 3 {
             let admin = s.admin_id.clone();
@@ -116,7 +138,7 @@ pub fn seed(s: &mut Seeder<'_>) {
             } else {
                 "producer"
             };
-            assignment(s, &id, "user", &admin, &[role]);
+            assign(s, "user", &admin, role);
         }
     }
 }

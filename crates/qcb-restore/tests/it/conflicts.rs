@@ -227,8 +227,44 @@ async fn conflicts_are_kept_renamed_or_replaced_as_asked() {
         "{}",
         app_step.reason
     );
+    // An assignee of the space lost its roles after the backup and got another: the restore
+    // adds the snapshot's roles back to its assignment (it never removes one).
+    let (assignment, roles_before) = {
+        let state = a.tenant().read();
+        let found = state
+            .values("space-assignments")
+            .find(|x| x["spaceId"] == space.as_str() && x["type"] == "user")
+            .map(|x| {
+                let roles: Vec<String> = x["roles"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
+                (str_of(x, "id").to_string(), roles)
+            })
+            .expect("a user assigned to the space");
+        found
+    };
+    let other = if roles_before.iter().any(|r| r == "facilitator") {
+        "consumer"
+    } else {
+        "facilitator"
+    };
+    a.tenant()
+        .write()
+        .get_mut("space-assignments", &assignment)
+        .expect("the assignment")["roles"] = json!([other]);
     a.tenant().reset_counters();
     let report = restore_with(&c, &repo, &snap, &sel, OnConflict::Replace).await;
+    let roles = doc(&a, "space-assignments", &assignment)["roles"].clone();
+    for r in roles_before.iter().map(String::as_str).chain([other]) {
+        assert!(
+            roles.as_array().is_some_and(|l| l.iter().any(|x| x == r)),
+            "{r} in {roles}"
+        );
+    }
     assert_eq!(outcome(&report, &space).outcome, Outcome::Done);
     assert_eq!(outcome(&report, &conn).outcome, Outcome::Done);
     let kept = outcome(&report, &app);

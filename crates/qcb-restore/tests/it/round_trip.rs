@@ -21,6 +21,8 @@ async fn demo_tenant_comes_back_whole_in_an_empty_tenant() {
     let repo = repo(tmp.path());
     let ca = client(&a, 60.0);
     let cb = client(&b, 60.0);
+    let shares = share_apps_in_spaces(&ca).await;
+    assert!(shares > 0, "the demo tenant has shared spaces with apps");
     let (manifest, snap) = back_up(&ca, &repo).await;
 
     // The plan writes nothing.
@@ -167,6 +169,9 @@ async fn demo_tenant_comes_back_whole_in_an_empty_tenant() {
 
     // Regression: tenant-settings were never restored (the spec's PATCH is a generic JSON
     // Patch naming no field, so the plan compared nothing and called them identical).
+    // Regressions found when sub-resources were first compared: a compound data-alert
+    // condition came back naming A's condition IDs (the snapshot did not hold the conditions
+    // it combines); an assignee already in a space lost the snapshot's other roles.
     assert!(
         fid.problems().is_empty(),
         "not restored faithfully (and not listed as a manual step on that item and field):\n{}",
@@ -466,6 +471,47 @@ async fn a_deleted_space_comes_back_with_its_apps_tasks_and_assignments() {
         let now = after.counts.get(kind).map(|c| c.total).unwrap_or(0);
         assert_eq!(now, count.total, "{kind} count after the restore");
     }
+}
+
+/// The demo tenant seeds no space shares: each shared space with an app shares its first
+/// app with a user (up to three), so that the round trip has shares to compare. The number
+/// made.
+async fn share_apps_in_spaces(c: &qcb_qlik::TenantClient) -> usize {
+    let spaces = c
+        .list_all("/api/v1/spaces", "limit=100", "data")
+        .await
+        .expect("spaces");
+    let apps = c
+        .list_all("/api/v1/items", "resourceType=app&limit=100", "data")
+        .await
+        .expect("apps");
+    let users = c
+        .list_all("/api/v1/users", "limit=100", "data")
+        .await
+        .expect("users");
+    let mut made = 0;
+    for (space, user) in spaces
+        .iter()
+        .filter(|s| s["type"] == "shared")
+        .zip(users.iter().rev())
+    {
+        let Some(app) = apps.iter().find(|i| i["spaceId"] == space["id"]) else {
+            continue;
+        };
+        let body = json!({
+            "type": "user", "assigneeId": user["id"], "resourceId": app["resourceId"],
+            "resourceType": "app", "roles": ["consumer"],
+        });
+        let path = format!("/api/v1/spaces/{}/shares", str_of(space, "id"));
+        c.call_json(&qcb_qlik::Request::new(qcb_qlik::Method::POST, path).json(&body))
+            .await
+            .expect("share");
+        made += 1;
+        if made == 3 {
+            break;
+        }
+    }
+    made
 }
 
 /// Each restored sharing task, read back from B, names the new IDs: of its app, of the

@@ -1,14 +1,16 @@
 //! The fidelity of a round trip: every item of tenant A matched to the one item of B it came
 //! back as (through the restore's own old → new IDs, else its natural key), both reduced to
 //! what a restore can bring back (A's IDs mapped to B's; server-managed fields out), compared
-//! field by field. A difference is excused only by a manual step of the report that names
-//! the item and is about that field.
+//! field by field; and what a backup reads per item beside it (a space's assignments and
+//! shares, a collection's items, a data alert's condition, a glossary's export), compared
+//! item by item as sets of members. A difference is excused only by a manual step of the
+//! report that names the item and is about that field.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use futures::StreamExt;
-use qcb_catalog::{spec, ComponentKind, Restore, Source};
+use qcb_catalog::{spec, ComponentKind, Restore, Source, Sub};
 use qcb_qlik::TenantClient;
 use qcb_restore::ids::IdMap;
 use qcb_restore::{ManualStep, Outcome, RestoreReport};
@@ -122,13 +124,21 @@ pub async fn compare(ca: &TenantClient, cb: &TenantClient, report: &RestoreRepor
         let in_b = read_kind(cb, k, &tb).await;
         let steps: Vec<&ManualStep> = report.manual.iter().filter(|m| m.kind == k.name).collect();
         let matched = match_items(k, &in_a, &in_b, report, &map, &mut f.matching);
+        let parents = Parents {
+            k,
+            in_a: &in_a,
+            in_b: &in_b,
+            matched: &matched,
+            steps: &steps,
+        };
+        let sub_rows = compare_subs(ca, cb, &parents, report, &map, &mut f.differences).await;
         let mut row = Row {
             kind: k.name.to_string(),
             items: in_a.len(),
             runbook: steps.len(),
             ..Row::default()
         };
-        for (a, j) in in_a.iter().zip(matched) {
+        for (a, &j) in in_a.iter().zip(&matched) {
             let item = Item::of(k, a, report, &steps);
             let found = match j {
                 Some(j) => item.compare(a, &in_b[j], &map),
@@ -142,6 +152,7 @@ pub async fn compare(ca: &TenantClient, cb: &TenantClient, report: &RestoreRepor
             f.differences.extend(found);
         }
         f.rows.push(row);
+        f.rows.extend(sub_rows);
     }
     f
 }
@@ -270,6 +281,334 @@ impl<'r> Item<'r> {
         }
         out
     }
+}
+
+// ---- sub-resources: what a backup reads per item beside its document (a space's
+// assignments and shares, a collection's items, a data alert's condition), compared item by
+// item as sets of members.
+
+/// A kind's items in A and B, and the item of B each item of A came back as.
+struct Parents<'p, 'r> {
+    k: &'static ComponentKind,
+    in_a: &'p [Value],
+    in_b: &'p [Value],
+    matched: &'p [Option<usize>],
+    /// Manual steps on items of the kind.
+    steps: &'p [&'r ManualStep],
+}
+
+/// The table's name for a sub-resource: `space-assignments`, `data-alert-conditions`.
+pub fn sub_row(kind: &str, sub: &str) -> String {
+    let parent = match kind.strip_suffix("ies") {
+        Some(stem) => format!("{stem}y"),
+        None => kind.strip_suffix('s').unwrap_or(kind).to_string(),
+    };
+    let plural = if sub.ends_with('s') { "" } else { "s" };
+    format!("{parent}-{sub}{plural}")
+}
+
+/// One row per sub-resource of the kind: each item of A's members (A's IDs mapped, reduced
+/// to what the restore writes) against those of the item of B it came back as. A difference
+/// is excused as a difference in the item's own field `/<sub>` would be: by a step about that
+/// field, or by the whole item being left to a person.
+async fn compare_subs(
+    ca: &TenantClient,
+    cb: &TenantClient,
+    p: &Parents<'_, '_>,
+    report: &RestoreReport,
+    map: &IdMap,
+    out: &mut Vec<Difference>,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for sub in p.k.subs {
+        let kind = sub_row(p.k.name, sub.name);
+        let at = format!("/{}", sub.name);
+        let read: Vec<(Read, Option<Read>)> =
+            futures::stream::iter(p.in_a.iter().zip(p.matched).map(|(a, j)| {
+                let b = j.map(|j| &p.in_b[j]);
+                async move {
+                    let in_b = match b {
+                        Some(b) => Some(read_sub(cb, p.k, sub, b).await),
+                        None => None,
+                    };
+                    (read_sub(ca, p.k, sub, a).await, in_b)
+                }
+            }))
+            .buffered(16)
+            .collect()
+            .await;
+        let mut row = Row {
+            kind: kind.clone(),
+            items: p.in_a.len(),
+            runbook: p
+                .steps
+                .iter()
+                .filter(|m| step_about(report, p.k, m, &at))
+                .count(),
+            ..Row::default()
+        };
+        for (a, (in_a, in_b)) in p.in_a.iter().zip(read) {
+            let item = Item::of(p.k, a, report, p.steps);
+            let mut found = match in_b {
+                None => vec![item.missing()],
+                Some(in_b) => {
+                    let want = members(p.k, sub, &in_a, map);
+                    let have = members(p.k, sub, &in_b, &IdMap::default());
+                    member_differences(&want, &have)
+                        .into_iter()
+                        .map(|inner| {
+                            let field = format!("{at}{inner}");
+                            let inner = inner.as_str();
+                            let (x, y) = (
+                                want.pointer(inner).cloned().unwrap_or_default(),
+                                have.pointer(inner).cloned().unwrap_or_default(),
+                            );
+                            let by = item.excuse(&field, false);
+                            item.difference(field, x, y, by)
+                        })
+                        .collect()
+                }
+            };
+            if found.is_empty() {
+                row.equal += 1;
+            } else {
+                row.differing += 1;
+            }
+            for d in &mut found {
+                d.kind = kind.clone();
+            }
+            out.extend(found);
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// The fields where two reduced sub-resources differ, each reported where one side has a
+/// member (or a field) the other has not.
+fn member_differences(want: &Value, have: &Value) -> Vec<String> {
+    let mut fields = Vec::new();
+    diff(Some(want), Some(have), "", &mut fields);
+    let mut fields: Vec<String> = fields
+        .iter()
+        .map(|f| outermost_absent(want, have, f))
+        .collect();
+    fields.dedup();
+    fields
+}
+
+/// Where a difference at `field` is reported: the outermost field that one side has and
+/// the other not (a member missing in B is one difference, not one per field of it).
+fn outermost_absent(want: &Value, have: &Value, field: &str) -> String {
+    let absent = |v: &Value, p: &str| v.pointer(p).is_none_or(Value::is_null);
+    let mut at = String::new();
+    for step in field.split('/').skip(1) {
+        at = format!("{at}/{step}");
+        if absent(want, &at) != absent(have, &at) {
+            return at;
+        }
+    }
+    field.to_string()
+}
+
+/// Whether a manual step is about a sub-resource: it names the field (`assignment of …`
+/// covers `/assignments`), or its item was left to a person whole.
+fn step_about(report: &RestoreReport, k: &ComponentKind, m: &ManualStep, at: &str) -> bool {
+    let whole = report
+        .results
+        .iter()
+        .any(|r| r.kind == k.name && r.id == m.id && r.outcome == Outcome::Manual);
+    whole
+        || Scope::of(k.name, &m.what)
+            .fields
+            .iter()
+            .any(|p| covers(p, at) || covers(at, p))
+}
+
+/// A sub-resource as read: its members (a single document is one), or why it could not be.
+type Read = Result<Vec<Value>, String>;
+
+/// An item's sub-resource, read where the backup reads it. A compound condition's
+/// conditions are read too, each in its place (see `expand_compound`).
+async fn read_sub(c: &TenantClient, k: &ComponentKind, sub: &Sub, parent: &Value) -> Read {
+    let path = sub.path.replace("{id}", &id_of(k, parent));
+    match sub.list {
+        Some((query, property)) => c
+            .list_all(&path, query, property)
+            .await
+            .map_err(|e| e.to_string()),
+        None => {
+            let mut d = c.get_json(&path, "").await.map_err(|e| e.to_string())?;
+            if sub.name == "condition" {
+                expand_compound(c, &mut d, 0).await;
+            }
+            Ok(vec![d])
+        }
+    }
+}
+
+/// A compound condition names its conditions by ID, in a list and in its expression: each ID
+/// is replaced by the condition it names (read at `/api/v1/conditions/{id}`; null where the
+/// tenant has none) and, in the expression, by its place (`$0`), so that A's conditions are
+/// compared with the ones B's compound condition names, whatever their IDs.
+fn expand_compound<'a>(
+    c: &'a TenantClient,
+    d: &'a mut Value,
+    depth: usize,
+) -> futures::future::BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let inner = if d.get("conditionResponse").is_some() {
+            &mut d["conditionResponse"]
+        } else {
+            d
+        };
+        let Some(data) = inner.pointer_mut("/compoundCondition/data") else {
+            return;
+        };
+        let ids: Vec<String> = data["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let mut named = Vec::new();
+        for id in &ids {
+            let mut cond = c
+                .get_json(&format!("/api/v1/conditions/{id}"), "")
+                .await
+                .unwrap_or(Value::Null);
+            if depth < 4 && !cond.is_null() {
+                expand_compound(c, &mut cond, depth + 1).await;
+            }
+            named.push(cond);
+        }
+        if let Some(e) = data["expression"].as_str() {
+            let mut e = e.to_string();
+            for (i, id) in ids.iter().enumerate() {
+                e = e.replace(id.as_str(), &format!("${i}"));
+            }
+            data["expression"] = json!(e);
+        }
+        data["conditions"] = Value::Array(named);
+    })
+}
+
+/// A sub-resource reduced for comparison: a list as an object of its members by their key
+/// (the order Qlik lists them in is not the restore's to keep), a single document as itself.
+fn members(k: &ComponentKind, sub: &Sub, read: &Read, map: &IdMap) -> Value {
+    let docs = match read {
+        Ok(d) => d,
+        Err(e) => return json!(format!("(could not be read: {e})")),
+    };
+    if sub.list.is_none() {
+        return docs
+            .first()
+            .map(|d| member(k, sub, d, map))
+            .unwrap_or_default();
+    }
+    let mut out = serde_json::Map::new();
+    for d in docs {
+        let m = member(k, sub, d, map);
+        let key = member_key(k, sub, &m);
+        let mut unique = key.clone();
+        for n in 2.. {
+            if !out.contains_key(&unique) {
+                break;
+            }
+            unique = format!("{key} #{n}");
+        }
+        out.insert(unique, m);
+    }
+    Value::Object(out)
+}
+
+/// One member reduced to what a restore writes, A's IDs mapped to B's: the fields of the
+/// create request (so its own ID, its parent's, stamps and links are out).
+fn member(k: &ComponentKind, sub: &Sub, d: &Value, map: &IdMap) -> Value {
+    let mut m = d.clone();
+    match (k.name, sub.name) {
+        ("data-alerts", "condition") => return condition(d, map),
+        ("glossaries", "export") => return glossary_export(d, map),
+        // A member is an item of the tenant, added by its ID (B's own): which resource it
+        // stands for, and its name.
+        ("collections", "items") => {
+            m = json!({"resourceType": d["resourceType"], "resourceId": d["resourceId"], "name": d["name"]});
+            map.rewrite(&mut m);
+            return m;
+        }
+        _ => {}
+    }
+    map.rewrite(&mut m);
+    let create = match (k.name, sub.name) {
+        ("spaces", "assignments") => "/api/v1/spaces/{spaceId}/assignments",
+        ("spaces", "shares") => "/api/v1/spaces/{spaceId}/shares",
+        _ => sub.path,
+    };
+    let mut m = spec::shape_request("POST", create, &m);
+    // Roles are a set.
+    if let Some(roles) = m.get_mut("roles").and_then(Value::as_array_mut) {
+        roles.sort_by_key(Value::to_string);
+    }
+    m
+}
+
+/// Who or what a member is about: one assignment per assignee, one share per assignee and
+/// resource, one member per resource.
+fn member_key(k: &ComponentKind, sub: &Sub, m: &Value) -> String {
+    let fields: &[&str] = match (k.name, sub.name) {
+        ("spaces", "assignments") => &["type", "assigneeId"],
+        ("spaces", "shares") => &["type", "assigneeId", "resourceType", "resourceId"],
+        ("collections", "items") => &["resourceType", "resourceId"],
+        _ => &["id"],
+    };
+    fields
+        .iter()
+        .map(|f| m[*f].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A glossary's export as its import carries it, the IDs of its categories and terms (new in
+/// each import) replaced by their names wherever the export names them.
+fn glossary_export(d: &Value, map: &IdMap) -> Value {
+    let mut m = d.clone();
+    map.rewrite(&mut m);
+    let mut m = spec::shape_request("POST", "/api/v1/glossaries/actions/import", &m);
+    let mut own = IdMap::default();
+    for (list, what) in [("categories", "category"), ("terms", "term")] {
+        for x in m[list].as_array().into_iter().flatten() {
+            if let (Some(id), Some(name)) = (x["id"].as_str(), x["name"].as_str()) {
+                own.insert(what, id, &format!("({what} {name})"));
+            }
+        }
+    }
+    own.rewrite(&mut m);
+    m
+}
+
+/// A condition as its create request carries it (the spec marks its ID, owner, stamps and
+/// last reload read-only), with the conditions a compound one names each reduced the same way.
+fn condition(d: &Value, map: &IdMap) -> Value {
+    let mut inner = d.get("conditionResponse").unwrap_or(d).clone();
+    let named = inner
+        .pointer_mut("/compoundCondition/data/conditions")
+        .map(Value::take);
+    map.rewrite(&mut inner);
+    let mut shaped = spec::shape_request("POST", "/api/v1/conditions", &inner);
+    if let Some(Value::Array(named)) = named {
+        let named = named
+            .iter()
+            .map(|c| {
+                if c.is_null() {
+                    Value::Null
+                } else {
+                    condition(c, map)
+                }
+            })
+            .collect();
+        shaped["compoundCondition"]["data"]["conditions"] = Value::Array(named);
+    }
+    shaped
 }
 
 /// Whether the field pattern `p` (a JSON pointer; `*` matches one step) is `field` or holds it.
@@ -839,4 +1178,62 @@ fn reload_tasks_on_one_schedule_are_matched_apart_and_their_apps_compared() {
         ("/appId", &json!("app-b2"), &json!("app-b1"))
     );
     assert!(found[0].excused_by.is_none());
+}
+
+/// Sub-resources were not compared: a space's assignee restored as the wrong user, or a
+/// compound condition naming conditions B does not have, passed. Members are compared as a
+/// set by what they are about (order, their own IDs and stamps aside), A's IDs mapped, and a
+/// compound condition through the conditions it names.
+#[test]
+fn sub_resources_are_compared_as_sets_with_ids_mapped() {
+    let spaces = qcb_catalog::kind("spaces").expect("kind");
+    let assignments = &spaces.subs[0];
+    let mut map = IdMap::default();
+    map.insert("users", "ua1", "ub1");
+    map.insert("users", "ua2", "ub2");
+    map.insert("apps", "app-a", "app-b");
+    let a: Read = Ok(vec![
+        json!({"id": "x1", "type": "user", "assigneeId": "ua1", "roles": ["producer", "consumer"],
+            "createdAt": "2025-01-01T00:00:00Z"}),
+        json!({"id": "x2", "type": "user", "assigneeId": "ua2", "roles": ["consumer"]}),
+    ]);
+    // Listed in another order, new IDs and times, roles reordered: the same. The second
+    // assignee is the wrong user.
+    let b: Read = Ok(vec![
+        json!({"id": "y2", "type": "user", "assigneeId": "ub9", "roles": ["consumer"]}),
+        json!({"id": "y1", "type": "user", "assigneeId": "ub1", "roles": ["consumer", "producer"],
+            "createdAt": "2026-01-01T00:00:00Z"}),
+    ]);
+    let want = members(spaces, assignments, &a, &map);
+    let have = members(spaces, assignments, &b, &IdMap::default());
+    assert_eq!(
+        member_differences(&want, &have),
+        vec!["/user ub2", "/user ub9"]
+    );
+
+    let alerts = qcb_catalog::kind("data-alerts").expect("kind");
+    let condition = &alerts.subs[0];
+    let data = |id: &str, app: &str| {
+        json!({"type": "data", "dataCondition": {"conditionBase": {"id": id, "type": "data",
+            "appId": app, "created": "2025-01-01T00:00:00Z"}, "measures": [{"title": "Sales"}]}})
+    };
+    let compound = |app: &str, named: Value| {
+        json!({"hideSelections": false, "conditionResponse": {"type": "compound",
+            "compoundCondition": {"conditionBase": {"id": "c0", "type": "compound", "appId": app},
+            "data": {"conditions": named, "expression": "$0 AND $1"}}}})
+    };
+    let a: Read = Ok(vec![compound(
+        "app-a",
+        json!([data("c1", "app-a"), data("c2", "app-a")]),
+    )]);
+    // B's first condition is A's under a new ID; its second is none B has.
+    let b: Read = Ok(vec![compound("app-b", json!([data("d1", "app-b"), null]))]);
+    let want = members(alerts, condition, &a, &map);
+    let have = members(alerts, condition, &b, &IdMap::default());
+    assert_eq!(
+        member_differences(&want, &have),
+        vec!["/compoundCondition/data/conditions/1"]
+    );
+    assert_eq!(sub_row("data-alerts", "condition"), "data-alert-conditions");
+    assert_eq!(sub_row("glossaries", "export"), "glossary-exports");
 }
