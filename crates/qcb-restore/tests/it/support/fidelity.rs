@@ -825,13 +825,6 @@ fn server_managed(kind: &str) -> &'static [&'static str] {
             "/status",
             "/errorCode",
             "/authFailures",
-            // The spec's getEmailConfig repeats providerConfig's BasicAuth fields at the top
-            // for the legacy PATCH; providerConfig, which the restore writes (PUT), is compared.
-            "/serverAddress",
-            "/serverPort",
-            "/securityType",
-            "/username",
-            "/emailAddress",
         ],
         _ => &[],
     }
