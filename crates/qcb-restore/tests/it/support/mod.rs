@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use qcb_backup::{backup, BackupOptions, Manifest};
-use qcb_catalog::{ComponentKind, Source};
 use qcb_emulator::{Emulator, EmulatorConfig, Profile};
 use qcb_qlik::{Budget, ClientOptions, Credentials, TenantClient, TenantUrl};
 use qcb_repo::{Repo, RepoOptions, SnapshotInfo};
@@ -63,42 +62,6 @@ pub async fn back_up(c: &TenantClient, repo: &Arc<Repo>) -> (Manifest, SnapshotI
         .await
         .expect("backup");
     (out.manifest, out.snapshot.expect("snapshot"))
-}
-
-// The benchmark (benches/restore.rs includes this module) compares with it.
-#[allow(unused_imports)]
-pub use fidelity::normalise;
-
-/// Every item of a kind in a tenant, by its match key without the ID fields (so A's key finds
-/// B's item without the ID map). Items sharing the rest of their key collapse into one: a
-/// rough view for the benchmark's summary; the round-trip tests use `fidelity::compare`.
-pub async fn items(c: &TenantClient, k: &ComponentKind) -> BTreeMap<String, Value> {
-    let Source::List {
-        path,
-        query,
-        property,
-    } = k.source
-    else {
-        return BTreeMap::new();
-    };
-    let docs = c.list_all(path, query, property).await.unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for d in docs {
-        let key = if k.match_on.is_empty() {
-            d.pointer(&format!("/{}", k.name_field))
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        } else {
-            k.match_on
-                .iter()
-                .filter(|p| !p.ends_with("Id") && **p != "/space")
-                .map(|p| d.pointer(p).map(|v| v.to_string()).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("|")
-        };
-        out.insert(key, d);
-    }
-    out
 }
 
 /// The map the restore learnt, from its report.
