@@ -77,6 +77,10 @@ pub(crate) struct Authenticator {
 }
 
 impl Authenticator {
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
     pub(crate) fn new(
         creds: Credentials,
         tenant: TenantUrl,

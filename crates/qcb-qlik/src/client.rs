@@ -21,7 +21,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::{Authenticator, Credentials};
+use crate::auth::{Authenticator, Credentials, UserLookup};
 use crate::error::{parse_error_body, ClientError, RequestName};
 use crate::limiter::{Budget, Limiter};
 use crate::tenant_url::TenantUrl;
@@ -221,6 +221,15 @@ impl TenantClient {
 
     pub fn tenant(&self) -> &TenantUrl {
         &self.inner.tenant
+    }
+
+    /// The same OAuth client acting as `user` (`urn:qlik:oauth:user-impersonation`); `None`
+    /// for an API key, which cannot. It has a token and limits of its own: Qlik counts an
+    /// impersonated user's requests as that user's. Whether the tenant lets this client
+    /// impersonate shows at its first request (the token endpoint refuses it).
+    pub fn impersonating(&self, user: UserLookup) -> Option<TenantClient> {
+        let creds = self.inner.auth.credentials().impersonating(user)?;
+        TenantClient::new(self.inner.tenant.clone(), creds, self.inner.opts.clone()).ok()
     }
 
     pub fn counters(&self) -> ApiCounters {

@@ -276,6 +276,9 @@ struct Ctx<'a> {
     /// Space shares to add once apps exist: (new space, share document).
     shares: Mutex<Vec<(String, Value, usize)>>,
     fallback: Option<FallbackOwner>,
+    /// Clients acting as a target user (OAuth impersonation), by user ID; `None` once the
+    /// tenant refused it (not tried again).
+    as_user: tokio::sync::Mutex<HashMap<String, Option<TenantClient>>>,
 }
 
 /// Whom an item goes to: a target user, and whether it is the fallback owner.
@@ -541,6 +544,7 @@ pub async fn apply(
         space_owners: Mutex::new(Vec::new()),
         shares: Mutex::new(Vec::new()),
         fallback: fallback.clone(),
+        as_user: tokio::sync::Mutex::new(HashMap::new()),
     };
     let unmapped = plan.unmapped.clone();
     let mut results = Vec::new();
@@ -787,11 +791,80 @@ async fn create_plain(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Writt
         }
         _ => {}
     }
-    let created = post(ctx, path, "", &body).await?;
+    let created = match task_owner(e) {
+        Some(owner) => create_as(ctx, &owner, path, &body).await?,
+        None => post(ctx, path, "", &body).await?,
+    };
     let new_id = new_id_of(k, &created).ok_or_else(|| format!("{path} answered without an ID"))?;
     lock(&ctx.map).insert(k.name, &e.id, &new_id);
     after_create(ctx, e, &new_id, &created, &mut notes).await;
     Ok((Some(new_id), notes.join("; ")))
+}
+
+/// The user a task of the snapshot ran as, in the snapshot's IDs (`None` for other kinds).
+fn task_owner(e: &Entry) -> Option<String> {
+    let owner = match e.kind.name {
+        "reload-tasks" => e.str_at("/userId").to_string(),
+        "scheduling-tasks" => e
+            .doc
+            .pointer("/metadata/ownerId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => return None,
+    };
+    (!owner.is_empty()).then_some(owner)
+}
+
+/// The user a created task runs as, from the create's answer.
+fn created_owner(kind: &str, created: &Value) -> Option<String> {
+    let p = if kind == "reload-tasks" {
+        "/userId"
+    } else {
+        "/metadata/ownerId"
+    };
+    created
+        .pointer(p)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Creates a task as its owner when the owner is in the target and this OAuth client may
+/// impersonate users: no task API takes an owner, and a task runs as whoever created it.
+/// Else (an API key, impersonation refused, the owner absent) as the restorer; the step
+/// after the create says so.
+async fn create_as(ctx: &Ctx<'_>, owner: &str, path: &str, body: &Value) -> Result<Value, String> {
+    let user = ctx.mapped(owner).filter(|u| *u != ctx.target.me);
+    if let Some(user) = user {
+        let client = {
+            let mut clients = ctx.as_user.lock().await;
+            clients
+                .entry(user.clone())
+                .or_insert_with(|| {
+                    ctx.client
+                        .impersonating(qcb_qlik::UserLookup::UserId(user.clone()))
+                })
+                .clone()
+        };
+        if let Some(client) = client {
+            match client
+                .call_json(&Request::new(Method::POST, path).json(body))
+                .await
+            {
+                Ok((_, v)) => return Ok(v),
+                Err(err) => {
+                    // Not allowed to impersonate (or the user may not create it): once per
+                    // user, then as the restorer.
+                    tracing::info!(
+                        "creating a task as its owner {user} failed ({}); creating it as the restorer",
+                        api_err(err)
+                    );
+                    ctx.as_user.lock().await.insert(user, None);
+                }
+            }
+        }
+    }
+    post(ctx, path, "", body).await
 }
 
 /// What a created item still needs: assignments, members, owner, state.
@@ -876,8 +949,13 @@ async fn after_create(
                     .and_then(Value::as_str)
                     .unwrap_or_default()
             };
-            if ctx.mapped(owner).as_deref() != Some(ctx.target.me.as_str()) && !owner.is_empty() {
-                ctx.manual(e, "it now runs as the identity that restored it; Qlik offers no API to hand a task over, so its owner recreates or takes it over in the console if it must run as them".into());
+            let runs_as = created_owner(e.kind.name, created);
+            let wanted = ctx.mapped(owner);
+            if !owner.is_empty()
+                && wanted.as_deref() != Some(ctx.target.me.as_str())
+                && (wanted.is_none() || runs_as != wanted)
+            {
+                ctx.manual(e, "it now runs as the identity that restored it; Qlik offers no API to hand a task over (qcb creates a task as its owner only when its OAuth client may impersonate users), so its owner recreates or takes it over in the console if it must run as them".into());
             }
             task_state(ctx, e, new_id, created).await;
         }

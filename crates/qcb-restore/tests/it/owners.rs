@@ -185,3 +185,130 @@ async fn owners_missing_in_the_target_go_to_the_fallback_owner_and_are_reported(
     }
     assert!(checked.0 > 0 && checked.1 > 0, "{checked:?}");
 }
+
+/// No task API takes an owner, and a task runs as whoever creates it: with an OAuth client
+/// that may impersonate users, each task is created as its (restored) owner; with an API key,
+/// which cannot, as the restorer — and the report says so for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_created_as_their_owners_when_the_client_may_impersonate() {
+    let a = emulator(Profile::Demo, SCALE).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let ca = client(&a, SCALE);
+    let (_, snap) = back_up(&ca, &repo).await;
+    let sel = Selection {
+        only: vec![
+            "users".into(),
+            "groups".into(),
+            "spaces".into(),
+            "data-connections".into(),
+            "apps".into(),
+            "reload-tasks".into(),
+        ],
+        ..Selection::default()
+    };
+    let owners_in_a: std::collections::BTreeMap<String, String> = ca
+        .list_all("/api/v1/users", "limit=100", "data")
+        .await
+        .expect("users of A")
+        .iter()
+        .map(|u| {
+            (
+                str_of(u, "id").to_string(),
+                str_of(u, "subject").to_string(),
+            )
+        })
+        .collect();
+    let tasks_in_a = ca
+        .list_all("/api/v1/reload-tasks", "limit=100", "data")
+        .await
+        .expect("tasks of A");
+    assert!(!tasks_in_a.is_empty());
+
+    for impersonate in [true, false] {
+        let b = emulator(Profile::Empty, SCALE).await;
+        let cb = if impersonate {
+            client(&b, SCALE)
+        } else {
+            api_key_client(&b, SCALE)
+        };
+        let prepared = prepare(
+            &cb,
+            repo.clone(),
+            snap.clone(),
+            &sel,
+            &TenantMap::default(),
+            "",
+        )
+        .await
+        .expect("plan");
+        let report = execute(
+            &cb,
+            repo.clone(),
+            prepared,
+            &Secrets::default(),
+            &ApplyOptions::default(),
+            None,
+        )
+        .await
+        .expect("restore");
+        let subjects_in_b: std::collections::BTreeMap<String, String> = cb
+            .list_all("/api/v1/users", "limit=100", "data")
+            .await
+            .expect("users of B")
+            .iter()
+            .map(|u| {
+                (
+                    str_of(u, "id").to_string(),
+                    str_of(u, "subject").to_string(),
+                )
+            })
+            .collect();
+        let tasks_in_b = cb
+            .list_all("/api/v1/reload-tasks", "limit=100", "data")
+            .await
+            .expect("tasks of B");
+        assert_eq!(tasks_in_b.len(), tasks_in_a.len(), "{}", report.summary());
+        // Task by task (through the restore's ID map): does it run as its owner's user in B?
+        let new_ids = report
+            .id_map
+            .get("reload-tasks")
+            .cloned()
+            .unwrap_or_default();
+        let as_owner = tasks_in_a
+            .iter()
+            .filter(|t| {
+                let want = owners_in_a.get(str_of(t, "userId"));
+                let new = new_ids
+                    .get(str_of(t, "id"))
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                let got = tasks_in_b
+                    .iter()
+                    .find(|b| str_of(b, "id") == new)
+                    .and_then(|b| subjects_in_b.get(str_of(b, "userId")));
+                want.is_some() && got == want
+            })
+            .count();
+        let steps = report
+            .manual
+            .iter()
+            .filter(|m| {
+                m.kind == "reload-tasks" && m.what.contains("runs as the identity that restored it")
+            })
+            .count();
+        if impersonate {
+            assert_eq!(as_owner, tasks_in_a.len(), "{:#?}", report.manual);
+            assert_eq!(steps, 0, "{:#?}", report.manual);
+        } else {
+            assert_eq!(as_owner, 0);
+            assert_eq!(
+                steps,
+                tasks_in_a.len(),
+                "one step per task: {:#?}",
+                report.manual
+            );
+        }
+        let _ = b.stop().await;
+    }
+}

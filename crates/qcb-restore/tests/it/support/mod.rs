@@ -49,6 +49,24 @@ pub fn client(e: &Emulator, time_scale: f64) -> TenantClient {
     .expect("client")
 }
 
+/// A client signing in with the tenant admin's API key (which cannot impersonate users).
+pub fn api_key_client(e: &Emulator, time_scale: f64) -> TenantClient {
+    let opts = ClientOptions {
+        budget: Budget {
+            fraction: 1.0,
+            burst: 50,
+            time_scale,
+        },
+        ..ClientOptions::default()
+    };
+    TenantClient::new(
+        TenantUrl::parse(&e.url()).expect("url"),
+        Credentials::ApiKey(SecretString::from(e.admin_api_key().to_string())),
+        opts,
+    )
+    .expect("client")
+}
+
 pub fn repo(dir: &std::path::Path) -> Arc<Repo> {
     let opts = RepoOptions::new(
         dir.join("repo").display().to_string(),
