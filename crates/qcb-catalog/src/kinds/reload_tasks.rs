@@ -9,7 +9,7 @@ pub const KIND: ComponentKind = ComponentKind {
         refers("/userId", "users"),
         refers("/spaceId", "spaces"),
     ],
-    restore_note: "Recreated after apps, with the new app IDs (deprecated API, sunset 2026-09).",
+    restore_note: "Recreated after apps, with the new app IDs (deprecated API, sunset 2026-09); created as its owner when the OAuth client may impersonate users, else it runs as the restorer.",
     ..ComponentKind::new(
         "reload-tasks",
         "reload-tasks",

@@ -8,8 +8,7 @@ pub const KIND: ComponentKind = ComponentKind {
         refers("/resourceId", "apps"),
         refers("/metadata/ownerId", "users"),
     ],
-    restore_note:
-        "Recreated after apps in dependency order, chained tasks after the tasks they wait on.",
+    restore_note: "Recreated after apps in dependency order, chained tasks after the tasks they wait on; created as its owner when the OAuth client may impersonate users, else it runs as the restorer.",
     ..ComponentKind::new(
         "scheduling-tasks",
         "scheduling-tasks",
