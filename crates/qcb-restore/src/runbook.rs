@@ -372,40 +372,20 @@ pub fn report_markdown(report: &RestoreReport) -> String {
             ));
         }
     }
-    let conflicts: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Conflict)
-        .collect();
-    if !conflicts.is_empty() {
-        o.push_str("\n## Conflicts left in place\n\nThe target holds an item of the same name that differs; it was kept as it is.\n\n");
-        for r in conflicts {
-            o.push_str(&format!(
-                "- {} **{}** (`{}`): {}\n",
-                r.kind,
-                md_escape(&r.name),
-                r.id,
-                md_escape(&r.detail)
-            ));
-        }
-    }
-    let failed: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed)
-        .collect();
-    if !failed.is_empty() {
-        o.push_str("\n## Failed\n\nRun the same restore again once the cause is fixed: what is already there is skipped.\n\n");
-        for r in failed {
-            o.push_str(&format!(
-                "- {} **{}** (`{}`): {}\n",
-                r.kind,
-                md_escape(&r.name),
-                r.id,
-                md_escape(&r.detail)
-            ));
-        }
-    }
+    outcome_section(
+        &mut o,
+        report,
+        Outcome::Conflict,
+        "Conflicts left in place",
+        "The target holds an item of the same name that differs; it was kept as it is.",
+    );
+    outcome_section(
+        &mut o,
+        report,
+        Outcome::Failed,
+        "Failed",
+        "Run the same restore again once the cause is fixed: what is already there is skipped.",
+    );
     if !report.id_map.is_empty() {
         o.push_str("\n## New IDs\n\n| kind | old | new |\n|---|---|---|\n");
         for (k, m) in &report.id_map {
@@ -415,4 +395,32 @@ pub fn report_markdown(report: &RestoreReport) -> String {
         }
     }
     o
+}
+
+/// A Markdown section listing the items that ended with `outcome` (none: no section).
+fn outcome_section(
+    o: &mut String,
+    report: &RestoreReport,
+    outcome: Outcome,
+    title: &str,
+    intro: &str,
+) {
+    let items: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome == outcome)
+        .collect();
+    if items.is_empty() {
+        return;
+    }
+    o.push_str(&format!("\n## {title}\n\n{intro}\n\n"));
+    for r in items {
+        o.push_str(&format!(
+            "- {} **{}** (`{}`): {}\n",
+            r.kind,
+            md_escape(&r.name),
+            r.id,
+            md_escape(&r.detail)
+        ));
+    }
 }

@@ -186,6 +186,21 @@ async fn owners_missing_in_the_target_go_to_the_fallback_owner_and_are_reported(
     assert!(checked.0 > 0 && checked.1 > 0, "{checked:?}");
 }
 
+/// A tenant's users: ID → subject.
+async fn subjects(c: &qcb_qlik::TenantClient) -> std::collections::BTreeMap<String, String> {
+    c.list_all("/api/v1/users", "limit=100", "data")
+        .await
+        .expect("users")
+        .iter()
+        .map(|u| {
+            (
+                str_of(u, "id").to_string(),
+                str_of(u, "subject").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// No task API takes an owner, and a task runs as whoever creates it: with an OAuth client
 /// that may impersonate users, each task is created as its (restored) owner; with an API key,
 /// which cannot, as the restorer — and the report says so for each.
@@ -207,18 +222,7 @@ async fn tasks_are_created_as_their_owners_when_the_client_may_impersonate() {
         ],
         ..Selection::default()
     };
-    let owners_in_a: std::collections::BTreeMap<String, String> = ca
-        .list_all("/api/v1/users", "limit=100", "data")
-        .await
-        .expect("users of A")
-        .iter()
-        .map(|u| {
-            (
-                str_of(u, "id").to_string(),
-                str_of(u, "subject").to_string(),
-            )
-        })
-        .collect();
+    let owners_in_a = subjects(&ca).await;
     let tasks_in_a = ca
         .list_all("/api/v1/reload-tasks", "limit=100", "data")
         .await
@@ -252,18 +256,7 @@ async fn tasks_are_created_as_their_owners_when_the_client_may_impersonate() {
         )
         .await
         .expect("restore");
-        let subjects_in_b: std::collections::BTreeMap<String, String> = cb
-            .list_all("/api/v1/users", "limit=100", "data")
-            .await
-            .expect("users of B")
-            .iter()
-            .map(|u| {
-                (
-                    str_of(u, "id").to_string(),
-                    str_of(u, "subject").to_string(),
-                )
-            })
-            .collect();
+        let subjects_in_b = subjects(&cb).await;
         let tasks_in_b = cb
             .list_all("/api/v1/reload-tasks", "limit=100", "data")
             .await

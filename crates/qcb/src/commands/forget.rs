@@ -51,6 +51,21 @@ pub struct ForgetArgs {
     pub config: ConfigArgs,
 }
 
+impl ForgetArgs {
+    /// Whether any --keep-* rule was given.
+    fn has_rules(&self) -> bool {
+        [
+            self.keep_last,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ]
+        .iter()
+        .any(|n| *n > 0)
+    }
+}
+
 pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
     if !args.config.tenants.is_empty() {
         return run_configured(args, repo).await;
@@ -95,14 +110,7 @@ pub async fn run(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
 
 /// `qcb forget SNAP…`: those snapshots, whatever a policy would say.
 async fn run_named(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
-    let flags = [
-        args.keep_last,
-        args.keep_daily,
-        args.keep_weekly,
-        args.keep_monthly,
-        args.keep_yearly,
-    ];
-    if flags.iter().any(|n| *n > 0) {
+    if args.has_rules() {
         return Err(UsageError("name snapshots or give --keep-* rules, not both".into()).into());
     }
     let (specs, host, dry_run, prune) = (args.snapshots, args.host, args.dry_run, args.prune);
@@ -155,14 +163,7 @@ async fn run_named(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode>
 
 /// `--tenant NAME…`: each tenant's policy over its own snapshots in its own repository.
 async fn run_configured(args: ForgetArgs, repo: RepoArgs) -> anyhow::Result<ExitCode> {
-    let flags = [
-        args.keep_last,
-        args.keep_daily,
-        args.keep_weekly,
-        args.keep_monthly,
-        args.keep_yearly,
-    ];
-    if flags.iter().any(|n| *n > 0) || args.host.is_some() {
+    if args.has_rules() || args.host.is_some() {
         return Err(UsageError(
             "--tenant takes the policy and host from the configuration: leave out --keep-* and --host".into(),
         )
