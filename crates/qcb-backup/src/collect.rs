@@ -23,6 +23,9 @@ pub struct Reusable {
     pub files: std::collections::HashMap<String, Vec<u8>>,
     /// (kind, id) → the parent's manifest item.
     pub items: std::collections::HashMap<(String, String), Item>,
+    /// Which spaces' assignments and shares changed since the parent, when the audit log
+    /// can tell (see `changes`); None: every space's are read.
+    pub spaces: Option<crate::changes::SpaceChanges>,
 }
 
 /// The fields a list entry's modification stamp may be in.
@@ -40,6 +43,14 @@ fn stamp(doc: &Value) -> Option<&str> {
         .find_map(|f| doc.get(*f).and_then(Value::as_str))
         .filter(|s| !s.is_empty())
 }
+
+/// Whether the parent's documents of a kind are loaded for reuse: the kinds `reusable` names,
+/// and spaces, whose sub-resources the audit log may vouch for.
+pub fn parent_copy_wanted(kind: &ComponentKind) -> bool {
+    reusable(kind) || kind.name == SPACES
+}
+
+const SPACES: &str = "spaces";
 
 /// Whether a kind's items may be taken from the parent when their stamp is unchanged.
 pub fn reusable(kind: &ComponentKind) -> bool {
@@ -60,6 +71,9 @@ impl Reusable {
         listed: &Value,
         path: &str,
     ) -> Option<(Item, Vec<Stored>)> {
+        if !reusable(kind) {
+            return None;
+        }
         let item = self.items.get(&(kind.name.to_string(), id.to_string()))?;
         let doc = self.files.get(path)?;
         let stored: Value = serde_json::from_slice(doc).ok()?;
@@ -87,6 +101,24 @@ impl Reusable {
         let mut item = item.clone();
         item.status = ItemStatus::Unchanged;
         Some((item, files))
+    }
+
+    /// The parent's sub-resources of a space (assignments, shares) when the audit log names
+    /// no change to it since the parent and its list entry carries the parent's stamp.
+    fn subs_of(&self, kind: &ComponentKind, id: &str, listed: &Value, path: &str) -> Option<Value> {
+        if kind.name != SPACES || !self.spaces.as_ref()?.unchanged(id) {
+            return None;
+        }
+        self.items.get(&(kind.name.to_string(), id.to_string()))?;
+        let stored: Value = serde_json::from_slice(self.files.get(path)?).ok()?;
+        if stamp(&stored)? != stamp(listed)? {
+            return None;
+        }
+        let mut subs = Map::new();
+        for sub in kind.subs {
+            subs.insert(sub.name.to_string(), stored.get(sub.name)?.clone());
+        }
+        Some(Value::Object(subs))
     }
 }
 
@@ -274,6 +306,11 @@ async fn collect_one(
             return item;
         }
     }
+    let parent_subs = if singleton || id.is_empty() {
+        None
+    } else {
+        reuse.subs_of(kind, &id, &doc, &path)
+    };
     let mut full = match kind.get_one {
         Some(p) if !id.is_empty() => match client.get_json(&fill(p, &id, tenant_id), "").await {
             Ok(v) => v,
@@ -281,6 +318,14 @@ async fn collect_one(
         },
         _ => doc,
     };
+    if let Some(Value::Object(subs)) = parent_subs {
+        for (field, v) in subs {
+            full[field.as_str()] = v;
+        }
+        let mut item = store(kind, &mut full, &id, &name, &path, out);
+        item.status = ItemStatus::Unchanged;
+        return item;
+    }
     for sub in kind.subs {
         let path = fill(sub.path, &id, tenant_id);
         let got = match sub.list {
@@ -338,6 +383,96 @@ async fn collect_one(
         }
     }
     store(kind, &mut full, &id, &name, &path, out)
+}
+
+/// The users, groups and apps a space's assignments and shares name.
+fn named_by_access(space: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    for (sub, fields) in [
+        ("assignments", &["assigneeId"][..]),
+        ("shares", &["assigneeId", "resourceId"][..]),
+    ] {
+        for entry in space
+            .get(sub)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.extend(
+                fields
+                    .iter()
+                    .filter_map(|f| entry.get(*f).and_then(Value::as_str))
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+    }
+    out
+}
+
+/// Reads again, whole, every space whose assignments and shares were taken from the parent
+/// but name a user, group or app that this run did not find (deleted since, or not read):
+/// the audit log vouches for the spaces service's own changes, not for what a deletion
+/// elsewhere did to them. Returns how many were read again.
+pub async fn recheck_copied_spaces(
+    client: &TenantClient,
+    tenant_id: &str,
+    items: &mut [Item],
+    files: &mut Vec<Stored>,
+) -> usize {
+    let Some(kind) = qcb_catalog::kind(SPACES) else {
+        return 0;
+    };
+    let stale: Vec<(usize, Value)> = {
+        let known: std::collections::HashSet<&str> = items
+            .iter()
+            .filter(|i| i.status != ItemStatus::Failed)
+            .map(|i| i.id.as_str())
+            .collect();
+        let by_path: std::collections::HashMap<&str, &[u8]> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.bytes.as_slice()))
+            .collect();
+        items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.kind == SPACES && i.status == ItemStatus::Unchanged)
+            .filter_map(|(at, i)| {
+                let doc: Value = by_path
+                    .get(i.path.as_str())
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                let gone =
+                    doc.is_null() || named_by_access(&doc).iter().any(|id| !known.contains(id));
+                gone.then_some((at, doc))
+            })
+            .collect()
+    };
+    let n = stale.len();
+    for (at, mut doc) in stale {
+        if let Value::Object(m) = &mut doc {
+            for sub in kind.subs {
+                m.remove(sub.name);
+            }
+        }
+        let path = items[at].path.clone();
+        if doc.is_null() {
+            // The copied document cannot be read back: keep the item, marked failed.
+            items[at] = failed_item(
+                kind,
+                &items[at].id,
+                &items[at].name,
+                "its copied document could not be read back",
+            );
+            files.retain(|f| f.path != path);
+            continue;
+        }
+        let mut one = Collected::default();
+        let item = collect_one(client, kind, tenant_id, doc, &Reusable::default(), &mut one).await;
+        files.retain(|f| f.path != path);
+        files.extend(one.files);
+        items[at] = item;
+    }
+    n
 }
 
 /// Where a data alert's document keeps the conditions its compound condition combines, by ID.

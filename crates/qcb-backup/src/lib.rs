@@ -3,6 +3,7 @@
 //! is stored; unchanged apps are neither exported nor stored again.
 
 pub mod alloc;
+pub mod changes;
 pub mod collect;
 pub mod manifest;
 pub mod progress;

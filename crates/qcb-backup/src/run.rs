@@ -222,7 +222,9 @@ impl Previous {
                 items.insert(i.id.clone(), i);
                 continue;
             }
-            let Some(k) = qcb_catalog::kind(&i.kind).filter(|k| crate::collect::reusable(k)) else {
+            let Some(k) =
+                qcb_catalog::kind(&i.kind).filter(|k| crate::collect::parent_copy_wanted(k))
+            else {
                 continue;
             };
             paths.push(i.path.clone());
@@ -310,13 +312,33 @@ pub async fn backup(
     }
     let full = full_reason.is_some();
     // `--full` and "full every N days" fetch everything again, metadata that lies included.
-    let previous = match (&parent, full || opts.full) {
+    let mut previous = match (&parent, full || opts.full) {
         (Some(p), false) => {
             let (repo, p) = (repo.clone(), p.clone());
             blocking(move || Ok(Previous::load(&repo, &p))).await?
         }
         _ => Previous::default(),
     };
+    // Spaces' assignments and shares come from the parent where the audit log names no
+    // change to them (see `changes`).
+    if let (Some(p), false) = (&parent, full || opts.full) {
+        if kinds.iter().any(|k| k.name == "spaces") {
+            match crate::changes::space_changes(client, p.time, started).await {
+                Ok(c) => {
+                    tracing::info!(
+                        "the audit log names {} of the spaces changed since the parent snapshot ({} events of {} types): the others' assignments and shares come from it",
+                        c.touched.len(),
+                        c.events,
+                        c.types.len()
+                    );
+                    previous.reuse.spaces = Some(c);
+                }
+                Err(reason) => {
+                    tracing::info!("every space's assignments and shares are read: {reason}")
+                }
+            }
+        }
+    }
 
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
@@ -412,6 +434,13 @@ pub async fn backup(
         write_error = error;
     }
 
+    if previous.reuse.spaces.is_some() {
+        let reread =
+            crate::collect::recheck_copied_spaces(client, &tenant_id, &mut items, &mut files).await;
+        if reread > 0 {
+            tracing::info!("{reread} spaces read again: their copied access named a user, group or app this run did not find");
+        }
+    }
     let status = if items.iter().any(|i| i.status == ItemStatus::Failed) {
         RunStatus::Partial
     } else {

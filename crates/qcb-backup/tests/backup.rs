@@ -938,3 +938,176 @@ async fn a_run_stopped_half_way_leaves_no_snapshot_and_the_next_succeeds() {
     assert!(check.is_ok(), "{:?}", check.problems);
     let _ = e.stop().await;
 }
+
+/// A space's assignments and shares have no stamp; an incremental run reads them only for the
+/// spaces the audit log names (and for those whose copied access names a user, group or app
+/// that is gone), and reads every space when the audit log cannot be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
+    use qcb_qlik::{Method, Request};
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 60.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let calls = |op: &str| -> u64 {
+        e.tenant()
+            .counters()
+            .per_operation
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    };
+    let assignments = "GET /api/v1/spaces/{spaceId}/assignments";
+    let shares = "GET /api/v1/spaces/{spaceId}/shares";
+    let space_doc = |snap: &qcb_repo::SnapshotInfo, id: &str| -> serde_json::Value {
+        let mut out = Vec::new();
+        tokio::task::block_in_place(|| repo.cat(snap, &format!("spaces/{id}.json"), &mut out))
+            .expect("cat");
+        serde_json::from_slice(&out).expect("json")
+    };
+    let status_of = |m: &qcb_backup::Manifest, id: &str| {
+        m.items
+            .iter()
+            .find(|i| i.kind == "spaces" && i.id == id)
+            .map(|i| i.status)
+            .expect("space item")
+    };
+
+    let first = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let spaces = first.manifest.counts["spaces"].total;
+    assert!(spaces >= 3, "the demo tenant has spaces");
+    assert_eq!(calls(assignments), spaces);
+
+    // Nothing changed: no space's access is read, every space is in the snapshot as before.
+    e.tenant().reset_counters();
+    let second = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert_eq!(second.manifest.status, RunStatus::Success);
+    assert_eq!((calls(assignments), calls(shares)), (0, 0));
+    assert!(calls("GET /api/v1/audits/types") == 1 && calls("GET /api/v1/audits") >= 1);
+    assert_eq!(second.manifest.counts["spaces"].unchanged, spaces);
+    let (s1, s2) = (
+        first.snapshot.clone().expect("snapshot"),
+        second.snapshot.clone().expect("snapshot"),
+    );
+    for item in first.manifest.items.iter().filter(|i| i.kind == "spaces") {
+        assert_eq!(
+            space_doc(&s1, &item.id),
+            space_doc(&s2, &item.id),
+            "{}",
+            item.id
+        );
+    }
+
+    // A user gets a role in one space through the API: that space alone is read again, and
+    // the new snapshot holds the assignment.
+    let doc1 = |id: &str| space_doc(&s1, id);
+    let ids: Vec<String> = first
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.kind == "spaces")
+        .map(|i| i.id.clone())
+        .collect();
+    let users = e.tenant().ids("users");
+    let (space, newcomer) = ids
+        .iter()
+        .find_map(|s| {
+            let held: Vec<String> = doc1(s)["assignments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["assigneeId"].as_str().map(str::to_string))
+                .collect();
+            let owner = doc1(s)["ownerId"].as_str().unwrap_or_default().to_string();
+            (doc1(s)["type"] != "personal")
+                .then(|| users.iter().find(|u| !held.contains(u) && **u != owner))
+                .flatten()
+                .map(|u| (s.clone(), u.clone()))
+        })
+        .expect("a space and a user without a role in it");
+    let body = serde_json::json!({"type": "user", "assigneeId": newcomer, "roles": ["consumer"]});
+    c.call_json(
+        &Request::new(Method::POST, format!("/api/v1/spaces/{space}/assignments")).json(&body),
+    )
+    .await
+    .expect("assign");
+    e.tenant().reset_counters();
+    let third = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert_eq!((calls(assignments), calls(shares)), (1, 1));
+    assert_eq!(status_of(&third.manifest, &space), ItemStatus::BackedUp);
+    let s3 = third.snapshot.clone().expect("snapshot");
+    assert!(space_doc(&s3, &space)["assignments"]
+        .as_array()
+        .expect("assignments")
+        .iter()
+        .any(|a| a["assigneeId"] == newcomer.as_str()));
+
+    // A user assigned in another space is deleted (an event of the users service, not of the
+    // spaces service): the space whose copied assignments name them is read again.
+    let (other, gone) = ids
+        .iter()
+        .filter(|s| **s != space)
+        .find_map(|s| {
+            doc1(s)["assignments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["type"] == "user")
+                .and_then(|a| a["assigneeId"].as_str())
+                .map(|u| (s.clone(), u.to_string()))
+        })
+        .expect("another space with a user assigned");
+    c.call_json(&Request::new(
+        Method::DELETE,
+        format!("/api/v1/users/{gone}"),
+    ))
+    .await
+    .expect("delete user");
+    e.tenant().reset_counters();
+    let fourth = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert!(calls(assignments) >= 1);
+    assert_eq!(status_of(&fourth.manifest, &other), ItemStatus::BackedUp);
+
+    // The audit log out of reach: every space is read.
+    let mut faults = e.tenant().faults();
+    faults.error_rate = 1.0;
+    faults.error_path_prefix = "/api/v1/audits".into();
+    e.tenant().set_faults(faults);
+    e.tenant().reset_counters();
+    let (id, secret) = e.tenant().credentials().admin_bot.expect("bot");
+    let impatient = TenantClient::new(
+        TenantUrl::parse(&e.url()).expect("url"),
+        Credentials::OAuthClient {
+            client_id: id,
+            client_secret: SecretString::from(secret),
+            scope: None,
+        },
+        ClientOptions {
+            max_retries: 1,
+            min_backoff: std::time::Duration::from_millis(10),
+            max_backoff: std::time::Duration::from_millis(10),
+            ..ClientOptions::default()
+        },
+    )
+    .expect("client");
+    let fifth = backup(&impatient, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    assert_eq!(calls(assignments), spaces);
+    assert_eq!(fifth.manifest.counts["spaces"].unchanged, 0);
+}

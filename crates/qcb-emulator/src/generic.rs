@@ -191,6 +191,18 @@ async fn list_handler(
             }) {
                 continue;
             }
+            if let Some((q, ptr)) = k.interval_filter {
+                if let Some(want) = query_value(&query, q) {
+                    let at = e
+                        .value
+                        .pointer(ptr)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if !crate::audit::in_interval(at, want) {
+                        continue;
+                    }
+                }
+            }
             if !(k.visible)(&viewer, &e.value) {
                 continue;
             }
@@ -203,6 +215,16 @@ async fn list_handler(
     }
     if let Some(sort) = query_value(&query, "sort") {
         sort_rows(&mut rows, sort);
+    } else if let Some(sort) = k.default_sort {
+        // Equal keys keep the order of writing, the later first in a descending order.
+        if sort.starts_with('-') {
+            rows.reverse();
+        }
+        sort_rows(&mut rows, sort);
+        // The cursors of an unsorted list follow `seq`: number the rows in their order.
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.seq = i as u64;
+        }
     }
     let page = match paginate(rows, &query, k.paging, k.limits, &path, &link_base(&t)) {
         Ok(p) => p,
@@ -352,6 +374,15 @@ pub fn create(
         value = custom(&mut ctx, value)?;
     }
     state.insert(k.name, &id, value.clone());
+    crate::audit::record(
+        &mut state,
+        now,
+        t.url(),
+        principal,
+        k.name,
+        crate::audit::Action::Created,
+        &value,
+    );
     Ok(value)
 }
 
@@ -517,6 +548,15 @@ fn replace(
         value = custom(&mut ctx, value)?;
     }
     state.insert(k.name, id, value.clone());
+    crate::audit::record(
+        &mut state,
+        now,
+        t.url(),
+        principal,
+        k.name,
+        crate::audit::Action::Updated,
+        &value,
+    );
     Ok(value)
 }
 
@@ -543,7 +583,17 @@ async fn delete_handler(
         }
         Err(e) => return e.into_response(),
     }
-    state.remove(k.name, &id);
+    if let Some(old) = state.remove(k.name, &id) {
+        crate::audit::record(
+            &mut state,
+            t.clock.now(),
+            t.url(),
+            &principal,
+            k.name,
+            crate::audit::Action::Deleted,
+            &old,
+        );
+    }
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod auth_routes;
 pub mod clock;

@@ -163,6 +163,7 @@ fn api_routes() -> RouteSet {
         .merge(crate::singletons::routes())
         .merge(crate::licenses::routes())
         .merge(crate::actions::routes())
+        .merge(crate::audit::routes())
 }
 
 /// Every path the tenant serves under `/api` and `/oauth` (the control routes and the

@@ -79,6 +79,11 @@ pub struct KindSpec {
     pub links_always: bool,
     /// Query parameter → JSON pointer of the field it filters on (string equality).
     pub filters: &'static [(&'static str, &'static str)],
+    /// Query parameter → JSON pointer of a time it filters on by a `from/to` interval
+    /// (the audits' `eventTime`).
+    pub interval_filter: Option<(&'static str, &'static str)>,
+    /// The order of a list asked for without `sort`, when the spec names one (`-eventTime`).
+    pub default_sort: Option<&'static str>,
     /// Fields dropped from list entries (present only when getting one, like `qConnectionSecret`).
     pub get_only_fields: &'static [&'static str],
     /// Status of a successful create, when POST on the list path creates.

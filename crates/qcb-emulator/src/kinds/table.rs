@@ -43,6 +43,8 @@ const BASE: KindSpec = KindSpec {
     list_extras: ListExtras::None,
     links_always: false,
     filters: &[],
+    interval_filter: None,
+    default_sort: None,
     get_only_fields: &[],
     create: Some(201),
     put: None,
@@ -782,6 +784,8 @@ fn build_table() -> Vec<KindSpec> {
                 ("source", "/source"),
                 ("userId", "/userId"),
             ],
+            interval_filter: Some(("eventTime", "/eventTime")),
+            default_sort: Some("-eventTime"),
             create: None,
             delete: false,
             ..BASE

@@ -576,3 +576,100 @@ async fn the_email_config_shows_a_write_through_either_view() {
     );
     assert!(!got.to_string().contains("QCBSECRET"), "{got}");
 }
+
+/// Writes to spaces, assignments and shares reach the audit log as the spaces service's
+/// events: listed newest first, found by type and time interval, their types in
+/// `/audits/types`.
+#[tokio::test]
+async fn space_writes_reach_the_audit_log() {
+    let e = start(demo()).await;
+    let t = TestTenant::admin(&e);
+    let types = t.json("/api/v1/audits/types").await;
+    let types: Vec<&str> = types["data"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(types.contains(&"com.qlik.core.space.assignment.created"));
+    let sources = t.json("/api/v1/audits/sources").await;
+    assert!(sources["data"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .any(|s| s == "com.qlik/spaces"));
+
+    let space = t
+        .post(
+            "/api/v1/spaces",
+            &json!({"name": "Audited", "type": "shared"}),
+        )
+        .await;
+    assert_eq!(space.status, 201, "{}", space.body);
+    let space_id = space.body["id"].as_str().expect("id").to_string();
+    let users = t.json("/api/v1/users?limit=5").await;
+    let user = users["data"][1]["id"].as_str().expect("user").to_string();
+    let assigned = t
+        .post(
+            &format!("/api/v1/spaces/{space_id}/assignments"),
+            &json!({"type": "user", "assigneeId": user, "roles": ["consumer"]}),
+        )
+        .await;
+    assert_eq!(assigned.status, 201, "{}", assigned.body);
+    let assignment = assigned.body["id"].as_str().expect("id").to_string();
+    let gone = t
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/spaces/{space_id}/assignments/{assignment}"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+
+    let now = chrono::Utc::now();
+    let window = format!(
+        "{}/{}",
+        (now - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        (now + chrono::Duration::days(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    );
+    let recent = t
+        .json(&format!("/api/v1/audits?eventTime={window}&limit=100"))
+        .await;
+    // The seeded events (none of the `core` types) may fall in the last hour too.
+    let recent: Vec<&Value> = recent["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|v| {
+            v["eventType"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("com.qlik.core.space"))
+        })
+        .collect();
+    let kinds: Vec<&str> = recent
+        .iter()
+        .filter_map(|v| v["eventType"].as_str())
+        .collect();
+    // Newest first.
+    assert_eq!(
+        kinds,
+        [
+            "com.qlik.core.space.assignment.deleted",
+            "com.qlik.core.space.assignment.created",
+            "com.qlik.core.space.created",
+        ]
+    );
+    for event in &recent {
+        assert_eq!(event["extensions"]["spaceId"], space_id.as_str());
+        assert_eq!(event["source"], "com.qlik/spaces");
+    }
+    assert_eq!(recent[1]["data"]["assigneeId"], user.as_str());
+    let by_type = t
+        .json("/api/v1/audits?eventType=com.qlik.core.space.assignment.created&limit=100")
+        .await;
+    assert_eq!(by_type["data"].as_array().expect("events").len(), 1);
+    let before = t
+        .json("/api/v1/audits?eventTime=2000-01-01T00:00:00.000Z/2000-01-02T00:00:00.000Z")
+        .await;
+    assert_eq!(before["data"].as_array().expect("events").len(), 0);
+}
