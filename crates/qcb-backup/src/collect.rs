@@ -26,6 +26,26 @@ pub struct Reusable {
     /// Which spaces' assignments and shares changed since the parent, when the audit log
     /// can tell (see `changes`); None: every space's are read.
     pub spaces: Option<crate::changes::SpaceChanges>,
+    /// Collection ID → the listed items that name it in `collectionIds`, when the items were
+    /// listed this run (see `members_of`).
+    pub collection_members: Option<std::collections::HashMap<String, Vec<Value>>>,
+}
+
+/// Which listed items each collection holds, by their `collectionIds`.
+pub fn members_by_collection(items: &[Value]) -> std::collections::HashMap<String, Vec<Value>> {
+    let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for item in items {
+        for c in item
+            .get("collectionIds")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            out.entry(c.to_string()).or_default().push(item.clone());
+        }
+    }
+    out
 }
 
 /// The fields a list entry's modification stamp may be in.
@@ -51,6 +71,7 @@ pub fn parent_copy_wanted(kind: &ComponentKind) -> bool {
 }
 
 const SPACES: &str = "spaces";
+const COLLECTIONS: &str = "collections";
 
 /// Whether a kind's items may be taken from the parent when their stamp is unchanged.
 pub fn reusable(kind: &ComponentKind) -> bool {
@@ -101,6 +122,23 @@ impl Reusable {
         let mut item = item.clone();
         item.status = ItemStatus::Unchanged;
         Some((item, files))
+    }
+
+    /// A collection's members without asking for them: the items listed this run that name
+    /// it, when they are as many as the collection's `itemCount` says it holds (a collection
+    /// holding anything but apps, or an item this identity cannot see, is read as before).
+    fn members_of(&self, kind: &ComponentKind, id: &str, listed: &Value) -> Option<Value> {
+        if kind.name != COLLECTIONS {
+            return None;
+        }
+        let count = listed.get("itemCount")?.as_u64()?;
+        let members = self
+            .collection_members
+            .as_ref()?
+            .get(id)
+            .cloned()
+            .unwrap_or_default();
+        (members.len() as u64 == count).then_some(Value::Array(members))
     }
 
     /// The parent's sub-resources of a space (assignments, shares) when the audit log names
@@ -326,7 +364,16 @@ async fn collect_one(
         item.status = ItemStatus::Unchanged;
         return item;
     }
+    let members = if singleton || id.is_empty() {
+        None
+    } else {
+        reuse.members_of(kind, &id, &full)
+    };
     for sub in kind.subs {
+        if let (Some(m), "items") = (&members, sub.name) {
+            full[sub.name] = m.clone();
+            continue;
+        }
         let path = fill(sub.path, &id, tenant_id);
         let got = match sub.list {
             Some((query, property)) => client

@@ -377,6 +377,18 @@ pub async fn backup(
         blocking(move || repo.start_snapshot(meta)).await?
     };
 
+    // The apps' items are listed first: besides the apps to export, they say which
+    // collections each belongs to (`collectionIds`), which spares reading every collection's
+    // members (see `collect::Reusable::members_of`).
+    let app_listing = match apps_kind {
+        Some(k) => Some(list_apps(client, k).await),
+        None => None,
+    };
+    if let Some(Ok(listed)) = &app_listing {
+        previous.reuse.collection_members = Some(crate::collect::members_by_collection(listed));
+    }
+    let app_listing = app_listing.unwrap_or_else(|| Ok(vec![]));
+
     // Every kind but apps, four at a time, while the apps export: listings use tier 1,
     // exports tier 2, so neither waits for the other.
     let plain: Vec<&'static ComponentKind> =
@@ -409,7 +421,7 @@ pub async fn backup(
     let writer_ref = &mut writer;
     let apps = async move {
         match apps_kind {
-            Some(k) => Some(backup_apps(&run, k, opts, writer_ref).await),
+            Some(k) => Some(backup_apps(&run, k, opts, app_listing, writer_ref).await),
             None => None,
         }
     };
@@ -538,6 +550,20 @@ pub async fn backup(
     })
 }
 
+async fn list_apps(
+    client: &TenantClient,
+    kind: &ComponentKind,
+) -> Result<Vec<Value>, ClientError> {
+    match kind.source {
+        qcb_catalog::Source::List {
+            path,
+            query,
+            property,
+        } => client.list_all(path, query, property).await,
+        qcb_catalog::Source::Singleton { path } => client.get_json(path, "").await.map(|v| vec![v]),
+    }
+}
+
 /// What every app of a run shares.
 struct AppRun<'a> {
     client: &'a TenantClient,
@@ -561,17 +587,10 @@ async fn backup_apps(
     run: &AppRun<'_>,
     kind: &'static ComponentKind,
     opts: &BackupOptions,
+    listed: Result<Vec<Value>, ClientError>,
     writer: &mut SnapshotWriter,
 ) -> (Vec<Item>, Option<RepoError>) {
     let client = run.client;
-    let listed = match kind.source {
-        qcb_catalog::Source::List {
-            path,
-            query,
-            property,
-        } => client.list_all(path, query, property).await,
-        qcb_catalog::Source::Singleton { path } => client.get_json(path, "").await.map(|v| vec![v]),
-    };
     let mut app_items = match listed {
         Ok(v) => v,
         Err(e) => {

@@ -994,7 +994,11 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
         .expect("backup");
     assert_eq!(second.manifest.status, RunStatus::Success);
     assert_eq!((calls(assignments), calls(shares)), (0, 0));
-    assert!(calls("GET /api/v1/audits/types") == 1 && calls("GET /api/v1/audits") >= 1);
+    // A quiet window: one page of every event tells it all.
+    assert_eq!(
+        (calls("GET /api/v1/audits/types"), calls("GET /api/v1/audits")),
+        (1, 1)
+    );
     assert_eq!(second.manifest.counts["spaces"].unchanged, spaces);
     let (s1, s2) = (
         first.snapshot.clone().expect("snapshot"),
@@ -1042,10 +1046,34 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
     )
     .await
     .expect("assign");
+    // A busy window (more events than a page holds): the spaces events are asked for by type.
+    let created = c
+        .list_all(
+            &format!("/api/v1/spaces/{space}/assignments"),
+            &format!("assigneeId={newcomer}"),
+            "data",
+        )
+        .await
+        .expect("assignments")
+        .first()
+        .and_then(|a| a["id"].as_str().map(str::to_string))
+        .expect("the new assignment");
+    for roles in [["consumer"], ["producer"]].iter().cycle().take(100) {
+        c.call_json(
+            &Request::new(
+                Method::PUT,
+                format!("/api/v1/spaces/{space}/assignments/{created}"),
+            )
+            .json(&serde_json::json!({"roles": roles})),
+        )
+        .await
+        .expect("update the assignment");
+    }
     e.tenant().reset_counters();
     let third = backup(&c, repo.clone(), &BackupOptions::default())
         .await
         .expect("backup");
+    assert!(calls("GET /api/v1/audits") > 2, "asked by type");
     assert_eq!((calls(assignments), calls(shares)), (1, 1));
     assert_eq!(status_of(&third.manifest, &space), ItemStatus::BackedUp);
     let s3 = third.snapshot.clone().expect("snapshot");
@@ -1110,4 +1138,107 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
         .expect("backup");
     assert_eq!(calls(assignments), spaces);
     assert_eq!(fifth.manifest.counts["spaces"].unchanged, 0);
+}
+
+/// A collection's members are taken from the apps' listing (`collectionIds`) when they are as
+/// many as its `itemCount`; the snapshot holds what the collection's own endpoint answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_members_come_from_the_app_listing_when_it_accounts_for_all() {
+    use qcb_qlik::{Method, Request};
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 60.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let member_reads = || -> u64 {
+        e.tenant()
+            .counters()
+            .per_operation
+            .get("GET /api/v1/collections/{collectionId}/items")
+            .copied()
+            .unwrap_or(0)
+    };
+    let stored = |snap: &qcb_repo::SnapshotInfo, id: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        tokio::task::block_in_place(|| {
+            repo.cat(snap, &format!("collections/{id}.json"), &mut out)
+        })
+        .expect("cat");
+        let doc: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        let mut ids: Vec<String> = doc["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|i| i["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let asked = |id: String| {
+        let c = &c;
+        async move {
+            let mut ids: Vec<String> = c
+                .list_all(&format!("/api/v1/collections/{id}/items"), "limit=100", "data")
+                .await
+                .expect("members")
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+
+    let first = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let collections: Vec<String> = first
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.kind == "collections")
+        .map(|i| i.id.clone())
+        .collect();
+    assert!(collections.len() >= 2, "the demo tenant has collections");
+    assert!(
+        member_reads() < collections.len() as u64,
+        "some collections' members came from the listing"
+    );
+    let s1 = first.snapshot.clone().expect("snapshot");
+    for id in &collections {
+        assert_eq!(stored(&s1, id), asked(id.clone()).await, "collection {id}");
+    }
+
+    // An app joins a collection: the next snapshot holds it, from the listing again.
+    let target = collections[0].clone();
+    let held = stored(&s1, &target);
+    let newcomer = c
+        .list_all("/api/v1/items", "resourceType=app&limit=100", "data")
+        .await
+        .expect("items")
+        .into_iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_string))
+        .find(|i| !held.contains(i))
+        .expect("an app item outside the collection");
+    c.call_json(
+        &Request::new(Method::POST, format!("/api/v1/collections/{target}/items"))
+            .json(&serde_json::json!({"id": newcomer})),
+    )
+    .await
+    .expect("add to collection");
+    e.tenant().reset_counters();
+    let second = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let s2 = second.snapshot.clone().expect("snapshot");
+    assert!(stored(&s2, &target).contains(&newcomer));
+    for id in &collections {
+        assert_eq!(stored(&s2, id), asked(id.clone()).await, "collection {id}");
+    }
 }
