@@ -125,8 +125,7 @@ pub async fn space_changes(
     // A quiet window fits in one page of every event: one request instead of one per type.
     let (_, first) = client
         .call_json(
-            &Request::get("/api/v1/audits")
-                .query(format!("eventTime={}&limit=100", enc(&window))),
+            &Request::get("/api/v1/audits").query(format!("eventTime={}&limit=100", enc(&window))),
         )
         .await
         .map_err(|e| format!("the audit log cannot be read: {e}"))?;

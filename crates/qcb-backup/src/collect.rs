@@ -26,13 +26,13 @@ pub struct Reusable {
     /// Which spaces' assignments and shares changed since the parent, when the audit log
     /// can tell (see `changes`); None: every space's are read.
     pub spaces: Option<crate::changes::SpaceChanges>,
-    /// Collection ID → the listed items that name it in `collectionIds`, when the items were
-    /// listed this run (see `members_of`).
-    pub collection_members: Option<std::collections::HashMap<String, Vec<Value>>>,
 }
 
+/// Collection ID → the items listed this run that name it in `collectionIds`.
+pub type Members = std::collections::HashMap<String, Vec<Value>>;
+
 /// Which listed items each collection holds, by their `collectionIds`.
-pub fn members_by_collection(items: &[Value]) -> std::collections::HashMap<String, Vec<Value>> {
+pub fn members_by_collection(items: &[Value]) -> Members {
     let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
     for item in items {
         for c in item
@@ -127,19 +127,6 @@ impl Reusable {
     /// A collection's members without asking for them: the items listed this run that name
     /// it, when they are as many as the collection's `itemCount` says it holds (a collection
     /// holding anything but apps, or an item this identity cannot see, is read as before).
-    fn members_of(&self, kind: &ComponentKind, id: &str, listed: &Value) -> Option<Value> {
-        if kind.name != COLLECTIONS {
-            return None;
-        }
-        let count = listed.get("itemCount")?.as_u64()?;
-        let members = self
-            .collection_members
-            .as_ref()?
-            .get(id)
-            .cloned()
-            .unwrap_or_default();
-        (members.len() as u64 == count).then_some(Value::Array(members))
-    }
 
     /// The parent's sub-resources of a space (assignments, shares) when the audit log names
     /// no change to it since the parent and its list entry carries the parent's stamp.
@@ -158,6 +145,18 @@ impl Reusable {
         }
         Some(Value::Object(subs))
     }
+}
+
+/// A collection's members without asking for them: the items listed this run that name it,
+/// when they are as many as the collection's `itemCount` says it holds (a collection holding
+/// anything but apps, or an item this identity cannot see, is read as before).
+fn members_of(members: &Members, kind: &ComponentKind, id: &str, listed: &Value) -> Option<Value> {
+    if kind.name != COLLECTIONS {
+        return None;
+    }
+    let count = listed.get("itemCount")?.as_u64()?;
+    let held = members.get(id).cloned().unwrap_or_default();
+    (held.len() as u64 == count).then_some(Value::Array(held))
 }
 
 /// A file to store.
@@ -233,6 +232,7 @@ pub async fn collect(
     kind: &'static ComponentKind,
     tenant_id: &str,
     reuse: &Reusable,
+    members: Option<&Members>,
 ) -> Collected {
     let mut out = Collected::default();
     let listed = match kind.source {
@@ -297,7 +297,7 @@ pub async fn collect(
     let done: Vec<Collected> = futures::stream::iter(docs)
         .map(|doc| async move {
             let mut one = Collected::default();
-            let item = collect_one(client, kind, tenant_id, doc, reuse, &mut one).await;
+            let item = collect_one(client, kind, tenant_id, doc, reuse, members, &mut one).await;
             one.items.push(item);
             one
         })
@@ -320,6 +320,7 @@ async fn collect_one(
     tenant_id: &str,
     doc: Value,
     reuse: &Reusable,
+    members: Option<&Members>,
     out: &mut Collected,
 ) -> Item {
     let singleton = matches!(kind.source, Source::Singleton { .. });
@@ -364,10 +365,9 @@ async fn collect_one(
         item.status = ItemStatus::Unchanged;
         return item;
     }
-    let members = if singleton || id.is_empty() {
-        None
-    } else {
-        reuse.members_of(kind, &id, &full)
+    let members = match members {
+        Some(m) if !singleton && !id.is_empty() => members_of(m, kind, &id, &full),
+        _ => None,
     };
     for sub in kind.subs {
         if let (Some(m), "items") = (&members, sub.name) {
@@ -514,7 +514,16 @@ pub async fn recheck_copied_spaces(
             continue;
         }
         let mut one = Collected::default();
-        let item = collect_one(client, kind, tenant_id, doc, &Reusable::default(), &mut one).await;
+        let item = collect_one(
+            client,
+            kind,
+            tenant_id,
+            doc,
+            &Reusable::default(),
+            None,
+            &mut one,
+        )
+        .await;
         files.retain(|f| f.path != path);
         files.extend(one.files);
         items[at] = item;

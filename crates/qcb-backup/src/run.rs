@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use qcb_catalog::{all, ComponentKind};
 use qcb_qlik::{ClientError, Method, Request, TenantClient};
 use qcb_repo::{
@@ -312,33 +312,56 @@ pub async fn backup(
     }
     let full = full_reason.is_some();
     // `--full` and "full every N days" fetch everything again, metadata that lies included.
-    let mut previous = match (&parent, full || opts.full) {
-        (Some(p), false) => {
-            let (repo, p) = (repo.clone(), p.clone());
-            blocking(move || Ok(Previous::load(&repo, &p))).await?
+    // The apps' items are listed once, for two readers: the apps to export, and which
+    // collections each belongs to (`collectionIds`), which spares reading every collection's
+    // members (see `collect::Members`). Collections wait for the listing; nothing else does.
+    let app_listing = async move {
+        match apps_kind {
+            Some(k) => Some(Arc::new(list_apps(client, k).await)),
+            None => None,
         }
-        _ => Previous::default(),
+    }
+    .shared();
+    // While the parent snapshot is read, the tenant is asked what changed since and the
+    // apps are listed.
+    let incremental = parent.as_ref().filter(|_| !(full || opts.full));
+    let load_previous = async {
+        match incremental {
+            Some(p) => {
+                let (repo, p) = (repo.clone(), p.clone());
+                blocking(move || Ok(Previous::load(&repo, &p))).await
+            }
+            None => Ok(Previous::default()),
+        }
     };
     // Spaces' assignments and shares come from the parent where the audit log names no
     // change to them (see `changes`).
-    if let (Some(p), false) = (&parent, full || opts.full) {
-        if kinds.iter().any(|k| k.name == "spaces") {
-            match crate::changes::space_changes(client, p.time, started).await {
-                Ok(c) => {
-                    tracing::info!(
-                        "the audit log names {} of the spaces changed since the parent snapshot ({} events of {} types): the others' assignments and shares come from it",
-                        c.touched.len(),
-                        c.events,
-                        c.types.len()
-                    );
-                    previous.reuse.spaces = Some(c);
-                }
-                Err(reason) => {
-                    tracing::info!("every space's assignments and shares are read: {reason}")
+    let space_changes = async {
+        match incremental {
+            Some(p) if kinds.iter().any(|k| k.name == "spaces") => {
+                match crate::changes::space_changes(client, p.time, started).await {
+                    Ok(c) => {
+                        tracing::info!(
+                            "the audit log names {} of the spaces changed since the parent snapshot ({} events of {} types): the others' assignments and shares come from it",
+                            c.touched.len(),
+                            c.events,
+                            c.types.len()
+                        );
+                        Some(c)
+                    }
+                    Err(reason) => {
+                        tracing::info!("every space's assignments and shares are read: {reason}");
+                        None
+                    }
                 }
             }
+            _ => None,
         }
-    }
+    };
+    let (previous, space_changes, _) =
+        futures::join!(load_previous, space_changes, app_listing.clone());
+    let mut previous = previous?;
+    previous.reuse.spaces = space_changes;
 
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
@@ -377,37 +400,36 @@ pub async fn backup(
         blocking(move || repo.start_snapshot(meta)).await?
     };
 
-    // The apps' items are listed first: besides the apps to export, they say which
-    // collections each belongs to (`collectionIds`), which spares reading every collection's
-    // members (see `collect::Reusable::members_of`).
-    let app_listing = match apps_kind {
-        Some(k) => Some(list_apps(client, k).await),
-        None => None,
-    };
-    if let Some(Ok(listed)) = &app_listing {
-        previous.reuse.collection_members = Some(crate::collect::members_by_collection(listed));
-    }
-    let app_listing = app_listing.unwrap_or_else(|| Ok(vec![]));
-
     // Every kind but apps, four at a time, while the apps export: listings use tier 1,
     // exports tier 2, so neither waits for the other.
+    let apps_listing = app_listing.clone();
     let plain: Vec<&'static ComponentKind> =
         kinds.iter().copied().filter(|k| k.name != "apps").collect();
     let tenant_id_ref = &tenant_id;
     let reuse = &previous.reuse;
     let listings = futures::stream::iter(plain)
-        .map(|k| async move {
-            let c = collect(client, k, tenant_id_ref, reuse).await;
-            progress.emit(Event::KindDone {
-                kind: k.name,
-                items: c.items.len(),
-                failed: c
-                    .items
-                    .iter()
-                    .filter(|i| i.status == ItemStatus::Failed)
-                    .count(),
-            });
-            (k, c)
+        .map(|k| {
+            let app_listing = app_listing.clone();
+            async move {
+                let members = match k.name {
+                    "collections" => match app_listing.await.as_deref() {
+                        Some(Ok(listed)) => Some(crate::collect::members_by_collection(listed)),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let c = collect(client, k, tenant_id_ref, reuse, members.as_ref()).await;
+                progress.emit(Event::KindDone {
+                    kind: k.name,
+                    items: c.items.len(),
+                    failed: c
+                        .items
+                        .iter()
+                        .filter(|i| i.status == ItemStatus::Failed)
+                        .count(),
+                });
+                (k, c)
+            }
         })
         .buffer_unordered(4)
         .collect::<Vec<_>>();
@@ -421,7 +443,14 @@ pub async fn backup(
     let writer_ref = &mut writer;
     let apps = async move {
         match apps_kind {
-            Some(k) => Some(backup_apps(&run, k, opts, app_listing, writer_ref).await),
+            Some(k) => {
+                let listed = match apps_listing.await.as_deref() {
+                    Some(Ok(v)) => Ok(v.clone()),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Ok(vec![]),
+                };
+                Some(backup_apps(&run, k, opts, listed, writer_ref).await)
+            }
             None => None,
         }
     };
@@ -550,10 +579,7 @@ pub async fn backup(
     })
 }
 
-async fn list_apps(
-    client: &TenantClient,
-    kind: &ComponentKind,
-) -> Result<Vec<Value>, ClientError> {
+async fn list_apps(client: &TenantClient, kind: &ComponentKind) -> Result<Vec<Value>, ClientError> {
     match kind.source {
         qcb_catalog::Source::List {
             path,
@@ -587,7 +613,7 @@ async fn backup_apps(
     run: &AppRun<'_>,
     kind: &'static ComponentKind,
     opts: &BackupOptions,
-    listed: Result<Vec<Value>, ClientError>,
+    listed: Result<Vec<Value>, String>,
     writer: &mut SnapshotWriter,
 ) -> (Vec<Item>, Option<RepoError>) {
     let client = run.client;

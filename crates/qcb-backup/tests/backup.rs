@@ -996,7 +996,10 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
     assert_eq!((calls(assignments), calls(shares)), (0, 0));
     // A quiet window: one page of every event tells it all.
     assert_eq!(
-        (calls("GET /api/v1/audits/types"), calls("GET /api/v1/audits")),
+        (
+            calls("GET /api/v1/audits/types"),
+            calls("GET /api/v1/audits")
+        ),
         (1, 1)
     );
     assert_eq!(second.manifest.counts["spaces"].unchanged, spaces);
@@ -1166,10 +1169,8 @@ async fn collection_members_come_from_the_app_listing_when_it_accounts_for_all()
     };
     let stored = |snap: &qcb_repo::SnapshotInfo, id: &str| -> Vec<String> {
         let mut out = Vec::new();
-        tokio::task::block_in_place(|| {
-            repo.cat(snap, &format!("collections/{id}.json"), &mut out)
-        })
-        .expect("cat");
+        tokio::task::block_in_place(|| repo.cat(snap, &format!("collections/{id}.json"), &mut out))
+            .expect("cat");
         let doc: serde_json::Value = serde_json::from_slice(&out).expect("json");
         let mut ids: Vec<String> = doc["items"]
             .as_array()
@@ -1184,7 +1185,11 @@ async fn collection_members_come_from_the_app_listing_when_it_accounts_for_all()
         let c = &c;
         async move {
             let mut ids: Vec<String> = c
-                .list_all(&format!("/api/v1/collections/{id}/items"), "limit=100", "data")
+                .list_all(
+                    &format!("/api/v1/collections/{id}/items"),
+                    "limit=100",
+                    "data",
+                )
                 .await
                 .expect("members")
                 .iter()

@@ -853,7 +853,7 @@ async fn list_collection_items(
             rows.push(crate::paging::Row {
                 seq: e.seq,
                 id,
-                value: v.clone(),
+                value: std::borrow::Cow::Borrowed(v),
             });
         }
     }

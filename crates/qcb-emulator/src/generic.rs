@@ -209,7 +209,11 @@ async fn list_handler(
             rows.push(Row {
                 seq: e.seq,
                 id,
-                value: strip_get_only(k, e.value.clone()),
+                value: if k.get_only_fields.is_empty() {
+                    std::borrow::Cow::Borrowed(&e.value)
+                } else {
+                    std::borrow::Cow::Owned(strip_get_only(k, e.value.clone()))
+                },
             });
         }
     }

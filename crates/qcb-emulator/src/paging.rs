@@ -87,7 +87,8 @@ impl LinkBase {
 pub struct Row<'a> {
     pub seq: u64,
     pub id: &'a str,
-    pub value: Value,
+    /// Borrowed from the store: only the rows of the page served are copied.
+    pub value: std::borrow::Cow<'a, Value>,
 }
 
 pub struct Page {
@@ -318,7 +319,7 @@ pub fn paginate(
         .into_iter()
         .skip(start)
         .take(end - start)
-        .map(|r| r.value)
+        .map(|r| r.value.into_owned())
         .collect();
     Ok(Page {
         items,
@@ -356,7 +357,7 @@ mod tests {
                 .map(|(s, id)| Row {
                     seq: *s,
                     id,
-                    value: json!(id),
+                    value: std::borrow::Cow::Owned(json!(id)),
                 })
                 .collect();
             let page = paginate(
@@ -423,7 +424,7 @@ mod tests {
                 .map(|(s, id)| Row {
                     seq: *s,
                     id,
-                    value: json!(id),
+                    value: std::borrow::Cow::Owned(json!(id)),
                 })
                 .collect::<Vec<_>>()
         };
