@@ -607,6 +607,7 @@ fn store(
         findings,
         restore: kind.restore,
         notes: vec![],
+        files: vec![],
     };
     out.files.push(Stored {
         path: path.to_string(),
@@ -656,6 +657,7 @@ pub fn failed_item(kind: &ComponentKind, id: &str, name: &str, error: &str) -> I
         findings: vec![],
         restore: kind.restore,
         notes: vec![],
+        files: vec![],
     }
 }
 

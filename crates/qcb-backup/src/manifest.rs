@@ -69,6 +69,19 @@ pub struct Item {
     /// show, so it was not scanned).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The files an app's item stands for (`app.json`, `app.qvf`, `script.qvs`), with their
+    /// sizes and times as stored: the next run tells unchanged apps by them without walking
+    /// the snapshot's folders. Empty for other kinds, and in manifests of earlier versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<StoredFile>,
+}
+
+/// A file of the snapshot, as an item's entry in the manifest names it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredFile {
+    pub path: String,
+    pub size: u64,
+    pub mtime: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -196,13 +196,6 @@ struct Previous {
 
 impl Previous {
     fn load(repo: &Repo, parent: &SnapshotInfo) -> Previous {
-        let nodes = repo
-            .ls(parent, "apps", true)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|n| n.kind == NodeKind::File)
-            .map(|n| (n.path, (n.size, n.mtime)))
-            .collect();
         let mut manifest = Vec::new();
         let parsed = match repo.cat(parent, "manifest.json", &mut manifest) {
             Ok(_) => Manifest::from_slice(&manifest).ok(),
@@ -210,6 +203,17 @@ impl Previous {
                 tracing::warn!("cannot read the parent snapshot's manifest ({e}): apps whose export is unchanged are asked for their metadata again");
                 None
             }
+        };
+        let nodes = match parsed.as_ref().and_then(|m| app_files(&m.items)) {
+            Some(nodes) => nodes,
+            // A manifest of an earlier version names no app files: walk the folders.
+            None => repo
+                .ls(parent, "apps", true)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.kind == NodeKind::File)
+                .map(|n| (n.path, (n.size, n.mtime)))
+                .collect(),
         };
         let mut items = HashMap::new();
         let mut reuse = crate::collect::Reusable::default();
@@ -256,6 +260,24 @@ impl Previous {
             .filter(|(_, m)| m.is_some_and(|m| m.timestamp_millis() == want))
             .map(|(size, _)| *size)
     }
+}
+
+/// The parent's app files as its manifest names them, when every app item that is not
+/// failed names its files (manifests before qcb recorded them do not).
+fn app_files(items: &[Item]) -> Option<HashMap<String, (u64, Option<DateTime<Utc>>)>> {
+    let apps: Vec<&Item> = items
+        .iter()
+        .filter(|i| i.kind == "apps" && i.status != ItemStatus::Failed && i.id != "*")
+        .collect();
+    if apps.iter().any(|i| i.files.is_empty()) {
+        return None;
+    }
+    Some(
+        apps.iter()
+            .flat_map(|i| &i.files)
+            .map(|f| (f.path.clone(), (f.size, Some(f.mtime))))
+            .collect(),
+    )
 }
 
 /// Backs up the tenant behind `client` into `repo`.
@@ -686,7 +708,17 @@ async fn backup_apps(
     let store = async {
         let mut items = Vec::new();
         let mut write_error = None;
-        while let Some((item, mut entries)) = done_rx.recv().await {
+        while let Some((mut item, mut entries)) = done_rx.recv().await {
+            if item.status != ItemStatus::Failed {
+                item.files = entries
+                    .iter()
+                    .map(|e| crate::manifest::StoredFile {
+                        path: e.path.clone(),
+                        size: e.size,
+                        mtime: e.mtime,
+                    })
+                    .collect();
+            }
             items.push(item);
             if write_error.is_some() {
                 continue;
@@ -857,6 +889,7 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
         findings: vec![],
         restore: kind.restore,
         notes: vec![],
+        files: vec![],
     };
 
     if let (Some(before), Some(json_size), Some(qvf_size), Some(script_size)) = (
@@ -1020,6 +1053,43 @@ async fn spool_export(
 mod tests {
     use super::*;
     use qcb_repo::SnapshotId;
+
+    #[test]
+    fn app_files_come_from_the_manifest_only_when_every_app_names_them() {
+        let at = Utc::now();
+        let app = |id: &str, files: Vec<crate::manifest::StoredFile>| Item {
+            kind: "apps".into(),
+            id: id.into(),
+            name: id.into(),
+            path: format!("apps/{id}/app.qvf"),
+            status: ItemStatus::Unchanged,
+            bytes: 3,
+            error: None,
+            redacted: vec![],
+            findings: vec![],
+            restore: qcb_catalog::Restore::Recreate,
+            notes: vec![],
+            files,
+        };
+        let file = |p: &str, size: u64| crate::manifest::StoredFile {
+            path: p.into(),
+            size,
+            mtime: at,
+        };
+        let mut items = vec![
+            app("a", vec![file("apps/a/app.json", 10), file("apps/a/app.qvf", 3)]),
+            Item {
+                status: ItemStatus::Failed,
+                ..app("broken", vec![])
+            },
+        ];
+        let nodes = app_files(&items).expect("every app names its files");
+        assert_eq!(nodes.get("apps/a/app.json"), Some(&(10, Some(at))));
+        assert_eq!(nodes.len(), 2);
+        // One app of an earlier version's manifest, without files: the folders are walked.
+        items.push(app("old", vec![]));
+        assert!(app_files(&items).is_none());
+    }
 
     /// The snapshot is written in tree order with apps first: every other kind's folder, and
     /// the manifest, must sort after `apps/`.
