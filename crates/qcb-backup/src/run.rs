@@ -665,12 +665,25 @@ async fn backup_apps(
     let permits = tokio::sync::Semaphore::new(in_flight);
     let roles = opts.assign_self_to_spaces.then(|| SpaceRoles::new(client));
     let (permits, roles_ref) = (&permits, roles.as_ref());
-    // Finished apps wait here for those before them; a slow app holds back storing, not
-    // exporting, until this many are waiting.
+    // Finished apps wait for those before them to be stored; a slow app holds back storing,
+    // not exporting, until this many apps that asked the tenant are waiting (their exports
+    // on disk). Apps taken whole from the parent ask nothing and hold no slot, so the
+    // exports of an incremental run go on side by side however far apart they are.
     let window = (4 * in_flight).max(32);
+    let slots = Arc::new(tokio::sync::Semaphore::new(window));
+    let slots = &slots;
+    let apps_in_view = app_items.len().max(1);
     let results = futures::stream::iter(app_items)
         .map(|item| async move {
-            let _permit = permits.acquire().await.ok();
+            let asks = whole_from_parent(run, &item).is_none();
+            let slot = match asks {
+                true => slots.clone().acquire_owned().await.ok(),
+                false => None,
+            };
+            let _permit = match asks {
+                true => permits.acquire().await.ok(),
+                false => None,
+            };
             let space = item
                 .get("spaceId")
                 .and_then(Value::as_str)
@@ -691,12 +704,15 @@ async fn backup_apps(
                 status: app.status,
                 bytes: app.bytes,
             });
-            result
+            (result, slot)
         })
-        .buffered(window);
+        .buffered(apps_in_view);
     // Exports go on while the writer takes what is done: the two meet through a queue, so a
     // repository that is briefly behind does not hold the downloads still.
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<AppResult>(window);
+    let (done_tx, mut done_rx) =
+        tokio::sync::mpsc::channel::<(AppResult, Option<tokio::sync::OwnedSemaphorePermit>)>(
+            window,
+        );
     let produce = async move {
         futures::pin_mut!(results);
         while let Some(result) = results.next().await {
@@ -708,7 +724,8 @@ async fn backup_apps(
     let store = async {
         let mut items = Vec::new();
         let mut write_error = None;
-        while let Some((mut item, mut entries)) = done_rx.recv().await {
+        // The slot is given back once the app is stored (`_slot` drops at the loop's end).
+        while let Some(((mut item, mut entries), _slot)) = done_rx.recv().await {
             if item.status != ItemStatus::Failed {
                 item.files = entries
                     .iter()
@@ -852,6 +869,27 @@ fn from_parent(path: &str, size: u64, mtime: DateTime<Utc>) -> TreeEntry {
 /// every file comes from the parent, without a request. Only the item changed: its
 /// attributes are read again, the export and script come from the parent. Otherwise the app
 /// is exported and its script read and scanned.
+/// An app none of whose files changed since the parent (see `backup_app`): its item in the
+/// parent's manifest and the sizes of its `app.json`, `app.qvf` and `script.qvs` there.
+fn whole_from_parent<'p>(run: &AppRun<'p>, item: &Value) -> Option<(&'p Item, u64, u64, u64)> {
+    if run.full {
+        return None;
+    }
+    let id = item
+        .get("resourceId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
+    let prev = run.previous;
+    let dir = format!("apps/{}", safe(id));
+    let revision = time_at(item, "/resourceUpdatedAt");
+    Some((
+        prev.items.get(id)?,
+        prev.same(&format!("{dir}/app.json"), time_at(item, "/updatedAt"))?,
+        prev.same(&format!("{dir}/app.qvf"), revision)?,
+        prev.same(&format!("{dir}/script.qvs"), revision)?,
+    ))
+}
+
 async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value) -> AppResult {
     let (client, prev) = (run.client, run.previous);
     let id = item
@@ -892,12 +930,7 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
         files: vec![],
     };
 
-    if let (Some(before), Some(json_size), Some(qvf_size), Some(script_size)) = (
-        before,
-        prev.same(&json_path, item_updated),
-        prev.same(&qvf_path, listed_revision),
-        prev.same(&script_path, listed_revision),
-    ) {
+    if let Some((before, json_size, qvf_size, script_size)) = whole_from_parent(run, &item) {
         if let (Some(item_t), Some(rev)) = (item_updated, listed_revision) {
             let mut unchanged = mk_item(ItemStatus::Unchanged, qvf_size, before.redacted.clone());
             unchanged.findings = before.findings.clone();
