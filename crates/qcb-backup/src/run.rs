@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use qcb_catalog::{all, ComponentKind};
 use qcb_qlik::{ClientError, Method, Request, TenantClient};
 use qcb_repo::{
@@ -336,14 +336,13 @@ pub async fn backup(
     // `--full` and "full every N days" fetch everything again, metadata that lies included.
     // The apps' items are listed once, for two readers: the apps to export, and which
     // collections each belongs to (`collectionIds`), which spares reading every collection's
-    // members (see `collect::Members`). Collections wait for the listing; nothing else does.
+    // members (see `collect::Members`).
     let app_listing = async move {
         match apps_kind {
-            Some(k) => Some(Arc::new(list_apps(client, k).await)),
+            Some(k) => Some(list_apps(client, k).await),
             None => None,
         }
-    }
-    .shared();
+    };
     // While the parent snapshot is read, the tenant is asked what changed since and the
     // apps are listed.
     let incremental = parent.as_ref().filter(|_| !(full || opts.full));
@@ -380,8 +379,12 @@ pub async fn backup(
             _ => None,
         }
     };
-    let (previous, space_changes, _) =
-        futures::join!(load_previous, space_changes, app_listing.clone());
+    let (previous, space_changes, app_listing) =
+        futures::join!(load_previous, space_changes, app_listing);
+    let members = match &app_listing {
+        Some(Ok(listed)) => Some(crate::collect::members_by_collection(listed)),
+        _ => None,
+    };
     let mut previous = previous?;
     previous.reuse.spaces = space_changes;
 
@@ -424,23 +427,15 @@ pub async fn backup(
 
     // Every kind but apps, four at a time, while the apps export: listings use tier 1,
     // exports tier 2, so neither waits for the other.
-    let apps_listing = app_listing.clone();
     let plain: Vec<&'static ComponentKind> =
         kinds.iter().copied().filter(|k| k.name != "apps").collect();
     let tenant_id_ref = &tenant_id;
     let reuse = &previous.reuse;
     let listings = futures::stream::iter(plain)
         .map(|k| {
-            let app_listing = app_listing.clone();
+            let members = members.as_ref().filter(|_| k.name == "collections");
             async move {
-                let members = match k.name {
-                    "collections" => match app_listing.await.as_deref() {
-                        Some(Ok(listed)) => Some(crate::collect::members_by_collection(listed)),
-                        _ => None,
-                    },
-                    _ => None,
-                };
-                let c = collect(client, k, tenant_id_ref, reuse, members.as_ref()).await;
+                let c = collect(client, k, tenant_id_ref, reuse, members).await;
                 progress.emit(Event::KindDone {
                     kind: k.name,
                     items: c.items.len(),
@@ -466,8 +461,8 @@ pub async fn backup(
     let apps = async move {
         match apps_kind {
             Some(k) => {
-                let listed = match apps_listing.await.as_deref() {
-                    Some(Ok(v)) => Ok(v.clone()),
+                let listed = match app_listing {
+                    Some(Ok(v)) => Ok(v),
                     Some(Err(e)) => Err(e.to_string()),
                     None => Ok(vec![]),
                 };
@@ -709,10 +704,10 @@ async fn backup_apps(
         .buffered(apps_in_view);
     // Exports go on while the writer takes what is done: the two meet through a queue, so a
     // repository that is briefly behind does not hold the downloads still.
-    let (done_tx, mut done_rx) =
-        tokio::sync::mpsc::channel::<(AppResult, Option<tokio::sync::OwnedSemaphorePermit>)>(
-            window,
-        );
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<(
+        AppResult,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    )>(window);
     let produce = async move {
         futures::pin_mut!(results);
         while let Some(result) = results.next().await {
@@ -1110,7 +1105,10 @@ mod tests {
             mtime: at,
         };
         let mut items = vec![
-            app("a", vec![file("apps/a/app.json", 10), file("apps/a/app.qvf", 3)]),
+            app(
+                "a",
+                vec![file("apps/a/app.json", 10), file("apps/a/app.qvf", 3)],
+            ),
             Item {
                 status: ItemStatus::Failed,
                 ..app("broken", vec![])
