@@ -124,10 +124,6 @@ impl Reusable {
         Some((item, files))
     }
 
-    /// A collection's members without asking for them: the items listed this run that name
-    /// it, when they are as many as the collection's `itemCount` says it holds (a collection
-    /// holding anything but apps, or an item this identity cannot see, is read as before).
-
     /// The parent's sub-resources of a space (assignments, shares) when the audit log names
     /// no change to it since the parent and its list entry carries the parent's stamp.
     fn subs_of(&self, kind: &ComponentKind, id: &str, listed: &Value, path: &str) -> Option<Value> {
@@ -157,6 +153,31 @@ fn members_of(members: &Members, kind: &ComponentKind, id: &str, listed: &Value)
     let count = listed.get("itemCount")?.as_u64()?;
     let held = members.get(id).cloned().unwrap_or_default();
     (held.len() as u64 == count).then_some(Value::Array(held))
+}
+
+/// A data alert's condition as its list entry carries it: the alerting API's
+/// `AlertingTaskResponse` holds `conditionResponse` and `hideSelections`, what `GET
+/// /data-alerts/{id}/condition` answers. Taken only when it is the condition the alert names
+/// (`conditionId`); otherwise the condition is asked for.
+fn inline_condition(kind: &ComponentKind, alert: &Value) -> Option<Value> {
+    if kind.name != "data-alerts" {
+        return None;
+    }
+    let want = alert.get("conditionId").and_then(Value::as_str)?;
+    let condition = alert.get("conditionResponse").filter(|c| c.is_object())?;
+    let names_it = [
+        "/id",
+        "/dataCondition/conditionBase/id",
+        "/compoundCondition/conditionBase/id",
+    ]
+    .iter()
+    .any(|p| condition.pointer(p).and_then(Value::as_str) == Some(want));
+    names_it.then(|| {
+        serde_json::json!({
+            "conditionResponse": condition,
+            "hideSelections": alert.get("hideSelections").cloned().unwrap_or(Value::Bool(false)),
+        })
+    })
 }
 
 /// A file to store.
@@ -365,13 +386,17 @@ async fn collect_one(
         item.status = ItemStatus::Unchanged;
         return item;
     }
-    let members = match members {
-        Some(m) if !singleton && !id.is_empty() => members_of(m, kind, &id, &full),
+    // A part the run already holds is not asked for again.
+    let held: Option<(&str, Value)> = match members {
+        Some(m) if !singleton && !id.is_empty() => {
+            members_of(m, kind, &id, &full).map(|v| ("items", v))
+        }
         _ => None,
-    };
+    }
+    .or_else(|| inline_condition(kind, &full).map(|v| ("condition", v)));
     for sub in kind.subs {
-        if let (Some(m), "items") = (&members, sub.name) {
-            full[sub.name] = m.clone();
+        if let Some((_, v)) = held.as_ref().filter(|(name, _)| *name == sub.name) {
+            full[sub.name] = v.clone();
             continue;
         }
         let path = fill(sub.path, &id, tenant_id);
@@ -672,6 +697,27 @@ mod tests {
         let text = String::from_utf8(pretty(v)).unwrap();
         assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
         assert!(text.find("\"y\"").unwrap() < text.find("\"z\"").unwrap());
+    }
+
+    #[test]
+    fn an_alert_s_listed_condition_is_taken_only_when_it_is_the_one_it_names() {
+        let kind = qcb_catalog::kind("data-alerts").expect("kind");
+        let alert =
+            |cond: Value| json!({"id": "a", "conditionId": "c1", "conditionResponse": cond});
+        let listed =
+            alert(json!({"type": "data", "dataCondition": {"conditionBase": {"id": "c1"}}}));
+        let got = inline_condition(kind, &listed).expect("taken");
+        assert_eq!(
+            got["conditionResponse"]["dataCondition"]["conditionBase"]["id"],
+            "c1"
+        );
+        assert_eq!(got["hideSelections"], false);
+        // Another condition, an empty one, or none: asked for.
+        assert!(inline_condition(kind, &alert(json!({"id": "c2"}))).is_none());
+        assert!(inline_condition(kind, &alert(json!({}))).is_none());
+        assert!(inline_condition(kind, &json!({"id": "a", "conditionId": "c1"})).is_none());
+        let other = qcb_catalog::kind("collections").expect("kind");
+        assert!(inline_condition(other, &listed).is_none());
     }
 
     #[test]

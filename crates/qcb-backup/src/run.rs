@@ -183,11 +183,14 @@ pub fn full_export_reason(
     }
 }
 
+/// Snapshot path → the file's size and time.
+type Nodes = HashMap<String, (u64, Option<DateTime<Utc>>)>;
+
 /// What the parent snapshot holds of apps, so that unchanged apps are taken from it.
 #[derive(Default)]
 struct Previous {
     /// `apps/…` file → its size and mtime in the parent.
-    nodes: HashMap<String, (u64, Option<DateTime<Utc>>)>,
+    nodes: Nodes,
     /// App ID → its item in the parent's manifest (what was redacted and found in it).
     items: HashMap<String, Item>,
     /// Items of other kinds that may be taken from the parent (see `collect::Reusable`).
@@ -264,7 +267,7 @@ impl Previous {
 
 /// The parent's app files as its manifest names them, when every app item that is not
 /// failed names its files (manifests before qcb recorded them do not).
-fn app_files(items: &[Item]) -> Option<HashMap<String, (u64, Option<DateTime<Utc>>)>> {
+fn app_files(items: &[Item]) -> Option<Nodes> {
     let apps: Vec<&Item> = items
         .iter()
         .filter(|i| i.kind == "apps" && i.status != ItemStatus::Failed && i.id != "*")

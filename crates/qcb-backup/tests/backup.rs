@@ -1247,3 +1247,95 @@ async fn collection_members_come_from_the_app_listing_when_it_accounts_for_all()
         assert_eq!(stored(&s2, id), asked(id.clone()).await, "collection {id}");
     }
 }
+
+/// A data alert's list entry carries its condition (`conditionResponse`): the snapshot holds
+/// it as `GET /data-alerts/{id}/condition` answers it, without asking, and a condition changed
+/// in place shows in the next snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_conditions_come_from_the_alert_list() {
+    use qcb_qlik::{Method, Request};
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 60.0,
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let asked = || -> u64 {
+        e.tenant()
+            .counters()
+            .per_operation
+            .get("GET /api/v1/data-alerts/{alertId}/condition")
+            .copied()
+            .unwrap_or(0)
+    };
+    let stored = |snap: &qcb_repo::SnapshotInfo, id: &str| -> serde_json::Value {
+        let mut out = Vec::new();
+        tokio::task::block_in_place(|| repo.cat(snap, &format!("data-alerts/{id}.json"), &mut out))
+            .expect("cat");
+        serde_json::from_slice::<serde_json::Value>(&out).expect("json")["condition"].clone()
+    };
+    let first = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let alerts: Vec<String> = first
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.kind == "data-alerts")
+        .map(|i| i.id.clone())
+        .collect();
+    assert!(!alerts.is_empty(), "the demo tenant has data alerts");
+    assert_eq!(asked(), 0);
+    let s1 = first.snapshot.clone().expect("snapshot");
+    for id in &alerts {
+        let (_, answer) = c
+            .call_json(&Request::get(format!("/api/v1/data-alerts/{id}/condition")))
+            .await
+            .expect("condition");
+        assert_eq!(stored(&s1, id), answer, "alert {id}");
+    }
+
+    // A condition changed in place (PATCH /conditions/{id}) shows in the next snapshot.
+    let alert = &alerts[0];
+    let (_, answer) = c
+        .call_json(&Request::get(format!(
+            "/api/v1/data-alerts/{alert}/condition"
+        )))
+        .await
+        .expect("condition");
+    let cond_id = [
+        "/conditionResponse/id",
+        "/conditionResponse/dataCondition/conditionBase/id",
+        "/conditionResponse/compoundCondition/conditionBase/id",
+    ]
+    .iter()
+    .find_map(|p| answer.pointer(p).and_then(|v| v.as_str()))
+    .expect("condition id")
+    .to_string();
+    let base = if answer.pointer("/conditionResponse/dataCondition").is_some() {
+        "/dataCondition/conditionBase/description"
+    } else {
+        "/compoundCondition/conditionBase/description"
+    };
+    let patch = serde_json::json!([{"op": "add", "path": base, "value": "changed by the test"}]);
+    c.call_json(&Request::new(Method::PATCH, format!("/api/v1/conditions/{cond_id}")).json(&patch))
+        .await
+        .expect("patch the condition");
+    let second = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let s2 = second.snapshot.clone().expect("snapshot");
+    let (_, now) = c
+        .call_json(&Request::get(format!(
+            "/api/v1/data-alerts/{alert}/condition"
+        )))
+        .await
+        .expect("condition");
+    assert_ne!(now, answer, "the patch changed the condition");
+    assert_eq!(stored(&s2, alert), now);
+}

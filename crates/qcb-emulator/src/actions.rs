@@ -360,6 +360,23 @@ async fn create_condition(
 }
 
 /// A data alert's condition, as the alerting API answers it.
+/// A data alert as the alerting API shows it: `AlertingTaskResponse` carries the alert's
+/// condition (`conditionResponse`, "ConditionResponse in condition-manager api docs") and
+/// `hideSelections`, as `GET /data-alerts/{alertId}/condition` answers them.
+pub fn alert_view(state: &crate::state::State, alert: &mut Value) {
+    let condition = alert
+        .get("conditionId")
+        .and_then(Value::as_str)
+        .and_then(|id| state.get("conditions", id))
+        .cloned();
+    if let Some(c) = condition {
+        alert["conditionResponse"] = c;
+    }
+    if alert.get("hideSelections").is_none() {
+        alert["hideSelections"] = json!(false);
+    }
+}
+
 async fn alert_condition(
     State(t): State<Arc<Tenant>>,
     Extension(p): Extension<Principal>,

@@ -230,10 +230,13 @@ async fn list_handler(
             r.seq = i as u64;
         }
     }
-    let page = match paginate(rows, &query, k.paging, k.limits, &path, &link_base(&t)) {
+    let mut page = match paginate(rows, &query, k.paging, k.limits, &path, &link_base(&t)) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Some(view) = k.view {
+        page.items.iter_mut().for_each(|v| view(&state, v));
+    }
     drop(state);
     list_response(k, page.items, page.links, page.total)
 }
@@ -326,7 +329,11 @@ async fn get_handler(
     if !(k.visible)(&viewer, v) {
         return ApiError::not_found(k.name, &id).into_response();
     }
-    Json(v.clone()).into_response()
+    let mut v = v.clone();
+    if let Some(view) = k.view {
+        view(&state, &mut v);
+    }
+    Json(v).into_response()
 }
 
 /// Creates a resource of kind `k` from a request body, as the API would.

@@ -99,6 +99,9 @@ pub struct KindSpec {
     /// How the create answer differs from a GET of the same resource, where a spec says so.
     pub created_view: Option<fn(Value) -> Value>,
     pub visible: VisibleFn,
+    /// What a GET (of the list or of one) shows beyond the stored document, computed as it
+    /// is served (a data alert's current condition).
+    pub view: Option<fn(&State, &mut Value)>,
 }
 
 impl KindSpec {

@@ -54,6 +54,7 @@ const BASE: KindSpec = KindSpec {
     custom_build: None,
     created_view: None,
     visible: everyone,
+    view: None,
 };
 
 pub fn kinds() -> &'static [KindSpec] {
@@ -719,6 +720,7 @@ fn build_table() -> Vec<KindSpec> {
                 Default("enabled", "true"),
             ],
             custom_build: Some(crate::seed::tasks::build_data_alert),
+            view: Some(crate::actions::alert_view),
             ..BASE
         },
         KindSpec {
@@ -727,6 +729,7 @@ fn build_table() -> Vec<KindSpec> {
             list_path: None,
             item_path: Some("/api/v1/conditions/{conditionId}"),
             create: None,
+            patch: Some(204),
             ..BASE
         },
         KindSpec {
