@@ -336,7 +336,6 @@ pub async fn backup(
         progress.emit(Event::FullExport { reason });
     }
     let full = full_reason.is_some();
-    // `--full` and "full every N days" fetch everything again, metadata that lies included.
     // The apps' items are listed once, for two readers: the apps to export, and which
     // collections each belongs to (`collectionIds`), which spares reading every collection's
     // members (see `collect::Members`).
@@ -347,7 +346,8 @@ pub async fn backup(
         }
     };
     // While the parent snapshot is read, the tenant is asked what changed since and the
-    // apps are listed.
+    // apps are listed. `--full` and "full every N days" take nothing from the parent and ask
+    // the audit log nothing: everything is read again, metadata that lies included.
     let incremental = parent.as_ref().filter(|_| !(full || opts.full));
     let load_previous = async {
         match incremental {
