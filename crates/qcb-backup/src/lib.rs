@@ -13,6 +13,7 @@ pub use alloc::bound_allocator_arenas;
 pub use manifest::{Counts, Item, ItemStatus, Manifest, ManifestError, NotCovered, RunStatus};
 pub use progress::{Event, Progress, ProgressSink};
 pub use run::{
-    backup, full_export_reason, last_full_export, tenant_host, BackupError, BackupOptions,
-    BackupOutcome, DEFAULT_EXPORTS_IN_FLIGHT, FULL_TAG,
+    access_read_reason, backup, full_export_reason, last_full_export, tenant_host, BackupError,
+    BackupOptions, BackupOutcome, ACCESS_READ_EVERY_DAYS, ACCESS_TAG, DEFAULT_EXPORTS_IN_FLIGHT,
+    FULL_TAG,
 };

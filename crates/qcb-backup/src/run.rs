@@ -141,6 +141,48 @@ pub fn last_full_export(
     snapshots: &[SnapshotInfo],
     parent: Option<&SnapshotInfo>,
 ) -> Option<DateTime<Utc>> {
+    last_tagged(snapshots, parent, FULL_TAG)
+}
+
+/// The snapshot tag of a run that read every space's assignments and shares itself (none
+/// taken from the parent on the audit log's word).
+pub const ACCESS_TAG: &str = "access";
+
+/// Every space's assignments and shares are read whole at least this often, whatever the
+/// audit log says (sooner with a shorter `full_every_days`): a guard against a change the
+/// log did not name — an event type it renamed, an event lost.
+pub const ACCESS_READ_EVERY_DAYS: u32 = 7;
+
+/// Why this run reads every space's access whole although the audit log could vouch, if it
+/// does: no run that did within the last `ACCESS_READ_EVERY_DAYS` (or `full_every_days`, if
+/// shorter) in the parent chain.
+pub fn access_read_reason(
+    full_every_days: Option<u32>,
+    snapshots: &[SnapshotInfo],
+    parent: Option<&SnapshotInfo>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let days = full_every_days
+        .unwrap_or(ACCESS_READ_EVERY_DAYS)
+        .min(ACCESS_READ_EVERY_DAYS);
+    match last_tagged(snapshots, parent, ACCESS_TAG) {
+        None => Some(format!(
+            "no earlier run of this tenant read them all (they are read whole every {days} days)"
+        )),
+        Some(at) if now - at > chrono::Duration::days(i64::from(days)) => Some(format!(
+            "the last run that read them all was {} days ago (they are read whole every {days} days)",
+            (now - at).num_days()
+        )),
+        Some(_) => None,
+    }
+}
+
+/// The time of the first snapshot tagged `tag` walking back from `parent`.
+fn last_tagged(
+    snapshots: &[SnapshotInfo],
+    parent: Option<&SnapshotInfo>,
+    tag: &str,
+) -> Option<DateTime<Utc>> {
     let by_id: HashMap<&str, &SnapshotInfo> =
         snapshots.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut seen = HashSet::new();
@@ -150,7 +192,7 @@ pub fn last_full_export(
             break;
         }
         let snap = by_id.get(id.as_str())?;
-        if snap.tags.iter().any(|t| t == FULL_TAG) {
+        if snap.tags.iter().any(|t| t == tag) {
             return Some(snap.time);
         }
         next = snap.parent.as_ref().map(|p| p.as_str().to_string());
@@ -315,12 +357,14 @@ pub async fn backup(
         blocking(move || repo.latest(&host)).await?
     };
     let apps_kind = kinds.iter().copied().find(|k| k.name == "apps");
-    let snapshots = match (apps_kind, opts.full_every_days) {
-        (Some(_), Some(_)) if !opts.full => {
-            let repo = repo.clone();
-            blocking(move || repo.snapshots()).await?
-        }
-        _ => vec![],
+    let spaces_selected = kinds.iter().any(|k| k.name == "spaces");
+    let chain_needed = (apps_kind.is_some() && opts.full_every_days.is_some())
+        || (spaces_selected && parent.is_some());
+    let snapshots = if chain_needed && !opts.full {
+        let repo = repo.clone();
+        blocking(move || repo.snapshots()).await?
+    } else {
+        vec![]
     };
     let full_reason = apps_kind.and_then(|_| {
         full_export_reason(
@@ -360,9 +404,16 @@ pub async fn backup(
     };
     // Spaces' assignments and shares come from the parent where the audit log names no
     // change to them (see `changes`).
+    let access_reason =
+        access_read_reason(opts.full_every_days, &snapshots, parent.as_ref(), started);
     let space_changes = async {
         match incremental {
-            Some(p) if kinds.iter().any(|k| k.name == "spaces") => {
+            Some(_) if spaces_selected && access_reason.is_some() => {
+                let reason = access_reason.as_deref().unwrap_or_default();
+                tracing::info!("every space's assignments and shares are read: {reason}");
+                None
+            }
+            Some(p) if spaces_selected => {
                 match crate::changes::space_changes(client, p.time, started).await {
                     Ok(c) => {
                         tracing::info!(
@@ -502,6 +553,12 @@ pub async fn backup(
             tracing::info!("{reread} spaces read again: their copied access named a user, group or app this run did not find");
         }
     }
+    // Every space's access read from the tenant this run (none copied; a failed space has
+    // no copy for the next run to take either).
+    let access_read_whole = spaces_selected
+        && !items
+            .iter()
+            .any(|i| i.kind == "spaces" && (i.status == ItemStatus::Unchanged || i.id == "*"));
     let status = if items.iter().any(|i| i.status == ItemStatus::Failed) {
         RunStatus::Partial
     } else {
@@ -560,6 +617,9 @@ pub async fn backup(
                     let mut tags = vec![format!("status:{}", status.as_str())];
                     if every_app_exported {
                         tags.push(FULL_TAG.to_string());
+                    }
+                    if access_read_whole {
+                        tags.push(ACCESS_TAG.to_string());
                     }
                     tags
                 })
@@ -1170,6 +1230,36 @@ mod tests {
         // A chain broken by `forget`: no full run known.
         let broken = vec![snap('b', 5, Some('a'), false)];
         assert_eq!(last_full_export(&broken, broken.first()), None);
+    }
+
+    #[test]
+    fn every_space_s_access_is_read_whole_at_least_weekly() {
+        let with_access = |mut s: SnapshotInfo| {
+            s.tags.push(ACCESS_TAG.into());
+            s
+        };
+        let snaps = vec![
+            with_access(snap('a', 10, None, true)),
+            with_access(snap('b', 5, Some('a'), false)),
+            snap('c', 1, Some('b'), false),
+        ];
+        let now = Utc::now();
+        let reason =
+            |every, parent: Option<&SnapshotInfo>| access_read_reason(every, &snaps, parent, now);
+        // Read whole 5 days ago: within the week, not within 3 days.
+        assert_eq!(reason(None, snaps.get(2)), None);
+        assert!(reason(Some(3), snaps.get(2)).is_some_and(|r| r.contains("5 days ago")));
+        // A longer --full-every does not stretch the week.
+        assert_eq!(reason(Some(30), snaps.get(2)), None);
+        let old = vec![
+            with_access(snap('a', 10, None, true)),
+            snap('b', 1, Some('a'), false),
+        ];
+        assert!(access_read_reason(Some(30), &old, old.get(1), Utc::now())
+            .is_some_and(|r| r.contains("10 days ago") && r.contains("every 7 days")));
+        // No run in the chain read them all (snapshots of an earlier version): read whole.
+        let untagged = vec![snap('a', 1, None, true)];
+        assert!(access_read_reason(None, &untagged, untagged.first(), now).is_some());
     }
 
     #[test]

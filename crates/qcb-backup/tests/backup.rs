@@ -1003,6 +1003,16 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
         (1, 1)
     );
     assert_eq!(second.manifest.counts["spaces"].unchanged, spaces);
+    // The run that read every space says so in its tags (at least weekly, one must).
+    let tagged = |o: &qcb_backup::BackupOutcome| {
+        o.snapshot
+            .as_ref()
+            .expect("snapshot")
+            .tags
+            .iter()
+            .any(|t| t == qcb_backup::ACCESS_TAG)
+    };
+    assert!(tagged(&first) && !tagged(&second));
     let (s1, s2) = (
         first.snapshot.clone().expect("snapshot"),
         second.snapshot.clone().expect("snapshot"),
@@ -1141,6 +1151,7 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
         .expect("backup");
     assert_eq!(calls(assignments), spaces);
     assert_eq!(fifth.manifest.counts["spaces"].unchanged, 0);
+    assert!(tagged(&fifth));
 }
 
 /// A collection's members are taken from the apps' listing (`collectionIds`) when they are as
