@@ -21,6 +21,10 @@ use crate::tenant::Tenant;
 pub enum Write {
     Put(u16),
     Patch(u16),
+    /// Creates the document where the tenant has none (tenant settings: POST 201).
+    Post(u16),
+    /// Removes it (tenant settings: DELETE 204, 404 when there is none).
+    Delete(u16),
 }
 
 pub struct Singleton {
@@ -36,7 +40,7 @@ pub const SINGLETONS: &[Singleton] = &[
     Singleton {
         name: "tenant-settings",
         path: "/api/v1/tenant-settings",
-        writes: &[Write::Patch(200)],
+        writes: &[Write::Patch(200), Write::Post(201), Write::Delete(204)],
         admin_only: false,
     },
     Singleton {
@@ -154,6 +158,10 @@ pub fn routes() -> crate::server::RouteSet {
             mr = match w {
                 Write::Put(_) => mr.put(move |st, p, pp, b| write(s, w, st, p, pp, b)),
                 Write::Patch(_) => mr.patch(move |st, p, pp, b| write(s, w, st, p, pp, b)),
+                Write::Post(_) => mr.post(move |st, p, pp, b| write(s, w, st, p, pp, b)),
+                Write::Delete(_) => {
+                    mr.delete(move |st, p, pp| write(s, w, st, p, pp, Bytes::new()))
+                }
             };
         }
         r = r.route(s.path, mr);
@@ -216,14 +224,59 @@ async fn write(
         return ApiError::forbidden("changing tenant settings needs the TenantAdmin role")
             .into_response();
     }
+    let existing = doc(&t, s.name);
+    match (how, &existing) {
+        (Write::Delete(code), Some(_)) => {
+            t.write().remove("settings", s.name);
+            return status(code).into_response();
+        }
+        (Write::Delete(_), None) => {
+            return ApiError::not_found("setting", s.name).into_response();
+        }
+        (Write::Post(_), Some(_)) => {
+            return ApiError::bad_request(format!(
+                "{} already exist: change them with PATCH",
+                s.name
+            ))
+            .into_response();
+        }
+        _ => {}
+    }
     let body = match parse_json(&body) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let Some(mut current) = doc(&t, s.name) else {
-        return ApiError::not_found("setting", s.name).into_response();
+    let mut current = match (how, existing) {
+        (Write::Post(_), _) => Value::Object(serde_json::Map::new()),
+        (_, Some(c)) => c,
+        (_, None) => return ApiError::not_found("setting", s.name).into_response(),
     };
     let code = match how {
+        Write::Post(code) | Write::Delete(code) => {
+            if let (Value::Object(cur), Value::Object(new)) = (&mut current, body) {
+                cur.extend(new);
+            }
+            // What the server owns (TenantSettingsDefinition requires it).
+            let now = crate::clock::rfc3339(t.clock.now());
+            let (id, tenant) = {
+                let mut state = t.write();
+                (
+                    state.new_id(crate::state::IdStyle::Hex24),
+                    state.tenant_id.clone(),
+                )
+            };
+            for (field, v) in [
+                ("id", id),
+                ("tenantId", tenant),
+                ("createdBy", p.user_id.clone()),
+                ("createdAt", now.clone()),
+                ("updatedBy", p.user_id.clone()),
+                ("updatedAt", now),
+            ] {
+                current[field] = Value::String(v);
+            }
+            code
+        }
         Write::Put(code) => {
             // Secrets sent in a PUT are kept, but the document only says that one exists.
             let mut body = body;
@@ -257,6 +310,9 @@ async fn write(
     if s.name == "email-config" {
         mirror_email_config(&mut current, how);
     }
+    if s.name == "tenant-settings" {
+        start_page_as_shown(&mut current);
+    }
     {
         let mut state = t.write();
         if s.name == "tenant" {
@@ -271,6 +327,26 @@ async fn write(
     } else {
         (status(code), Json(current)).into_response()
     }
+}
+
+/// Tenant settings take the preferred start page as its name (`StartPage`, the create
+/// schema) and show it with its route (`StartPageConfig*`, what GET answers).
+fn start_page_as_shown(doc: &mut Value) {
+    let Some(name) = doc
+        .get("preferredStartPage")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let route = match name.as_str() {
+        "analytics-hub" => "/insights",
+        "analytics-creation-hub" => "/analytics",
+        "data-integration-hub" => "/qdi",
+        "management-console" => "/console",
+        _ => return,
+    };
+    doc["preferredStartPage"] = serde_json::json!({"route": route, "value": name});
 }
 
 /// The SMTP fields an e-mail configuration shows both at its top level (the fields its PATCH
@@ -333,6 +409,8 @@ fn mirror_email_config(doc: &mut Value, how: Write) {
                 }
             }
         }
+        // The e-mail configuration is neither created nor deleted through its singleton.
+        Write::Post(_) | Write::Delete(_) => {}
     }
 }
 

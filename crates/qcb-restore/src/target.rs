@@ -13,6 +13,17 @@ use qcb_backup::collect::whole_kind_missing;
 
 use crate::error::RestoreError;
 
+/// A one-per-tenant document the spec lets a POST create where it is.
+fn creatable_singleton(k: &ComponentKind) -> bool {
+    match k.source {
+        Source::Singleton { path } => {
+            let write_path = crate::plan::singleton_write_path(k, path);
+            qcb_catalog::spec::request_fields("POST", &write_path).is_some()
+        }
+        Source::List { .. } => false,
+    }
+}
+
 /// The target tenant as read.
 #[derive(Debug, Default)]
 pub struct Target {
@@ -77,6 +88,12 @@ impl Target {
             match r {
                 Ok(docs) => {
                     t.docs.insert(k.name, docs);
+                }
+                // A setting the tenant has not got yet, which the API can create (tenant
+                // settings: GET and PATCH answer 404 until a POST creates them): absent, not
+                // out of reach.
+                Err(e) if e.status() == Some(404) && creatable_singleton(k) => {
+                    t.docs.insert(k.name, vec![]);
                 }
                 Err(e) if whole_kind_missing(&e) => {
                     t.unavailable.insert(k.name, e.to_string());

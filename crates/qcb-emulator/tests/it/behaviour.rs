@@ -673,3 +673,29 @@ async fn space_writes_reach_the_audit_log() {
         .await;
     assert_eq!(before["data"].as_array().expect("events").len(), 0);
 }
+
+/// Tenant settings may be absent (the spec's PATCH answers 404 then) and created by POST,
+/// which takes the start page by name and shows it with its route.
+#[tokio::test]
+async fn tenant_settings_can_be_deleted_and_created_again() {
+    let e = start(demo()).await;
+    let t = TestTenant::admin(&e);
+    let path = "/api/v1/tenant-settings";
+    assert_eq!(t.call(Method::DELETE, path, None).await.status, 204);
+    assert_eq!(t.get(path).await.status, 404);
+    let patch = json!([{"op": "add", "path": "/preferredStartPage", "value": "analytics-hub"}]);
+    assert_eq!(t.call(Method::PATCH, path, Some(&patch)).await.status, 404);
+    assert_eq!(t.call(Method::DELETE, path, None).await.status, 404);
+    let created = t
+        .post(path, &json!({"preferredStartPage": "management-console"}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(
+        t.json(path).await["preferredStartPage"],
+        json!({"route": "/console", "value": "management-console"})
+    );
+    let again = t
+        .post(path, &json!({"preferredStartPage": "analytics-hub"}))
+        .await;
+    assert_eq!(again.status, 400);
+}

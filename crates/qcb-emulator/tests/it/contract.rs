@@ -203,6 +203,15 @@ async fn exercise_singletons(t: &TestTenant, tenant_id: &str) {
                 qcb_emulator::singletons::Write::Patch(_) => {
                     t.call(Method::PATCH, &path, Some(&json!([]))).await;
                 }
+                // Creating needs the document gone: exercised with the delete.
+                qcb_emulator::singletons::Write::Post(_) => {}
+                qcb_emulator::singletons::Write::Delete(_) => {
+                    t.call(Method::DELETE, &path, None).await;
+                    let created = t
+                        .post(&path, &json!({"preferredStartPage": "analytics-hub"}))
+                        .await;
+                    assert_eq!(created.status, 201, "{path}: {}", created.body);
+                }
             }
         }
     }

@@ -518,3 +518,66 @@ async fn names_are_selected_by_glob() {
     want.sort();
     assert_eq!(names, want);
 }
+
+/// A tenant without tenant settings (its PATCH answers 404, as the spec says) gets them
+/// created by POST from the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_settings_missing_in_the_target_are_created() {
+    use qcb_qlik::{Method, Request};
+    let a = emulator(Profile::Demo, SCALE).await;
+    let b = emulator(Profile::Empty, SCALE).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let (ca, cb) = (client(&a, SCALE), client(&b, SCALE));
+    let (_, snap) = back_up(&ca, &repo).await;
+    let source = ca
+        .get_json("/api/v1/tenant-settings", "")
+        .await
+        .expect("A's settings");
+    cb.call_json(&Request::new(Method::DELETE, "/api/v1/tenant-settings"))
+        .await
+        .expect("delete B's settings");
+    let gone = cb.get_json("/api/v1/tenant-settings", "").await;
+    assert_eq!(gone.err().and_then(|e| e.status()), Some(404));
+
+    b.tenant().reset_counters();
+    let only = Selection {
+        only: vec!["tenant-settings".into()],
+        ..Selection::default()
+    };
+    let report = restore(
+        &cb,
+        &repo,
+        &snap,
+        &only,
+        &TenantMap::default(),
+        &Secrets::default(),
+    )
+    .await;
+    assert_eq!(report.counts.done, 1, "{}", report.summary());
+    assert_eq!(
+        calls(&b, "PATCH /api/v1/tenant-settings"),
+        1,
+        "{:?}",
+        write_ops(&b)
+    );
+    assert_eq!(
+        calls(&b, "POST /api/v1/tenant-settings"),
+        1,
+        "{:?}",
+        write_ops(&b)
+    );
+    let created = cb
+        .get_json("/api/v1/tenant-settings", "")
+        .await
+        .expect("B's settings now");
+    // Every field a create takes comes back as it was in A.
+    let (fields, _) = qcb_catalog::spec::request_fields("POST", "/api/v1/tenant-settings")
+        .expect("the spec's create fields");
+    let mut compared = 0;
+    for f in fields.iter().filter(|f| source.get(**f).is_some()) {
+        assert_eq!(created.get(*f), source.get(*f), "field {f}");
+        compared += 1;
+    }
+    assert!(compared > 0, "A's settings hold fields a create takes");
+}
