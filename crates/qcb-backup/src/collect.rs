@@ -26,6 +26,9 @@ pub struct Reusable {
     /// Which spaces' assignments and shares changed since the parent, when the audit log
     /// can tell (see `changes`); None: every space's are read.
     pub spaces: Option<crate::changes::SpaceChanges>,
+    /// One-per-tenant documents this run has read already, by path (the tenant itself, read
+    /// first for its ID): not asked for twice.
+    pub read_already: std::collections::HashMap<&'static str, Value>,
 }
 
 /// Collection ID → the items listed this run that name it in `collectionIds`.
@@ -257,10 +260,13 @@ pub async fn collect(
 ) -> Collected {
     let mut out = Collected::default();
     let listed = match kind.source {
-        Source::Singleton { path } => client
-            .get_json(&fill(path, "", tenant_id), "")
-            .await
-            .map(|v| vec![v]),
+        Source::Singleton { path } => match reuse.read_already.get(path) {
+            Some(doc) => Ok(vec![doc.clone()]),
+            None => client
+                .get_json(&fill(path, "", tenant_id), "")
+                .await
+                .map(|v| vec![v]),
+        },
         Source::List {
             path,
             query,

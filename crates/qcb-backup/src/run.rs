@@ -21,6 +21,9 @@ use crate::collect::{collect, failed_item, pretty, safe, Stored};
 use crate::manifest::{Item, ItemStatus, Manifest, NotCovered, RunStatus, TenantInfo, SCHEMA};
 use crate::progress::{Event, ProgressSink};
 
+/// Where the tenant tells who it is (and the `tenant` kind's document).
+const TENANT_PATH: &str = "/api/v1/tenants/me";
+
 /// The snapshot tag of a run that exported every app.
 pub const FULL_TAG: &str = "full";
 
@@ -336,7 +339,7 @@ pub async fn backup(
     let progress = &opts.progress;
     let url = client.tenant().as_str().to_string();
     let tenant = client
-        .get_json("/api/v1/tenants/me", "")
+        .get_json(TENANT_PATH, "")
         .await
         .map_err(|source| BackupError::Tenant {
             url: url.clone(),
@@ -441,6 +444,10 @@ pub async fn backup(
     };
     let mut previous = previous?;
     previous.reuse.spaces = space_changes;
+    previous
+        .reuse
+        .read_already
+        .insert(TENANT_PATH, tenant.clone());
 
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();

@@ -994,6 +994,8 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
         .expect("backup");
     assert_eq!(second.manifest.status, RunStatus::Success);
     assert_eq!((calls(assignments), calls(shares)), (0, 0));
+    // The tenant is read once: for its ID, and as the `tenant` kind's document.
+    assert_eq!(calls("GET /api/v1/tenants/me"), 1);
     // A quiet window: one page of every event tells it all.
     assert_eq!(
         (
