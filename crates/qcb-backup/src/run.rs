@@ -730,12 +730,13 @@ async fn backup_apps(
     let permits = tokio::sync::Semaphore::new(in_flight);
     let roles = opts.assign_self_to_spaces.then(|| SpaceRoles::new(client));
     let (permits, roles_ref) = (&permits, roles.as_ref());
-    // Finished apps wait for those before them to be stored; a slow app holds back storing,
-    // not exporting, until this many apps that asked the tenant are waiting (their exports
-    // on disk). Apps taken whole from the parent ask nothing and hold no slot, so the
-    // exports of an incremental run go on side by side however far apart they are.
+    // Finished apps wait for those before them to be stored; a slow app, or a writer briefly
+    // behind, holds back exporting only once this many apps that asked the tenant wait to be
+    // stored (their exports on disk): finished ones queued for the writer and running ones
+    // alike. Apps taken whole from the parent ask nothing and hold no slot, so the exports of
+    // an incremental run go on side by side however far apart they are.
     let window = (4 * in_flight).max(32);
-    let slots = Arc::new(tokio::sync::Semaphore::new(window));
+    let slots = Arc::new(tokio::sync::Semaphore::new(2 * window));
     let slots = &slots;
     let apps_in_view = app_items.len().max(1);
     let results = futures::stream::iter(app_items)
