@@ -37,6 +37,11 @@ pub struct SpaceChanges {
     pub types: Vec<String>,
     /// Events read.
     pub events: usize,
+    /// The log's app export event types (what `exports_recorded_since` asks for).
+    pub export_types: Vec<String>,
+    /// The newest event in the log when the run began, by the tenant's clock: what this run
+    /// does afterwards is logged after it.
+    pub newest: Option<DateTime<Utc>>,
 }
 
 impl SpaceChanges {
@@ -88,24 +93,52 @@ fn iso(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// Reads the audit log's spaces events between `parent_started` (less `AUDIT_LAG`) and
+/// Whether an audit event type is an app's export (`com.qlik.v1.app.exported`,
+/// `com.qlik.app.exported`).
+pub fn is_export_event(event_type: &str) -> bool {
+    let segs: Vec<&str> = event_type.split('.').collect();
+    segs.contains(&"app") && segs.last() == Some(&"exported")
+}
+
+/// What the parent run tells of the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct ParentRun {
+    pub started: DateTime<Utc>,
+    /// It exported at least one app: the log must show an export since it began.
+    pub exported: bool,
+    /// It found the log recording this tenant's actions (or inherited that finding).
+    pub audited: bool,
+}
+
+/// Reads the audit log's spaces events between the parent's start (less `AUDIT_LAG`) and
 /// `now`. `Err` says why the log cannot vouch for unchanged access (every space is then read).
+///
+/// A log is trusted only once it is seen to record what happens in the tenant: the apps the
+/// parent run exported must have left their export events in it (qlik.dev's apps events); a
+/// parent that exported nothing passes on its own finding. A log that serves only old events
+/// (an audit service down, a log that is not subscribed) is never taken to say "no change".
 pub async fn space_changes(
     client: &TenantClient,
-    parent_started: DateTime<Utc>,
+    parent: ParentRun,
     now: DateTime<Utc>,
 ) -> Result<SpaceChanges, String> {
+    let parent_started = parent.started;
     let from = parent_started - AUDIT_LAG;
     if now - from >= Duration::days(AUDIT_RETENTION_DAYS) {
         return Err(format!(
             "the parent snapshot is older than the {AUDIT_RETENTION_DAYS} days the audit log keeps"
         ));
     }
-    let types = client
+    let listed = client
         .list_all("/api/v1/audits/types", "", "data")
         .await
         .map_err(|e| format!("the audit log's event types cannot be read: {e}"))?;
-    let mut types: Vec<String> = types
+    let export_types: Vec<&str> = listed
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|t| is_export_event(t))
+        .collect();
+    let mut types: Vec<String> = listed
         .iter()
         .filter_map(Value::as_str)
         .filter(|t| is_space_event(t))
@@ -116,10 +149,40 @@ pub async fn space_changes(
     if types.is_empty() {
         return Err("the audit log lists no event type of the spaces service".into());
     }
-    // The end lies a day ahead: a tenant clock slightly ahead of ours loses no event.
+    // The end lies a day ahead: a tenant clock ahead of ours loses no event.
     let window = format!("{}/{}", iso(from), iso(now + Duration::days(1)));
+    if parent.exported {
+        if export_types.is_empty() {
+            return Err("the audit log lists no app export event type, so whether it records this tenant's actions cannot be checked".into());
+        }
+        let mut seen = false;
+        for t in &export_types {
+            let (_, page) = client
+                .call_json(&Request::get("/api/v1/audits").query(format!(
+                    "eventType={}&eventTime={}&limit=1",
+                    enc(t),
+                    enc(&window)
+                )))
+                .await
+                .map_err(|e| format!("the audit log's {t} events cannot be read: {e}"))?;
+            if page
+                .get("data")
+                .and_then(Value::as_array)
+                .is_some_and(|d| !d.is_empty())
+            {
+                seen = true;
+                break;
+            }
+        }
+        if !seen {
+            return Err("the audit log holds no export of the apps the last run exported, so it is not taken to record every change".into());
+        }
+    } else if !parent.audited {
+        return Err("no earlier run has seen the audit log record this tenant's actions (the last one exported no app to check it by)".into());
+    }
     let mut changes = SpaceChanges {
         types: types.clone(),
+        export_types: export_types.iter().map(|t| t.to_string()).collect(),
         ..SpaceChanges::default()
     };
     // A quiet window fits in one page of every event: one request instead of one per type.
@@ -129,6 +192,12 @@ pub async fn space_changes(
         )
         .await
         .map_err(|e| format!("the audit log cannot be read: {e}"))?;
+    // The list is newest first (the spec's default sort, `-eventTime`).
+    changes.newest = first
+        .pointer("/data/0/eventTime")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
     let more = first
         .pointer("/links/next/href")
         .and_then(Value::as_str)
@@ -174,6 +243,41 @@ pub async fn space_changes(
     Ok(changes)
 }
 
+/// Whether the audit log holds an app export newer than `after` (the newest event when the
+/// run began, by the tenant's own clock; the run's start less `AUDIT_LAG` when the log was
+/// empty): asked after a run's own exports, it says whether the log still records this
+/// tenant's actions. Any failure to tell counts as "no".
+pub async fn exports_recorded_after(
+    client: &TenantClient,
+    export_types: &[String],
+    after: DateTime<Utc>,
+) -> bool {
+    let window = format!(
+        "{}/{}",
+        iso(after + Duration::milliseconds(1)),
+        iso(Utc::now() + Duration::days(1))
+    );
+    for t in export_types {
+        let asked = client
+            .call_json(&Request::get("/api/v1/audits").query(format!(
+                "eventType={}&eventTime={}&limit=1",
+                enc(t),
+                enc(&window)
+            )))
+            .await;
+        if let Ok((_, page)) = asked {
+            if page
+                .get("data")
+                .and_then(Value::as_array)
+                .is_some_and(|d| !d.is_empty())
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -201,6 +305,14 @@ mod tests {
         ] {
             assert!(!is_space_event(t), "{t}");
         }
+    }
+
+    #[test]
+    fn export_events_are_told_by_their_segments() {
+        assert!(is_export_event("com.qlik.v1.app.exported"));
+        assert!(is_export_event("com.qlik.app.exported"));
+        assert!(!is_export_event("com.qlik.v1.app.created"));
+        assert!(!is_export_event("com.qlik.v1.glossary.exported"));
     }
 
     #[test]

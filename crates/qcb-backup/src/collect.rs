@@ -491,11 +491,15 @@ fn named_by_access(space: &Value) -> Vec<&str> {
 /// but name a user, group or app that this run did not find (deleted since, or not read):
 /// the audit log vouches for the spaces service's own changes, not for what a deletion
 /// elsewhere did to them. Returns how many were read again.
+///
+/// With `all`, every space whose access was copied is read again (the audit log was found
+/// not to record this run's own actions).
 pub async fn recheck_copied_spaces(
     client: &TenantClient,
     tenant_id: &str,
     items: &mut [Item],
     files: &mut Vec<Stored>,
+    all: bool,
 ) -> usize {
     let Some(kind) = qcb_catalog::kind(SPACES) else {
         return 0;
@@ -519,8 +523,9 @@ pub async fn recheck_copied_spaces(
                     .get(i.path.as_str())
                     .and_then(|b| serde_json::from_slice(b).ok())
                     .unwrap_or(Value::Null);
-                let gone =
-                    doc.is_null() || named_by_access(&doc).iter().any(|id| !known.contains(id));
+                let gone = all
+                    || doc.is_null()
+                    || named_by_access(&doc).iter().any(|id| !known.contains(id));
                 gone.then_some((at, doc))
             })
             .collect()

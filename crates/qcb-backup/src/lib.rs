@@ -14,6 +14,6 @@ pub use manifest::{Counts, Item, ItemStatus, Manifest, ManifestError, NotCovered
 pub use progress::{Event, Progress, ProgressSink};
 pub use run::{
     access_read_reason, backup, full_export_reason, last_full_export, tenant_host, BackupError,
-    BackupOptions, BackupOutcome, ACCESS_READ_EVERY_DAYS, ACCESS_TAG, DEFAULT_EXPORTS_IN_FLIGHT,
-    FULL_TAG,
+    BackupOptions, BackupOutcome, ACCESS_READ_EVERY_DAYS, ACCESS_TAG, AUDITED_TAG,
+    DEFAULT_EXPORTS_IN_FLIGHT, EXPORTS_TAG, FULL_TAG,
 };

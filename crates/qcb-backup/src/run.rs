@@ -147,6 +147,14 @@ pub fn last_full_export(
     last_tagged(snapshots, parent, FULL_TAG)
 }
 
+/// The snapshot tag of a run that exported at least one app: the next run checks that the
+/// audit log recorded those exports before it trusts the log.
+pub const EXPORTS_TAG: &str = "exports";
+
+/// The snapshot tag of a run that found the audit log recording this tenant's actions and
+/// took spaces' access from the parent on its word.
+pub const AUDITED_TAG: &str = "audited";
+
 /// The snapshot tag of a run that read every space's assignments and shares itself (none
 /// taken from the parent on the audit log's word).
 pub const ACCESS_TAG: &str = "access";
@@ -417,7 +425,12 @@ pub async fn backup(
                 None
             }
             Some(p) if spaces_selected => {
-                match crate::changes::space_changes(client, p.time, started).await {
+                let parent_run = crate::changes::ParentRun {
+                    started: p.time,
+                    exported: p.tags.iter().any(|t| t == EXPORTS_TAG),
+                    audited: p.tags.iter().any(|t| t == AUDITED_TAG),
+                };
+                match crate::changes::space_changes(client, parent_run, started).await {
                     Ok(c) => {
                         tracing::info!(
                             "the audit log names {} of the spaces changed since the parent snapshot ({} events of {} types): the others' assignments and shares come from it",
@@ -553,10 +566,35 @@ pub async fn backup(
         write_error = error;
     }
 
-    if previous.reuse.spaces.is_some() {
-        let reread =
-            crate::collect::recheck_copied_spaces(client, &tenant_id, &mut items, &mut files).await;
-        if reread > 0 {
+    let exported_any = items
+        .iter()
+        .any(|i| i.kind == "apps" && i.status == ItemStatus::BackedUp);
+    let mut audited = previous.reuse.spaces.is_some();
+    if audited {
+        // This run's own exports must show in the log too: one that stopped recording since
+        // the parent does not vouch for anything.
+        let (export_types, after) = previous
+            .reuse
+            .spaces
+            .as_ref()
+            .map(|c| {
+                (
+                    c.export_types.clone(),
+                    c.newest.unwrap_or(started - crate::changes::AUDIT_LAG),
+                )
+            })
+            .unwrap_or_default();
+        let silent = exported_any
+            && !crate::changes::exports_recorded_after(client, &export_types, after).await;
+        if silent {
+            audited = false;
+            tracing::warn!("the audit log holds none of this run's app exports: every space's assignments and shares are read again");
+        }
+        let reread = crate::collect::recheck_copied_spaces(
+            client, &tenant_id, &mut items, &mut files, silent,
+        )
+        .await;
+        if reread > 0 && !silent {
             tracing::info!("{reread} spaces read again: their copied access named a user, group or app this run did not find");
         }
     }
@@ -627,6 +665,12 @@ pub async fn backup(
                     }
                     if access_read_whole {
                         tags.push(ACCESS_TAG.to_string());
+                    }
+                    if exported_any {
+                        tags.push(EXPORTS_TAG.to_string());
+                    }
+                    if audited {
+                        tags.push(AUDITED_TAG.to_string());
                     }
                     tags
                 })

@@ -996,14 +996,19 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
     assert_eq!((calls(assignments), calls(shares)), (0, 0));
     // The tenant is read once: for its ID, and as the `tenant` kind's document.
     assert_eq!(calls("GET /api/v1/tenants/me"), 1);
-    // A quiet window: one page of every event tells it all.
+    // The log is seen to record the first run's exports, then one page of every event in the
+    // window tells it all (the demo tenant's exports fit in it).
     assert_eq!(
         (
             calls("GET /api/v1/audits/types"),
             calls("GET /api/v1/audits")
         ),
-        (1, 1)
+        (1, 2)
     );
+    let tags_of =
+        |o: &qcb_backup::BackupOutcome| o.snapshot.as_ref().expect("snapshot").tags.clone();
+    assert!(tags_of(&first).contains(&qcb_backup::EXPORTS_TAG.to_string()));
+    assert!(tags_of(&second).contains(&qcb_backup::AUDITED_TAG.to_string()));
     assert_eq!(second.manifest.counts["spaces"].unchanged, spaces);
     // The run that read every space says so in its tags (at least weekly, one must).
     let tagged = |o: &qcb_backup::BackupOutcome| {
@@ -1351,4 +1356,103 @@ async fn alert_conditions_come_from_the_alert_list() {
         .expect("condition");
     assert_ne!(now, answer, "the patch changed the condition");
     assert_eq!(stored(&s2, alert), now);
+}
+
+/// A log that does not record what happens in the tenant is never taken to say "no change":
+/// neither one that records nothing at all, nor one that stopped after the parent run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_audit_log_is_not_taken_to_say_nothing_changed() {
+    use qcb_qlik::{Method, Request};
+    let assignments = "GET /api/v1/spaces/{spaceId}/assignments";
+    for silent_from_the_start in [true, false] {
+        let config = EmulatorConfig {
+            profile: Profile::Demo,
+            time_scale: 60.0,
+            ..EmulatorConfig::default()
+        };
+        let e = Emulator::start(config, "127.0.0.1:0")
+            .await
+            .expect("emulator");
+        let silence = || {
+            let mut f = e.tenant().faults();
+            f.audit_silent = true;
+            e.tenant().set_faults(f);
+        };
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = repo(tmp.path());
+        let c = bot(&e);
+        if silent_from_the_start {
+            silence();
+        }
+        let first = backup(&c, repo.clone(), &BackupOptions::default())
+            .await
+            .expect("backup");
+        if !silent_from_the_start {
+            silence();
+            // The next run exports this app, which the log no longer records.
+            let app = e.tenant().ids("apps")[3].clone();
+            e.tenant().touch("apps", &app).expect("touch");
+        }
+        // A role given in a shared space, which the silent log does not record.
+        let space = e
+            .tenant()
+            .read()
+            .values("spaces")
+            .find(|s| s["type"] == "shared")
+            .and_then(|s| s["id"].as_str().map(str::to_string))
+            .expect("a shared space");
+        let held: Vec<String> = e
+            .tenant()
+            .read()
+            .values("space-assignments")
+            .filter(|a| a["spaceId"] == space.as_str())
+            .filter_map(|a| a["assigneeId"].as_str().map(str::to_string))
+            .collect();
+        let newcomer = e
+            .tenant()
+            .ids("users")
+            .into_iter()
+            .rev()
+            .find(|u| !held.contains(u))
+            .expect("a user without a role there");
+        let body =
+            serde_json::json!({"type": "user", "assigneeId": newcomer, "roles": ["consumer"]});
+        c.call_json(
+            &Request::new(Method::POST, format!("/api/v1/spaces/{space}/assignments")).json(&body),
+        )
+        .await
+        .expect("assign");
+        e.tenant().reset_counters();
+        let second = backup(&c, repo.clone(), &BackupOptions::default())
+            .await
+            .expect("backup");
+        let snap = second.snapshot.clone().expect("snapshot");
+        let mut out = Vec::new();
+        tokio::task::block_in_place(|| repo.cat(&snap, &format!("spaces/{space}.json"), &mut out))
+            .expect("cat");
+        let doc: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert!(
+            doc["assignments"]
+                .as_array()
+                .expect("assignments")
+                .iter()
+                .any(|a| a["assigneeId"] == newcomer.as_str()),
+            "silent from the start: {silent_from_the_start}: the new role is in the snapshot"
+        );
+        let read = e
+            .tenant()
+            .counters()
+            .per_operation
+            .get(assignments)
+            .copied()
+            .unwrap_or(0);
+        // Every space: once when the log is not trusted; the second way, read from the parent
+        // first, then every copied space again.
+        assert!(
+            read >= first.manifest.counts["spaces"].total,
+            "every space read ({read})"
+        );
+        assert!(!snap.tags.contains(&qcb_backup::AUDITED_TAG.to_string()));
+        assert!(snap.tags.contains(&qcb_backup::ACCESS_TAG.to_string()));
+    }
 }

@@ -631,6 +631,7 @@ async fn export_app(
         .map(std::time::Duration::from_secs)
         .unwrap_or(t.config.export_ttl);
     let ready_at = now + chrono::Duration::from_std(latency).unwrap_or_default();
+    crate::audit::record_export(&t, &mut state, now, &p, &app);
     let temp_id = state.new_id(IdStyle::Hex24);
     let name = s(&app, "/attributes/name").to_string();
     state.temp_contents.insert(

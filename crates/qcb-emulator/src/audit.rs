@@ -4,8 +4,10 @@
 //! a space, an assignment or a share created, updated or deleted, under the preferred names
 //! of qlik.dev's `core/spaces` events (`com.qlik.core.space.assignment.created`, …) — with
 //! the documented payload (the resource as it stands, `spaceId` among its fields) and the
-//! spec's `extensions` (`spaceId`, `topLevelResourceId`, `actor`). Other services' writes
-//! leave no event here (their documented event sets are partial or absent).
+//! spec's `extensions` (`spaceId`, `topLevelResourceId`, `actor`); and the engine's
+//! `com.qlik.v1.app.exported` when an app export begins. Other services' writes leave no
+//! event here (their documented event sets are partial or absent). The fault `audit_silent`
+//! stops all recording, as a log that serves only what it was seeded with would.
 //!
 //! `GET /api/v1/audits/types` and `/sources` answer the spec's `GetObjectsResult`: the
 //! possible event types (sources) of this tenant — those recorded, and those its writes emit.
@@ -68,9 +70,9 @@ fn emitted_types() -> Vec<String> {
 
 /// Records the event of a write to `kind` (nothing for kinds whose writes are not audited).
 pub fn record(
+    t: &Tenant,
     state: &mut State,
     now: DateTime<Utc>,
-    tenant_url: &str,
     principal: &Principal,
     kind: &str,
     action: Action,
@@ -79,6 +81,10 @@ pub fn record(
     let Some(prefix) = prefix(kind) else {
         return;
     };
+    if t.faults().audit_silent {
+        return;
+    }
+    let tenant_url = t.url();
     let space_id = match kind {
         "spaces" => resource.get("id"),
         _ => resource.get("spaceId"),
@@ -110,6 +116,56 @@ pub fn record(
     state.insert("audits", &id, doc);
 }
 
+/// The engine's event of an app export begun (qlik.dev's apps events:
+/// `com.qlik.v1.app.exported`, the app's attributes as `data.attributes`).
+pub const APP_EXPORTED: &str = "com.qlik.v1.app.exported";
+const ENGINE_SOURCE: &str = "com.qlik/engine";
+
+/// Records an app's export.
+pub fn record_export(
+    t: &Tenant,
+    state: &mut State,
+    now: DateTime<Utc>,
+    principal: &Principal,
+    app: &Value,
+) {
+    if t.faults().audit_silent {
+        return;
+    }
+    let attr = |f: &str| {
+        app.pointer(&format!("/attributes/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let id = state.new_id(IdStyle::Uuid);
+    let event_id = state.new_id(IdStyle::Uuid);
+    let base = t.url().trim_end_matches('/');
+    let mut extensions = json!({
+        "ownerId": attr("ownerId"),
+        "topLevelResourceId": attr("id"),
+        "actor": {"sub": principal.user_id, "subType": "user"},
+    });
+    if !attr("spaceId").is_empty() {
+        extensions["spaceId"] = json!(attr("spaceId"));
+    }
+    let doc = json!({
+        "id": id,
+        "eventId": event_id,
+        "eventType": APP_EXPORTED,
+        "eventTypeVersion": "1.0.0",
+        "eventTime": rfc3339(now),
+        "source": ENGINE_SOURCE,
+        "tenantId": state.tenant_id,
+        "userId": principal.user_id,
+        "contentType": "application/json",
+        "data": {"attributes": app.get("attributes").cloned().unwrap_or(Value::Null)},
+        "extensions": extensions,
+        "links": {"self": {"href": format!("{base}/api/v1/audits/{id}")}},
+    });
+    state.insert("audits", &id, doc);
+}
+
 fn distinct(state: &State, field: &str, extra: Vec<String>) -> Vec<String> {
     let mut out: BTreeSet<String> = extra.into_iter().collect();
     if let Some(c) = state.collection("audits") {
@@ -131,7 +187,9 @@ async fn types(
     AxState(t): AxState<Arc<Tenant>>,
     axum::Extension(_p): axum::Extension<Principal>,
 ) -> Response {
-    let data = distinct(&t.read(), "eventType", emitted_types());
+    let mut emitted = emitted_types();
+    emitted.push(APP_EXPORTED.to_string());
+    let data = distinct(&t.read(), "eventType", emitted);
     objects(&t, "/api/v1/audits/types", data)
 }
 
@@ -139,7 +197,11 @@ async fn sources(
     AxState(t): AxState<Arc<Tenant>>,
     axum::Extension(_p): axum::Extension<Principal>,
 ) -> Response {
-    let data = distinct(&t.read(), "source", vec![SPACES_SOURCE.to_string()]);
+    let data = distinct(
+        &t.read(),
+        "source",
+        vec![SPACES_SOURCE.to_string(), ENGINE_SOURCE.to_string()],
+    );
     objects(&t, "/api/v1/audits/sources", data)
 }
 

@@ -57,6 +57,9 @@ pub struct Faults {
     pub throttle_storm_secs: u64,
     /// App exports fail (500) instead of starting.
     pub exports_fail: bool,
+    /// The audit log records nothing new (an audit service down, or a log that serves only
+    /// what it was seeded with).
+    pub audit_silent: bool,
     /// Emulated seconds an export stays "running" (204) before its file is ready.
     pub export_latency_secs: Option<f64>,
     /// Emulated seconds an exported file can be downloaded before it answers 410.

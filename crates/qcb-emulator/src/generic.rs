@@ -386,9 +386,9 @@ pub fn create(
     }
     state.insert(k.name, &id, value.clone());
     crate::audit::record(
+        t,
         &mut state,
         now,
-        t.url(),
         principal,
         k.name,
         crate::audit::Action::Created,
@@ -560,9 +560,9 @@ fn replace(
     }
     state.insert(k.name, id, value.clone());
     crate::audit::record(
+        t,
         &mut state,
         now,
-        t.url(),
         principal,
         k.name,
         crate::audit::Action::Updated,
@@ -596,9 +596,9 @@ async fn delete_handler(
     }
     if let Some(old) = state.remove(k.name, &id) {
         crate::audit::record(
+            &t,
             &mut state,
             t.clock.now(),
-            t.url(),
             &principal,
             k.name,
             crate::audit::Action::Deleted,
