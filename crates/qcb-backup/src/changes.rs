@@ -204,13 +204,20 @@ pub async fn space_changes(
         .is_some_and(|h| !h.is_empty());
     let mut batches: Vec<(String, Vec<Value>)> = Vec::new();
     if more {
-        for t in &types {
+        // Each type on its own, all at once (within the client's limiter).
+        let asked = futures::future::join_all(types.iter().map(|t| {
             let query = format!("eventType={}&eventTime={}&limit=100", enc(t), enc(&window));
-            let events = client
-                .list_all("/api/v1/audits", &query, "data")
-                .await
-                .map_err(|e| format!("the audit log's {t} events cannot be read: {e}"))?;
-            batches.push((t.clone(), events));
+            async move {
+                client
+                    .list_all("/api/v1/audits", &query, "data")
+                    .await
+                    .map(|events| (t.clone(), events))
+                    .map_err(|e| format!("the audit log's {t} events cannot be read: {e}"))
+            }
+        }))
+        .await;
+        for batch in asked {
+            batches.push(batch?);
         }
     } else {
         let events = first
