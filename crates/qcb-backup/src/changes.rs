@@ -4,16 +4,21 @@
 //! them costs two requests per space, most of an incremental run's requests in a tenant with
 //! hundreds of spaces. The spaces service records every change to them in the audit log
 //! (qlik.dev's spaces events: `com.qlik.core.space.assignment.created`, `…share.deleted`,
-//! `com.qlik.space.updated` under the older names; every event carries the space's ID in
-//! `data.spaceId` or `extensions.spaceId`). So an incremental run asks the audit log which
-//! spaces had such an event since the parent snapshot began (less an hour, for events that
-//! reach the log late) and takes the others' assignments and shares from the parent.
+//! `com.qlik.space.updated` under the older names; their payload names the space in
+//! `data.spaceId`, `extensions.spaceId` or, for a space itself, `data.id`). So an incremental
+//! run asks the audit log which spaces had such an event since the parent snapshot began (less
+//! an hour, for events that reach the log late) and takes the others' assignments and shares
+//! from the parent.
 //!
-//! Whenever the log cannot vouch for that, every space is read as before: the log is out of
-//! reach (no audit access: 403), it lists no event type of the spaces service, the parent is
-//! older than the log keeps events (90 days), or an event names no space. `--full` and "full
-//! every N days" read every space too, and `run.rs` re-reads a space whose copied assignments
-//! or shares name a user, group or app that is no longer there.
+//! The log is trusted only once it is seen to record what happens in the tenant: the parent
+//! run's app exports must be in it (here), and this run's own exports must show after the
+//! newest event seen at the start (`exports_recorded_after`, asked by `run.rs`, which reads
+//! every copied space again otherwise). Whenever the log cannot vouch, every space is read as
+//! before: the log is out of reach (no audit access: 403), it lists no event type of the
+//! spaces service, the parent is older than the log keeps events (90 days), or an event names
+//! no space. `--full`, "full every N days" and a weekly whole read (`run.rs`) read every space
+//! too, and `run.rs` re-reads a space whose copied assignments or shares name a user, group or
+//! app that is no longer there.
 
 use std::collections::HashSet;
 
@@ -28,7 +33,7 @@ pub const AUDIT_RETENTION_DAYS: i64 = 90;
 /// before the parent snapshot.
 pub const AUDIT_LAG: Duration = Duration::hours(1);
 
-/// The spaces whose access changed in the window, or that every space may have.
+/// What the audit log says of the spaces since the parent snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpaceChanges {
     /// Spaces named by an event.
@@ -37,7 +42,7 @@ pub struct SpaceChanges {
     pub types: Vec<String>,
     /// Events read.
     pub events: usize,
-    /// The log's app export event types (what `exports_recorded_since` asks for).
+    /// The log's app export event types (what `exports_recorded_after` asks for).
     pub export_types: Vec<String>,
     /// The newest event in the log when the run began, by the tenant's clock: what this run
     /// does afterwards is logged after it.
