@@ -138,10 +138,11 @@ pub async fn space_changes(
         .list_all("/api/v1/audits/types", "", "data")
         .await
         .map_err(|e| format!("the audit log's event types cannot be read: {e}"))?;
-    let export_types: Vec<&str> = listed
+    let export_types: Vec<String> = listed
         .iter()
         .filter_map(Value::as_str)
         .filter(|t| is_export_event(t))
+        .map(str::to_string)
         .collect();
     let mut types: Vec<String> = listed
         .iter()
@@ -160,25 +161,7 @@ pub async fn space_changes(
         if export_types.is_empty() {
             return Err("the audit log lists no app export event type, so whether it records this tenant's actions cannot be checked".into());
         }
-        let mut seen = false;
-        for t in &export_types {
-            let (_, page) = client
-                .call_json(&Request::get("/api/v1/audits").query(format!(
-                    "eventType={}&eventTime={}&limit=1",
-                    enc(t),
-                    enc(&window)
-                )))
-                .await
-                .map_err(|e| format!("the audit log's {t} events cannot be read: {e}"))?;
-            if page
-                .get("data")
-                .and_then(Value::as_array)
-                .is_some_and(|d| !d.is_empty())
-            {
-                seen = true;
-                break;
-            }
-        }
+        let seen = any_export_in(client, &export_types, &window).await?;
         if !seen {
             return Err("the audit log holds no export of the apps the last run exported, so it is not taken to record every change".into());
         }
@@ -187,7 +170,7 @@ pub async fn space_changes(
     }
     let mut changes = SpaceChanges {
         types: types.clone(),
-        export_types: export_types.iter().map(|t| t.to_string()).collect(),
+        export_types,
         ..SpaceChanges::default()
     };
     // A quiet window fits in one page of every event: one request instead of one per type.
@@ -269,25 +252,32 @@ pub async fn exports_recorded_after(
         iso(after + Duration::milliseconds(1)),
         iso(Utc::now() + Duration::days(1))
     );
+    any_export_in(client, export_types, &window)
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether the log holds an event of one of `export_types` in `window` (`from/to`).
+async fn any_export_in(
+    client: &TenantClient,
+    export_types: &[String],
+    window: &str,
+) -> Result<bool, String> {
     for t in export_types {
-        let asked = client
-            .call_json(&Request::get("/api/v1/audits").query(format!(
-                "eventType={}&eventTime={}&limit=1",
-                enc(t),
-                enc(&window)
-            )))
-            .await;
-        if let Ok((_, page)) = asked {
-            if page
-                .get("data")
-                .and_then(Value::as_array)
-                .is_some_and(|d| !d.is_empty())
-            {
-                return true;
-            }
+        let query = format!("eventType={}&eventTime={}&limit=1", enc(t), enc(window));
+        let (_, page) = client
+            .call_json(&Request::get("/api/v1/audits").query(query))
+            .await
+            .map_err(|e| format!("the audit log's {t} events cannot be read: {e}"))?;
+        if page
+            .get("data")
+            .and_then(Value::as_array)
+            .is_some_and(|d| !d.is_empty())
+        {
+            return Ok(true);
         }
     }
-    false
+    Ok(false)
 }
 
 fn enc(s: &str) -> String {

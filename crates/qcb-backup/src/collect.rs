@@ -168,14 +168,7 @@ fn inline_condition(kind: &ComponentKind, alert: &Value) -> Option<Value> {
     }
     let want = alert.get("conditionId").and_then(Value::as_str)?;
     let condition = alert.get("conditionResponse").filter(|c| c.is_object())?;
-    let names_it = [
-        "/id",
-        "/dataCondition/conditionBase/id",
-        "/compoundCondition/conditionBase/id",
-    ]
-    .iter()
-    .any(|p| condition.pointer(p).and_then(Value::as_str) == Some(want));
-    names_it.then(|| {
+    (condition_id(condition) == Some(want)).then(|| {
         serde_json::json!({
             "conditionResponse": condition,
             "hideSelections": alert.get("hideSelections").cloned().unwrap_or(Value::Bool(false)),
@@ -250,6 +243,25 @@ pub fn whole_kind_missing(e: &ClientError) -> bool {
     matches!(e.status(), Some(403) | Some(404) | Some(405) | Some(501))
 }
 
+/// What a kind's source answers: its list, every page of it, or its one document.
+pub async fn list(
+    client: &TenantClient,
+    kind: &ComponentKind,
+    tenant_id: &str,
+) -> Result<Vec<Value>, ClientError> {
+    match kind.source {
+        Source::Singleton { path } => client
+            .get_json(&fill(path, "", tenant_id), "")
+            .await
+            .map(|v| vec![v]),
+        Source::List {
+            path,
+            query,
+            property,
+        } => client.list_all(path, query, property).await,
+    }
+}
+
 /// Every document of `kind`, except apps (see `apps`).
 pub async fn collect(
     client: &TenantClient,
@@ -259,19 +271,13 @@ pub async fn collect(
     members: Option<&Members>,
 ) -> Collected {
     let mut out = Collected::default();
-    let listed = match kind.source {
-        Source::Singleton { path } => match reuse.read_already.get(path) {
-            Some(doc) => Ok(vec![doc.clone()]),
-            None => client
-                .get_json(&fill(path, "", tenant_id), "")
-                .await
-                .map(|v| vec![v]),
-        },
-        Source::List {
-            path,
-            query,
-            property,
-        } => client.list_all(path, query, property).await,
+    let already = match kind.source {
+        Source::Singleton { path } => reuse.read_already.get(path),
+        Source::List { .. } => None,
+    };
+    let listed = match already {
+        Some(doc) => Ok(vec![doc.clone()]),
+        None => list(client, kind, tenant_id).await,
     };
     let mut docs = match listed {
         Ok(d) => d,
@@ -393,7 +399,7 @@ async fn collect_one(
         return item;
     }
     // A part the run already holds is not asked for again.
-    let held: Option<(&str, Value)> = match members {
+    let mut held: Option<(&str, Value)> = match members {
         Some(m) if !singleton && !id.is_empty() => {
             members_of(m, kind, &id, &full).map(|v| ("items", v))
         }
@@ -401,8 +407,8 @@ async fn collect_one(
     }
     .or_else(|| inline_condition(kind, &full).map(|v| ("condition", v)));
     for sub in kind.subs {
-        if let Some((_, v)) = held.as_ref().filter(|(name, _)| *name == sub.name) {
-            full[sub.name] = v.clone();
+        if let Some((_, v)) = held.take_if(|(name, _)| *name == sub.name) {
+            full[sub.name] = v;
             continue;
         }
         let path = fill(sub.path, &id, tenant_id);
@@ -565,6 +571,19 @@ pub async fn recheck_copied_spaces(
         items[at] = item;
     }
     n
+}
+
+/// A condition's ID, wherever Qlik puts it: at the top, or in its `conditionBase` (as `GET`
+/// answers it, wrapped in `conditionResponse` or not).
+pub fn condition_id(condition: &Value) -> Option<&str> {
+    let inner = condition.get("conditionResponse").unwrap_or(condition);
+    [
+        "/id",
+        "/dataCondition/conditionBase/id",
+        "/compoundCondition/conditionBase/id",
+    ]
+    .iter()
+    .find_map(|p| inner.pointer(p).and_then(Value::as_str))
 }
 
 /// Where a data alert's document keeps the conditions its compound condition combines, by ID.

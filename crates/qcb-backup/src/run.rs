@@ -394,9 +394,9 @@ pub async fn backup(
     // The apps' items are listed once, for two readers: the apps to export, and which
     // collections each belongs to (`collectionIds`), which spares reading every collection's
     // members (see `collect::Members`).
-    let app_listing = async move {
+    let app_listing = async {
         match apps_kind {
-            Some(k) => Some(list_apps(client, k).await),
+            Some(k) => Some(crate::collect::list(client, k, &tenant_id).await),
             None => None,
         }
     };
@@ -708,17 +708,6 @@ pub async fn backup(
         manifest,
         snapshot: Some(outcome.snapshot),
     })
-}
-
-async fn list_apps(client: &TenantClient, kind: &ComponentKind) -> Result<Vec<Value>, ClientError> {
-    match kind.source {
-        qcb_catalog::Source::List {
-            path,
-            query,
-            property,
-        } => client.list_all(path, query, property).await,
-        qcb_catalog::Source::Singleton { path } => client.get_json(path, "").await.map(|v| vec![v]),
-    }
 }
 
 /// What every app of a run shares.

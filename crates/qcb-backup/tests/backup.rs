@@ -45,6 +45,28 @@ fn repo(dir: &std::path::Path) -> Arc<Repo> {
     Arc::new(tokio::task::block_in_place(|| Repo::init(&opts)).expect("init"))
 }
 
+/// How often the emulated tenant served one operation ("METHOD /route").
+fn served(e: &Emulator, op: &str) -> u64 {
+    e.tenant()
+        .counters()
+        .per_operation
+        .get(op)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The `demo` tenant at time scale 60, on a port the OS picks.
+async fn demo_tenant() -> Emulator {
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 60.0,
+        ..EmulatorConfig::default()
+    };
+    Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator")
+}
+
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .into_iter()
@@ -137,23 +159,11 @@ async fn a_tenant_backs_up_whole_without_secrets_and_then_incrementally() {
 
     // Second run, nothing changed: no app is exported again, and the repository barely grows.
     let size1 = dir_size(&tmp.path().join("repo"));
-    let exports_before = e
-        .tenant()
-        .counters()
-        .per_operation
-        .get("POST /api/v1/apps/{appId}/export")
-        .copied()
-        .unwrap_or(0);
+    let exports_before = exports(&e);
     let second = backup(&c, repo.clone(), &BackupOptions::default())
         .await
         .expect("second backup");
-    let exports_after = e
-        .tenant()
-        .counters()
-        .per_operation
-        .get("POST /api/v1/apps/{appId}/export")
-        .copied()
-        .unwrap_or(0);
+    let exports_after = exports(&e);
     assert_eq!(
         exports_after, exports_before,
         "unchanged apps are not exported"
@@ -306,12 +316,7 @@ async fn assign_self_to_spaces_reaches_managed_spaces_and_gives_the_roles_back()
 }
 
 fn exports(e: &Emulator) -> u64 {
-    e.tenant()
-        .counters()
-        .per_operation
-        .get("POST /api/v1/apps/{appId}/export")
-        .copied()
-        .unwrap_or(0)
+    served(e, "POST /api/v1/apps/{appId}/export")
 }
 
 /// A client paced for an emulated tenant whose time runs `scale` times faster.
@@ -779,25 +784,11 @@ async fn with_faults_on_exactly_the_failing_exports_fail_and_nothing_else_differ
 /// and fetched again once it changes; `--full` fetches everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_items_are_taken_from_the_parent_without_fetching_them() {
-    let config = EmulatorConfig {
-        profile: Profile::Demo,
-        time_scale: 60.0,
-        ..EmulatorConfig::default()
-    };
-    let e = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let e = demo_tenant().await;
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = repo(tmp.path());
     let c = bot(&e);
-    let calls = |op: &str| -> u64 {
-        e.tenant()
-            .counters()
-            .per_operation
-            .get(op)
-            .copied()
-            .unwrap_or(0)
-    };
+    let calls = |op: &str| served(&e, op);
     let one_automation = "GET /api/workflows/automations/{id}";
     let theme_file = "GET /api/v1/themes/{id}/file";
 
@@ -945,25 +936,11 @@ async fn a_run_stopped_half_way_leaves_no_snapshot_and_the_next_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
     use qcb_qlik::{Method, Request};
-    let config = EmulatorConfig {
-        profile: Profile::Demo,
-        time_scale: 60.0,
-        ..EmulatorConfig::default()
-    };
-    let e = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let e = demo_tenant().await;
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = repo(tmp.path());
     let c = bot(&e);
-    let calls = |op: &str| -> u64 {
-        e.tenant()
-            .counters()
-            .per_operation
-            .get(op)
-            .copied()
-            .unwrap_or(0)
-    };
+    let calls = |op: &str| served(&e, op);
     let assignments = "GET /api/v1/spaces/{spaceId}/assignments";
     let shares = "GET /api/v1/spaces/{spaceId}/shares";
     let space_doc = |snap: &qcb_repo::SnapshotInfo, id: &str| -> serde_json::Value {
@@ -1166,25 +1143,11 @@ async fn space_access_is_read_again_only_where_the_audit_log_names_a_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collection_members_come_from_the_app_listing_when_it_accounts_for_all() {
     use qcb_qlik::{Method, Request};
-    let config = EmulatorConfig {
-        profile: Profile::Demo,
-        time_scale: 60.0,
-        ..EmulatorConfig::default()
-    };
-    let e = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let e = demo_tenant().await;
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = repo(tmp.path());
     let c = bot(&e);
-    let member_reads = || -> u64 {
-        e.tenant()
-            .counters()
-            .per_operation
-            .get("GET /api/v1/collections/{collectionId}/items")
-            .copied()
-            .unwrap_or(0)
-    };
+    let member_reads = || served(&e, "GET /api/v1/collections/{collectionId}/items");
     let stored = |snap: &qcb_repo::SnapshotInfo, id: &str| -> Vec<String> {
         let mut out = Vec::new();
         tokio::task::block_in_place(|| repo.cat(snap, &format!("collections/{id}.json"), &mut out))
@@ -1272,25 +1235,11 @@ async fn collection_members_come_from_the_app_listing_when_it_accounts_for_all()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_conditions_come_from_the_alert_list() {
     use qcb_qlik::{Method, Request};
-    let config = EmulatorConfig {
-        profile: Profile::Demo,
-        time_scale: 60.0,
-        ..EmulatorConfig::default()
-    };
-    let e = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator");
+    let e = demo_tenant().await;
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = repo(tmp.path());
     let c = bot(&e);
-    let asked = || -> u64 {
-        e.tenant()
-            .counters()
-            .per_operation
-            .get("GET /api/v1/data-alerts/{alertId}/condition")
-            .copied()
-            .unwrap_or(0)
-    };
+    let asked = || served(&e, "GET /api/v1/data-alerts/{alertId}/condition");
     let stored = |snap: &qcb_repo::SnapshotInfo, id: &str| -> serde_json::Value {
         let mut out = Vec::new();
         tokio::task::block_in_place(|| repo.cat(snap, &format!("data-alerts/{id}.json"), &mut out))
@@ -1326,15 +1275,9 @@ async fn alert_conditions_come_from_the_alert_list() {
         )))
         .await
         .expect("condition");
-    let cond_id = [
-        "/conditionResponse/id",
-        "/conditionResponse/dataCondition/conditionBase/id",
-        "/conditionResponse/compoundCondition/conditionBase/id",
-    ]
-    .iter()
-    .find_map(|p| answer.pointer(p).and_then(|v| v.as_str()))
-    .expect("condition id")
-    .to_string();
+    let cond_id = qcb_backup::collect::condition_id(&answer)
+        .expect("condition id")
+        .to_string();
     let base = if answer.pointer("/conditionResponse/dataCondition").is_some() {
         "/dataCondition/conditionBase/description"
     } else {
@@ -1365,14 +1308,7 @@ async fn a_silent_audit_log_is_not_taken_to_say_nothing_changed() {
     use qcb_qlik::{Method, Request};
     let assignments = "GET /api/v1/spaces/{spaceId}/assignments";
     for silent_from_the_start in [true, false] {
-        let config = EmulatorConfig {
-            profile: Profile::Demo,
-            time_scale: 60.0,
-            ..EmulatorConfig::default()
-        };
-        let e = Emulator::start(config, "127.0.0.1:0")
-            .await
-            .expect("emulator");
+        let e = demo_tenant().await;
         let silence = || {
             let mut f = e.tenant().faults();
             f.audit_silent = true;
@@ -1439,13 +1375,7 @@ async fn a_silent_audit_log_is_not_taken_to_say_nothing_changed() {
                 .any(|a| a["assigneeId"] == newcomer.as_str()),
             "silent from the start: {silent_from_the_start}: the new role is in the snapshot"
         );
-        let read = e
-            .tenant()
-            .counters()
-            .per_operation
-            .get(assignments)
-            .copied()
-            .unwrap_or(0);
+        let read = served(&e, assignments);
         // Every space: once when the log is not trusted; the second way, read from the parent
         // first, then every copied space again.
         assert!(

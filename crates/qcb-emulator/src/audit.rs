@@ -68,6 +68,41 @@ fn emitted_types() -> Vec<String> {
         .collect()
 }
 
+/// One event of the log, as the spec's `GetByIDResult` shows it; nothing when the fault
+/// `audit_silent` is on.
+struct Event<'a> {
+    event_type: String,
+    source: &'a str,
+    data: Value,
+    extensions: Value,
+}
+
+fn insert(t: &Tenant, state: &mut State, now: DateTime<Utc>, principal: &Principal, e: Event<'_>) {
+    if t.faults().audit_silent {
+        return;
+    }
+    let id = state.new_id(IdStyle::Uuid);
+    let event_id = state.new_id(IdStyle::Uuid);
+    let base = t.url().trim_end_matches('/');
+    let mut extensions = e.extensions;
+    extensions["actor"] = json!({"sub": principal.user_id, "subType": "user"});
+    let doc = json!({
+        "id": id,
+        "eventId": event_id,
+        "eventType": e.event_type,
+        "eventTypeVersion": "1.0.0",
+        "eventTime": rfc3339(now),
+        "source": e.source,
+        "tenantId": state.tenant_id,
+        "userId": principal.user_id,
+        "contentType": "application/json",
+        "data": e.data,
+        "extensions": extensions,
+        "links": {"self": {"href": format!("{base}/api/v1/audits/{id}")}},
+    });
+    state.insert("audits", &id, doc);
+}
+
 /// Records the event of a write to `kind` (nothing for kinds whose writes are not audited).
 pub fn record(
     t: &Tenant,
@@ -81,39 +116,19 @@ pub fn record(
     let Some(prefix) = prefix(kind) else {
         return;
     };
-    if t.faults().audit_silent {
-        return;
-    }
-    let tenant_url = t.url();
     let space_id = match kind {
         "spaces" => resource.get("id"),
         _ => resource.get("spaceId"),
     }
     .and_then(Value::as_str)
-    .unwrap_or_default()
-    .to_string();
-    let id = state.new_id(IdStyle::Uuid);
-    let event_id = state.new_id(IdStyle::Uuid);
-    let base = tenant_url.trim_end_matches('/');
-    let doc = json!({
-        "id": id,
-        "eventId": event_id,
-        "eventType": format!("{prefix}.{}", action.word()),
-        "eventTypeVersion": "1.0.0",
-        "eventTime": rfc3339(now),
-        "source": SPACES_SOURCE,
-        "tenantId": state.tenant_id,
-        "userId": principal.user_id,
-        "contentType": "application/json",
-        "data": resource,
-        "extensions": {
-            "spaceId": space_id,
-            "topLevelResourceId": space_id,
-            "actor": {"sub": principal.user_id, "subType": "user"},
-        },
-        "links": {"self": {"href": format!("{base}/api/v1/audits/{id}")}},
-    });
-    state.insert("audits", &id, doc);
+    .unwrap_or_default();
+    let event = Event {
+        event_type: format!("{prefix}.{}", action.word()),
+        source: SPACES_SOURCE,
+        data: resource.clone(),
+        extensions: json!({"spaceId": space_id, "topLevelResourceId": space_id}),
+    };
+    insert(t, state, now, principal, event);
 }
 
 /// The engine's event of an app export begun (qlik.dev's apps events:
@@ -129,41 +144,22 @@ pub fn record_export(
     principal: &Principal,
     app: &Value,
 ) {
-    if t.faults().audit_silent {
-        return;
-    }
     let attr = |f: &str| {
         app.pointer(&format!("/attributes/{f}"))
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_string()
     };
-    let id = state.new_id(IdStyle::Uuid);
-    let event_id = state.new_id(IdStyle::Uuid);
-    let base = t.url().trim_end_matches('/');
-    let mut extensions = json!({
-        "ownerId": attr("ownerId"),
-        "topLevelResourceId": attr("id"),
-        "actor": {"sub": principal.user_id, "subType": "user"},
-    });
+    let mut extensions = json!({"ownerId": attr("ownerId"), "topLevelResourceId": attr("id")});
     if !attr("spaceId").is_empty() {
         extensions["spaceId"] = json!(attr("spaceId"));
     }
-    let doc = json!({
-        "id": id,
-        "eventId": event_id,
-        "eventType": APP_EXPORTED,
-        "eventTypeVersion": "1.0.0",
-        "eventTime": rfc3339(now),
-        "source": ENGINE_SOURCE,
-        "tenantId": state.tenant_id,
-        "userId": principal.user_id,
-        "contentType": "application/json",
-        "data": {"attributes": app.get("attributes").cloned().unwrap_or(Value::Null)},
-        "extensions": extensions,
-        "links": {"self": {"href": format!("{base}/api/v1/audits/{id}")}},
-    });
-    state.insert("audits", &id, doc);
+    let event = Event {
+        event_type: APP_EXPORTED.to_string(),
+        source: ENGINE_SOURCE,
+        data: json!({"attributes": app.get("attributes").cloned().unwrap_or(Value::Null)}),
+        extensions,
+    };
+    insert(t, state, now, principal, event);
 }
 
 fn distinct(state: &State, field: &str, extra: Vec<String>) -> Vec<String> {

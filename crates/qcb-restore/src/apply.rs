@@ -1790,17 +1790,9 @@ async fn create_condition(ctx: &Ctx<'_>, cond: &Value) -> Result<String, String>
     let cond_body = spec::shape_request("POST", "/api/v1/conditions", &cond_body);
     let created = post(ctx, "/api/v1/conditions", "", &cond_body).await?;
     // Conditions carry their ID inside conditionBase, as Qlik answers them.
-    Ok([
-        "/id",
-        "/conditionResponse/dataCondition/conditionBase/id",
-        "/conditionResponse/compoundCondition/conditionBase/id",
-        "/dataCondition/conditionBase/id",
-        "/compoundCondition/conditionBase/id",
-    ]
-    .iter()
-    .find_map(|p| created.pointer(p).and_then(Value::as_str))
-    .ok_or("the condition answered without an ID")?
-    .to_string())
+    Ok(qcb_backup::collect::condition_id(&created)
+        .ok_or("the condition answered without an ID")?
+        .to_string())
 }
 
 async fn create_alert(ctx: &Ctx<'_>, e: &Entry, rename: Option<String>) -> Written {
