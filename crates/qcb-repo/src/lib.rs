@@ -41,6 +41,7 @@ mod retention;
 mod snapshot;
 mod storage;
 mod tree;
+mod unchanged;
 mod writer;
 
 pub use env::{StorageEnv, STORAGE_ENV_NAMES};

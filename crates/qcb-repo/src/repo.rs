@@ -28,7 +28,10 @@ use crate::lock::LockKind;
 use crate::retention::{plan_forget, ForgetReport, KeepPolicy};
 use crate::snapshot::{select_snapshot, sort_snapshots, SnapshotId, SnapshotInfo, QCB_TAG};
 use crate::storage::{Location, Presence, Storage};
-use crate::tree::{from_timestamp, to_timestamp, EntryFailure, Probe, SnapshotTree, VirtualSource};
+use crate::tree::{
+    from_timestamp, to_timestamp, Entries, EntryFailure, Probe, SnapshotTree, VirtualSource,
+};
+use crate::unchanged::UnchangedDocs;
 
 /// A snapshot's tags as rustic_core holds them: `qcb` first, then `tags`, each checked.
 pub(crate) fn string_lists(tags: &[String]) -> Result<Vec<StringList>, RepoError> {
@@ -46,6 +49,14 @@ pub(crate) fn string_lists(tags: &[String]) -> Result<Vec<StringList>, RepoError
 }
 
 /// Trees read from a snapshot, by ID: each node of a folder by name.
+/// A snapshot about to be written: the archiver's options, the snapshot file, and the
+/// parent's root tree.
+pub(crate) struct Prepared {
+    opts: BackupOptions,
+    snap: SnapshotFile,
+    parent_tree: Option<TreeId>,
+}
+
 type Trees = std::collections::HashMap<TreeId, std::collections::HashMap<std::ffi::OsString, Node>>;
 
 /// How to reach a repository.
@@ -455,38 +466,43 @@ impl Repo {
         let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
         let total = entries.iter().map(|e| e.size).sum();
         let probe = Arc::new(Probe::default());
-        let source = VirtualSource::new(Box::new(entries.into_iter()), Some(total), probe.clone());
-        let written = self.archive_source(prepared, &source, &meta.host)?;
+        let written = self.archive_source(
+            prepared,
+            Box::new(entries.into_iter()),
+            Some(total),
+            probe.clone(),
+            &meta.host,
+        )?;
         self.write_outcome(&written, &probe, paths)
     }
 
     /// Checks `meta` and makes the snapshot file and archiver options it is written with.
-    pub(crate) fn prepare_snapshot(
-        &self,
-        meta: &SnapshotMeta,
-    ) -> Result<(BackupOptions, SnapshotFile), RepoError> {
+    pub(crate) fn prepare_snapshot(&self, meta: &SnapshotMeta) -> Result<Prepared, RepoError> {
         if meta.host.is_empty() || meta.host.contains([',', ' ', '\t', '\n']) {
             return Err(RepoError::InvalidHost {
                 host: meta.host.clone(),
             });
         }
         let tags = string_lists(&meta.tags)?;
-        let parent_opts = match &meta.parent {
+        let (parent_opts, parent_tree) = match &meta.parent {
             Some(parent) => {
-                let known = self
+                let Some(tree) = self
                     .repo
                     .get_snapshots(&[parent.as_str()])
-                    .map(|s| !s.is_empty())
-                    .unwrap_or(false);
-                if !known {
+                    .ok()
+                    .and_then(|s| s.first().map(|s| s.tree))
+                else {
                     return Err(RepoError::SnapshotNotFound {
                         spec: parent.to_string(),
                         host: None,
                     });
-                }
-                ParentOptions::default().parents(vec![parent.to_string()])
+                };
+                (
+                    ParentOptions::default().parents(vec![parent.to_string()]),
+                    Some(tree),
+                )
             }
-            None => ParentOptions::default().force(true),
+            None => (ParentOptions::default().force(true), None),
         };
         let opts = BackupOptions::default()
             .parent_opts(parent_opts)
@@ -502,22 +518,44 @@ impl Repo {
             ..SnapshotFile::default()
         };
         snap.set_tags(tags);
-        Ok((opts, snap))
+        Ok(Prepared {
+            opts,
+            snap,
+            parent_tree,
+        })
     }
 
-    /// Runs rustic_core's archiver over `source` and saves the snapshot file.
+    /// Runs rustic_core's archiver over `entries` and saves the snapshot file. Documents whose
+    /// bytes are the parent's copy keep its time, so the archiver takes them from the parent
+    /// without chunking them again (see `unchanged`).
     pub(crate) fn archive_source(
         &self,
-        (opts, snap): (BackupOptions, SnapshotFile),
-        source: &VirtualSource,
+        prepared: Prepared,
+        entries: Entries,
+        total: Option<u64>,
+        probe: Arc<Probe>,
         host: &str,
     ) -> Result<SnapshotFile, RepoError> {
-        let indexed = self
-            .handle()?
-            .to_indexed_ids()
-            .map_err(|e| self.err("cannot read the index", e))?;
+        let indexed = Arc::new(
+            self.handle()?
+                .to_indexed_ids()
+                .map_err(|e| self.err("cannot read the index", e))?,
+        );
+        let entries: Entries = match prepared.parent_tree {
+            Some(root) => {
+                let mut docs = UnchangedDocs::new(indexed.clone(), root);
+                Box::new(entries.map(move |e| docs.adjust(e)))
+            }
+            None => entries,
+        };
+        let source = VirtualSource::new(entries, total, probe);
         indexed
-            .archive(&opts, source, snap, &[PathBuf::from("/")])
+            .archive(
+                &prepared.opts,
+                &source,
+                prepared.snap,
+                &[PathBuf::from("/")],
+            )
             .map_err(|e| self.err(format!("cannot write the snapshot of {host}"), e))
     }
 
@@ -1154,6 +1192,65 @@ mod tests {
             time: t(0),
             parent,
         }
+    }
+
+    #[test]
+    fn documents_equal_to_the_parent_s_are_taken_from_it_with_its_time() {
+        let repo = Repo::in_memory();
+        let docs = |when: DateTime<Utc>, users: &str| {
+            let mut tree = SnapshotTree::new();
+            tree.push(TreeEntry::bytes("spaces/s1.json", when, r#"{"id":"s1"}"#));
+            tree.push(TreeEntry::bytes("spaces/s2.json", when, r#"{"id":"s2"}"#));
+            tree.push(TreeEntry::bytes("tenant/empty.json", when, ""));
+            tree.push(TreeEntry::bytes("users/u1.json", when, users.to_string()));
+            // Same size as the parent's, other bytes.
+            tree.push(TreeEntry::bytes("users/u2.json", when, users.to_string()));
+            tree
+        };
+        let first = repo
+            .write_snapshot(docs(t(0), r#"{"n":1}"#), meta(None))
+            .unwrap();
+        assert_eq!(first.opened, 5);
+        let mut later = meta(Some(first.snapshot.id.clone()));
+        later.time = t(86_400);
+        // u1 and u2 change to bytes of the same length; a new file appears under spaces.
+        let mut tree = docs(t(86_400), r#"{"n":2}"#);
+        tree.push(TreeEntry::bytes(
+            "spaces/s3.json",
+            t(86_400),
+            r#"{"id":"s3"}"#,
+        ));
+        let second = repo.write_snapshot(tree, later).unwrap();
+        assert_eq!(
+            second.opened, 3,
+            "only the changed and the new documents go through the archiver"
+        );
+        let nodes = repo.ls(&second.snapshot, "", true).unwrap();
+        let mtime = |path: &str| nodes.iter().find(|n| n.path == path).unwrap().mtime;
+        assert_eq!(
+            mtime("spaces/s1.json"),
+            Some(t(0)),
+            "unchanged: the parent's time"
+        );
+        assert_eq!(mtime("spaces/s2.json"), Some(t(0)));
+        assert_eq!(mtime("tenant/empty.json"), Some(t(0)));
+        assert_eq!(
+            mtime("users/u1.json"),
+            Some(t(86_400)),
+            "changed: this run's time"
+        );
+        assert_eq!(mtime("spaces/s3.json"), Some(t(86_400)));
+        for (path, want) in [
+            ("spaces/s1.json", r#"{"id":"s1"}"#),
+            ("spaces/s3.json", r#"{"id":"s3"}"#),
+            ("users/u1.json", r#"{"n":2}"#),
+            ("users/u2.json", r#"{"n":2}"#),
+        ] {
+            let mut out = Vec::new();
+            repo.cat(&second.snapshot, path, &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{path}");
+        }
+        assert!(repo.check(true).unwrap().is_ok());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::error::RepoError;
 use crate::lock::{LockKind, RepoLock};
 use crate::repo::{string_lists, Repo, SnapshotMeta, WriteOutcome};
 use crate::snapshot::SnapshotInfo;
-use crate::tree::{check_follows, check_path, EntryFailure, Probe, TreeEntry, VirtualSource};
+use crate::tree::{check_follows, check_path, EntryFailure, Probe, TreeEntry};
 
 /// Entries queued for the archiver before [`SnapshotWriter::add`] waits: enough to keep it
 /// busy, few enough that a slow repository holds the producer back.
@@ -74,8 +74,8 @@ impl Repo {
                 .name("qcb-snapshot-writer".into())
                 .spawn(move || {
                     let entries = Box::new(std::iter::from_fn(move || rx.blocking_recv()));
-                    let source = VirtualSource::new(entries, None, probe.clone());
-                    let written = repo.archive_source(prepared, &source, &host)?;
+                    let written =
+                        repo.archive_source(prepared, entries, None, probe.clone(), &host)?;
                     if probe.is_aborted() {
                         repo.delete_snapshot_file(&written, &host, "the partial snapshot");
                         return Err(RepoError::Unwritten {
