@@ -17,6 +17,7 @@ fn client(e: &Emulator, creds: Credentials) -> TenantClient {
         budget: Budget {
             fraction: 1.0,
             burst: 50,
+            burst_minutes: 0.0,
             time_scale: 30.0,
         },
         ..ClientOptions::default()
@@ -326,6 +327,7 @@ fn fast_bot(e: &Emulator, scale: f64) -> TenantClient {
         budget: Budget {
             fraction: 1.0,
             burst: 50,
+            burst_minutes: 0.0,
             time_scale: scale,
         },
         ..ClientOptions::default()
@@ -556,6 +558,7 @@ async fn load_scripts_are_scanned_and_stored_without_their_credentials() {
             budget: Budget {
                 fraction: 1.0,
                 burst: 50,
+                burst_minutes: 0.0,
                 time_scale: 30.0,
             },
             ..ClientOptions::default()

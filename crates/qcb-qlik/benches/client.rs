@@ -157,6 +157,7 @@ async fn run(settings: &Settings) -> Result<Report, BoxError> {
         budget: Budget {
             fraction: 1.0,
             burst: 1,
+            burst_minutes: 0.0,
             time_scale: settings.time_scale,
         },
         ..ClientOptions::default()

@@ -41,6 +41,7 @@ fn paced_client(e: &Emulator, time_scale: f64, burst: u32) -> Result<TenantClien
             budget: Budget {
                 fraction: 1.0,
                 burst,
+                burst_minutes: 0.0,
                 time_scale,
             },
             ..ClientOptions::default()

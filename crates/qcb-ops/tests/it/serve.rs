@@ -38,6 +38,7 @@ fn runner(state: &Path) -> Runner {
         budget: Budget {
             fraction: 1.0,
             burst: 50,
+            burst_minutes: 0.0,
             time_scale: 30.0,
         },
         ..ClientOptions::default()

@@ -37,6 +37,7 @@ fn options() -> ClientOptions {
         budget: Budget {
             fraction: 1.0,
             burst: 20,
+            burst_minutes: 0.0,
             time_scale: 10.0,
         },
         min_backoff: Duration::from_millis(10),

@@ -6,7 +6,9 @@
 //! - within budget: at half the budget, the tenant sees at most half its limits, per tier;
 //! - at the full budget, a normal run (list everything, export 50 apps) gets no 429;
 //! - a client set faster than the tenant allows is throttled, waits out `Retry-After` for the
-//!   whole tier, and still completes every request.
+//!   whole tier, and still completes every request;
+//! - against Qlik's own 5-minute window, the default budget sends a minute's worth at once
+//!   and never runs into a 429 however long it keeps at its rate.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,10 +35,14 @@ struct Setup {
 
 /// The `demo` tenant (30 apps) with rate limits over a 1-minute window, and its admin bot.
 async fn start() -> Setup {
+    start_with(SCALE, 1).await
+}
+
+async fn start_with(time_scale: f64, rate_window_minutes: u32) -> Setup {
     let config = EmulatorConfig {
         profile: Profile::Demo,
-        time_scale: SCALE,
-        rate_window_minutes: 1,
+        time_scale,
+        rate_window_minutes,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config, "127.0.0.1:0")
@@ -205,6 +211,7 @@ async fn requests_stay_within_the_budget() {
         Budget {
             fraction,
             burst: 1,
+            burst_minutes: 0.0,
             time_scale: SCALE,
         },
     );
@@ -286,6 +293,7 @@ async fn a_run_at_the_full_budget_is_never_throttled() {
         Budget {
             fraction: 1.0,
             burst: 1,
+            burst_minutes: 0.0,
             time_scale: SCALE,
         },
     );
@@ -355,6 +363,7 @@ async fn an_over_budget_client_is_throttled_and_still_completes() {
         Budget {
             fraction: 1.0,
             burst: 1,
+            burst_minutes: 0.0,
             time_scale: SCALE * 4.0,
         },
     );
@@ -451,4 +460,87 @@ async fn an_over_budget_client_is_throttled_and_still_completes() {
         tier1_done < tier2_done,
         "tier 1 finished at {tier1_done:?}, after tier 2 at {tier2_done:?}"
     );
+}
+
+/// (d) The default budget against Qlik's 5-minute window: a minute of tier 2 goes at once,
+/// then the rate holds for several windows' worth of tenant time without a single 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_burst_fits_qlik_s_window() {
+    // At 240× a tenant minute lasts 250 ms: tier 2 allows 400 requests a second.
+    let scale = 240.0;
+    let setup = start_with(scale, 5).await;
+    let client = client(
+        &setup,
+        Budget {
+            time_scale: scale,
+            ..Budget::default()
+        },
+    );
+    let started = Instant::now();
+    // One minute's budget of tier 2 (100 exports), all asked for at once.
+    let burst: Vec<_> = (0..100)
+        .map(|i| {
+            let (client, app) = (client.clone(), setup.apps[i % setup.apps.len()].clone());
+            tokio::spawn(async move { client.send(&export(&app)).await.map(|r| r.status()) })
+        })
+        .collect();
+    for task in burst {
+        let status = task.await.expect("task").expect("export");
+        assert_eq!(status.as_u16(), 201);
+    }
+    let burst_took = started.elapsed();
+    // Paced at the rate, 100 requests would take 250 ms.
+    assert!(
+        burst_took < Duration::from_millis(200),
+        "a minute's budget goes at once, not paced: took {burst_took:?}"
+    );
+    // Then 6 tenant minutes (1.5 s) at the rate, tier 1 alongside.
+    let until = started + Duration::from_millis(1500);
+    let mut tasks: Vec<tokio::task::JoinHandle<Result<u64, ClientError>>> = Vec::new();
+    for worker in 0..8 {
+        let (client, apps) = (client.clone(), setup.apps.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while Instant::now() < until {
+                client
+                    .send(&export(&apps[(worker + sent as usize * 8) % apps.len()]))
+                    .await?;
+                sent += 1;
+            }
+            Ok(sent)
+        }));
+    }
+    for _ in 0..4 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while Instant::now() < until {
+                client.get_json("/api/v1/spaces", "limit=1").await?;
+                sent += 1;
+            }
+            Ok(sent)
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("every request succeeds");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let counts = tier_counts(setup.emulator.tenant());
+    let tier2 = counts.get("2").copied().unwrap_or(0) as f64;
+    eprintln!("{counts:?} in {elapsed:.2} s (burst {burst_took:?})");
+    // The rate was held (not just the burst): at least 80% of burst + rate × time.
+    assert!(
+        tier2 >= 0.8 * (100.0 + 400.0 * (elapsed - burst_took.as_secs_f64())),
+        "tier 2 kept its rate: {tier2} in {elapsed:.2} s"
+    );
+    assert!(
+        tier2 <= 100.0 + 400.0 * elapsed + 1.0,
+        "never more than a minute's burst above the rate: {tier2} in {elapsed:.2} s"
+    );
+    assert_eq!(
+        setup.emulator.tenant().counters().throttled,
+        0,
+        "the tenant answered 429"
+    );
+    assert_eq!(client.counters().throttled, 0, "the client saw 429s");
 }

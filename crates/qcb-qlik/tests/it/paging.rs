@@ -103,6 +103,7 @@ async fn start(link_style: LinkStyle) -> Tenant {
         budget: Budget {
             fraction: 1.0,
             burst: 10_000,
+            burst_minutes: 0.0,
             time_scale: 1000.0,
         },
         ..ClientOptions::default()
@@ -354,6 +355,7 @@ fn plain_client(url: &str) -> TenantClient {
         budget: Budget {
             fraction: 1.0,
             burst: 100,
+            burst_minutes: 0.0,
             time_scale: 100.0,
         },
         ..ClientOptions::default()

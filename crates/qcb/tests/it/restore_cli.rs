@@ -52,6 +52,7 @@ async fn back_up(e: &Emulator, repo: &Path) {
             budget: Budget {
                 fraction: 1.0,
                 burst: 50,
+                burst_minutes: 0.0,
                 time_scale: 60.0,
             },
             ..ClientOptions::default()

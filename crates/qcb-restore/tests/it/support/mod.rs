@@ -33,6 +33,7 @@ pub fn client(e: &Emulator, time_scale: f64) -> TenantClient {
         budget: Budget {
             fraction: 1.0,
             burst: 50,
+            burst_minutes: 0.0,
             time_scale,
         },
         ..ClientOptions::default()
@@ -55,6 +56,7 @@ pub fn api_key_client(e: &Emulator, time_scale: f64) -> TenantClient {
         budget: Budget {
             fraction: 1.0,
             burst: 50,
+            burst_minutes: 0.0,
             time_scale,
         },
         ..ClientOptions::default()
