@@ -343,6 +343,8 @@ pub async fn backup(
     opts: &BackupOptions,
 ) -> Result<BackupOutcome, BackupError> {
     let started = Utc::now();
+    let clock = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!("{what} after {} ms", clock.elapsed().as_millis());
     let kinds = selected(opts)?;
     let progress = &opts.progress;
     let url = client.tenant().as_str().to_string();
@@ -449,6 +451,21 @@ pub async fn backup(
             _ => None,
         }
     };
+    let load_previous = async {
+        let p = load_previous.await;
+        phase("parent snapshot loaded");
+        p
+    };
+    let space_changes = async {
+        let c = space_changes.await;
+        phase("audit log read");
+        c
+    };
+    let app_listing = async {
+        let l = app_listing.await;
+        phase("apps listed");
+        l
+    };
     let (previous, space_changes, app_listing) =
         futures::join!(load_previous, space_changes, app_listing);
     let members = match &app_listing {
@@ -461,6 +478,7 @@ pub async fn backup(
         .reuse
         .read_already
         .insert(TENANT_PATH, tenant.clone());
+    let previous = Arc::new(previous);
 
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
@@ -498,32 +516,34 @@ pub async fn backup(
         let repo = repo.clone();
         blocking(move || repo.start_snapshot(meta)).await?
     };
+    phase("snapshot writer started");
 
     // Every kind but apps, four at a time, while the apps export: listings use tier 1,
     // exports tier 2, so neither waits for the other.
+    // They run as a task of their own: preparing thousands of documents is work for a core,
+    // which would otherwise hold back the task that drives the exports and downloads.
     let plain: Vec<&'static ComponentKind> =
         kinds.iter().copied().filter(|k| k.name != "apps").collect();
-    let tenant_id_ref = &tenant_id;
-    let reuse = &previous.reuse;
-    let listings = futures::stream::iter(plain)
-        .map(|k| {
-            let members = members.as_ref().filter(|_| k.name == "collections");
-            async move {
-                let c = collect(client, k, tenant_id_ref, reuse, members).await;
-                progress.emit(Event::KindDone {
-                    kind: k.name,
-                    items: c.items.len(),
-                    failed: c
-                        .items
-                        .iter()
-                        .filter(|i| i.status == ItemStatus::Failed)
-                        .count(),
-                });
-                (k, c)
-            }
-        })
-        .buffer_unordered(4)
-        .collect::<Vec<_>>();
+    let listings = {
+        let (client, tenant_id) = (client.clone(), tenant_id.clone());
+        let (previous, progress) = (previous.clone(), progress.clone());
+        let task = AbortOnDrop(tokio::spawn(async move {
+            // The futures are made before they are streamed (a closure that makes them
+            // would tie the task to the lifetimes it borrows for).
+            let kinds: Vec<_> = plain
+                .into_iter()
+                .map(|k| {
+                    let members = members.as_ref().filter(|_| k.name == "collections");
+                    collect_kind(&client, k, &tenant_id, &previous.reuse, members, &progress)
+                })
+                .collect();
+            futures::stream::iter(kinds)
+                .buffer_unordered(4)
+                .collect::<Vec<_>>()
+                .await
+        }));
+        task.join()
+    };
     let run = AppRun {
         client,
         previous: &previous,
@@ -544,6 +564,16 @@ pub async fn backup(
             }
             None => None,
         }
+    };
+    let listings = async {
+        let l = listings.await;
+        phase("every other kind collected");
+        l
+    };
+    let apps = async {
+        let a = apps.await;
+        phase("apps exported");
+        a
     };
     let (collected, apps) = futures::join!(listings, apps);
     for (k, c) in collected {
@@ -598,6 +628,7 @@ pub async fn backup(
             tracing::info!("{reread} spaces read again: their copied access named a user, group or app this run did not find");
         }
     }
+    phase("audit log checked after the exports");
     // Every space's access read from the tenant this run (none copied; a failed space has
     // no copy for the next run to take either).
     let access_read_whole = spaces_selected
@@ -646,6 +677,7 @@ pub async fn backup(
             Err(e) => Err(e),
         };
         write_error = added.err();
+        phase("every entry handed to the writer");
     }
     let written = match write_error {
         // The archiver's own error, when it stopped on one, says more than the refusal.
@@ -678,6 +710,7 @@ pub async fn backup(
             .await
         }
     };
+    phase("snapshot written");
     drop(spool_dir);
     let outcome = match written {
         Ok(outcome) => outcome,
@@ -708,6 +741,49 @@ pub async fn backup(
         manifest,
         snapshot: Some(outcome.snapshot),
     })
+}
+
+/// One kind collected, its end told to the progress display.
+async fn collect_kind<'a>(
+    client: &'a TenantClient,
+    kind: &'static ComponentKind,
+    tenant_id: &'a str,
+    reuse: &'a crate::collect::Reusable,
+    members: Option<&'a crate::collect::Members>,
+    progress: &'a ProgressSink,
+) -> (&'static ComponentKind, crate::collect::Collected) {
+    let c = collect(client, kind, tenant_id, reuse, members).await;
+    progress.emit(Event::KindDone {
+        kind: kind.name,
+        items: c.items.len(),
+        failed: c
+            .items
+            .iter()
+            .filter(|i| i.status == ItemStatus::Failed)
+            .count(),
+    });
+    (kind, c)
+}
+
+/// A spawned task that stops when the run is dropped (Ctrl-C), as the run's own futures do.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    /// Its result; a panic in the task goes on in the caller, as it would have there.
+    async fn join(mut self) -> T {
+        match (&mut self.0).await {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only `abort` cancels it, and only when this is dropped.
+            Err(e) => unreachable!("a task cancelled while awaited: {e}"),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What every app of a run shares.
