@@ -8,7 +8,10 @@
 //! `data.spaceId`, `extensions.spaceId` or, for a space itself, `data.id`). So an incremental
 //! run asks the audit log which spaces had such an event since the parent snapshot began (less
 //! an hour, for events that reach the log late) and takes the others' assignments and shares
-//! from the parent.
+//! from the parent. A quiet window is one page of every event; a busy one (the parent's own
+//! exports fill it) is asked for the spaces service's events only: by their source
+//! (`com.qlik/spaces`, one query) when `/audits/sources` lists it and the newest page shows no
+//! spaces event from another source, else type by type.
 //!
 //! The log is trusted only once it is seen to record what happens in the tenant: the parent
 //! run's app exports must be in it (here), and this run's own exports must show after the
@@ -157,22 +160,11 @@ pub async fn space_changes(
     }
     // The end lies a day ahead: a tenant clock ahead of ours loses no event.
     let window = format!("{}/{}", iso(from), iso(now + Duration::days(1)));
-    if parent.exported {
-        if export_types.is_empty() {
-            return Err("the audit log lists no app export event type, so whether it records this tenant's actions cannot be checked".into());
-        }
-        let seen = any_export_in(client, &export_types, &window).await?;
-        if !seen {
-            return Err("the audit log holds no export of the apps the last run exported, so it is not taken to record every change".into());
-        }
-    } else if !parent.audited {
+    if parent.exported && export_types.is_empty() {
+        return Err("the audit log lists no app export event type, so whether it records this tenant's actions cannot be checked".into());
+    } else if !parent.exported && !parent.audited {
         return Err("no earlier run has seen the audit log record this tenant's actions (the last one exported no app to check it by)".into());
     }
-    let mut changes = SpaceChanges {
-        types: types.clone(),
-        export_types,
-        ..SpaceChanges::default()
-    };
     // A quiet window fits in one page of every event: one request instead of one per type.
     let (_, first) = client
         .call_json(
@@ -180,6 +172,27 @@ pub async fn space_changes(
         )
         .await
         .map_err(|e| format!("the audit log cannot be read: {e}"))?;
+    if parent.exported {
+        // The newest events often are the parent's exports; else they are asked for.
+        let on_page = first
+            .get("data")
+            .and_then(Value::as_array)
+            .is_some_and(|events| {
+                events.iter().any(|e| {
+                    e.get("eventType")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| export_types.iter().any(|x| x == t))
+                })
+            });
+        if !on_page && !any_export_in(client, &export_types, &window).await? {
+            return Err("the audit log holds no export of the apps the last run exported, so it is not taken to record every change".into());
+        }
+    }
+    let mut changes = SpaceChanges {
+        types: types.clone(),
+        export_types,
+        ..SpaceChanges::default()
+    };
     // The list is newest first (the spec's default sort, `-eventTime`).
     changes.newest = first
         .pointer("/data/0/eventTime")
@@ -192,15 +205,32 @@ pub async fn space_changes(
         .is_some_and(|h| !h.is_empty());
     let mut batches: Vec<(String, Vec<Value>)> = Vec::new();
     if more {
-        // Each type on its own, all at once (within the client's limiter).
-        let asked = futures::future::join_all(types.iter().map(|t| {
-            let query = format!("eventType={}&eventTime={}&limit=100", enc(t), enc(&window));
+        // The spaces service's sources (`com.qlik/spaces`) when the log names them and the
+        // newest page agrees that its spaces events come from them: one query each. Otherwise
+        // each type on its own. Either way all at once (within the client's limiter).
+        let sources = spaces_sources(client).await;
+        let newest_page = first
+            .get("data")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let filters: Vec<(&str, &String)> = if sources_hold_spaces_events(&sources, newest_page) {
+            sources.iter().map(|s| ("source", s)).collect()
+        } else {
+            types.iter().map(|t| ("eventType", t)).collect()
+        };
+        let asked = futures::future::join_all(filters.into_iter().map(|(param, value)| {
+            let query = format!(
+                "{param}={}&eventTime={}&limit=100",
+                enc(value),
+                enc(&window)
+            );
             async move {
                 client
                     .list_all("/api/v1/audits", &query, "data")
                     .await
-                    .map(|events| (t.clone(), events))
-                    .map_err(|e| format!("the audit log's {t} events cannot be read: {e}"))
+                    .map(|events| (value.clone(), events))
+                    .map_err(|e| format!("the audit log's {value} events cannot be read: {e}"))
             }
         }))
         .await;
@@ -236,6 +266,45 @@ pub async fn space_changes(
         }
     }
     Ok(changes)
+}
+
+/// The audit log's sources of the spaces service (`com.qlik/spaces`: a `space` or `spaces`
+/// segment); none when they cannot be read.
+async fn spaces_sources(client: &TenantClient) -> Vec<String> {
+    let mut sources: Vec<String> = client
+        .list_all("/api/v1/audits/sources", "", "data")
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|s| {
+            s.split(['/', '.'])
+                .any(|seg| seg == "space" || seg == "spaces")
+        })
+        .map(str::to_string)
+        .collect();
+    sources.sort();
+    sources.dedup();
+    sources
+}
+
+/// Whether asking `sources` finds every spaces event: there are some, and each spaces event
+/// of `sample` (the newest events of the window) comes from one of them. One that does not
+/// means the service logs under other names too, and each type is asked for instead.
+fn sources_hold_spaces_events(sources: &[String], sample: &[Value]) -> bool {
+    !sources.is_empty()
+        && sample
+            .iter()
+            .filter(|e| {
+                e.get("eventType")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_space_event)
+            })
+            .all(|e| {
+                e.get("source")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| sources.iter().any(|t| t == s))
+            })
 }
 
 /// Whether the audit log holds an app export newer than `after` (the newest event when the
@@ -307,6 +376,32 @@ mod tests {
         ] {
             assert!(!is_space_event(t), "{t}");
         }
+    }
+
+    #[test]
+    fn sources_are_asked_only_when_every_sampled_spaces_event_comes_from_them() {
+        let spaces = vec!["com.qlik/spaces".to_string()];
+        let event = |t: &str, source: &str| json!({"eventType": t, "source": source});
+        let sample = [
+            event("com.qlik.v1.app.exported", "com.qlik/engine"),
+            event("com.qlik.core.space.assignment.created", "com.qlik/spaces"),
+        ];
+        assert!(sources_hold_spaces_events(&spaces, &sample));
+        assert!(
+            sources_hold_spaces_events(&spaces, &[]),
+            "nothing against them"
+        );
+        assert!(
+            !sources_hold_spaces_events(&[], &sample),
+            "no spaces source listed"
+        );
+        let elsewhere = [
+            sample[1].clone(),
+            event("com.qlik.space.updated", "com.qlik/collaboration"),
+        ];
+        assert!(!sources_hold_spaces_events(&spaces, &elsewhere));
+        let unnamed = [json!({"eventType": "com.qlik.core.space.deleted"})];
+        assert!(!sources_hold_spaces_events(&spaces, &unnamed));
     }
 
     #[test]

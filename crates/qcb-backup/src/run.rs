@@ -248,6 +248,8 @@ struct Previous {
     items: HashMap<String, Item>,
     /// Items of other kinds that may be taken from the parent (see `collect::Reusable`).
     reuse: crate::collect::Reusable,
+    /// How long the parent run's exports took to become ready.
+    export_ready: Option<std::time::Duration>,
 }
 
 impl Previous {
@@ -271,6 +273,10 @@ impl Previous {
                 .map(|n| (n.path, (n.size, n.mtime)))
                 .collect(),
         };
+        let export_ready = parsed
+            .as_ref()
+            .and_then(|m| m.api.export_ready_ms)
+            .map(std::time::Duration::from_millis);
         let mut items = HashMap::new();
         let mut reuse = crate::collect::Reusable::default();
         let mut paths = Vec::new();
@@ -305,6 +311,7 @@ impl Previous {
             nodes,
             items,
             reuse,
+            export_ready,
         }
     }
 
@@ -473,6 +480,9 @@ pub async fn backup(
         _ => None,
     };
     let mut previous = previous?;
+    if let Some(ready) = previous.export_ready {
+        client.expect_ready_after(ready);
+    }
     previous.reuse.spaces = space_changes;
     previous
         .reuse

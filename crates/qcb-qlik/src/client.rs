@@ -62,6 +62,10 @@ pub struct ApiCounters {
     pub throttled: u64,
     pub retries: u64,
     pub bytes: u64,
+    /// How long exported files took to become ready, in milliseconds, as the client learned
+    /// it; the next run starts from it (see [`TenantClient::expect_ready_after`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_ready_ms: Option<u64>,
 }
 
 #[derive(Default)]
@@ -239,6 +243,9 @@ impl TenantClient {
             throttled: c.throttled.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             bytes: c.bytes.load(Ordering::Relaxed),
+            export_ready_ms: self
+                .ready_after()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
@@ -538,6 +545,25 @@ impl TenantClient {
         let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
             Some(next_ready_estimate(old, took))
         });
+    }
+
+    /// Starts the estimate of how long exports take to become ready from an earlier run's
+    /// (the parent manifest's `export_ready_ms`), unless this client has learned its own: the
+    /// first exports then wait about that long before they ask, rather than asking every few
+    /// milliseconds until one is ready. At most a minute is taken; the estimate moves to what
+    /// this run sees as exports come in.
+    pub fn expect_ready_after(&self, earlier: Duration) {
+        let ms = u64::try_from(earlier.as_millis())
+            .unwrap_or(u64::MAX)
+            .min(60_000);
+        if ms > 0 {
+            let _ = self.inner.ready_after_ms.compare_exchange(
+                0,
+                ms,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// How long files that were not ready at once have taken to become ready (a moving

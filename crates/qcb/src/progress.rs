@@ -302,6 +302,7 @@ mod tests {
             throttled: 1,
             retries: 1,
             bytes: 0,
+            export_ready_ms: None,
         };
         let calm = api_line(before, before);
         assert!(!calm.contains("THROTTLED"), "{calm}");

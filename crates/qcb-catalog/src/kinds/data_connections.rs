@@ -11,5 +11,7 @@ pub const KIND: ComponentKind = ComponentKind {
         references: &[refers("/space", "spaces"), refers("/user", "users")],
         restore: Restore::Recreate,
         restore_note: "Recreated with the same ID and name, so scripts keep working; passwords and secrets are entered again.",
-    ..ComponentKind::new("data-connections", "data-connections", Source::List { path: "/api/v1/data-connections", query: "limit=100", property: "data" })
+    // No `limit`: the spec's default is "all resources will be returned" — one request where
+    // pages of 100 took one per hundred connections (paging links are still followed).
+    ..ComponentKind::new("data-connections", "data-connections", Source::List { path: "/api/v1/data-connections", query: "", property: "data" })
 };

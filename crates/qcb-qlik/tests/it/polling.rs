@@ -52,5 +52,31 @@ async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
         learned.as_secs_f64() > 0.1 && learned.as_secs_f64() < 0.3,
         "about 1.5 s of the tenant's time at scale 10: {learned:?}"
     );
+    assert_eq!(
+        client.counters().export_ready_ms,
+        Some(learned.as_millis() as u64)
+    );
+
+    // The next run's client starts from what this one learned (the manifest keeps it): its
+    // first export is not polled every few milliseconds.
+    let next = crate::faults::bot(&e).await;
+    next.expect_ready_after(learned);
+    assert_eq!(next.ready_after(), Some(learned));
+    let before = polls();
+    let mut dl = next
+        .export_app(&apps[12 % apps.len()])
+        .await
+        .expect("export");
+    while let Some(chunk) = dl.stream.next().await {
+        chunk.expect("download");
+    }
+    assert!(
+        polls() - before <= 3,
+        "the first export of a client told the earlier estimate: {} requests for its file",
+        polls() - before
+    );
+    // What a client learns itself is not overwritten.
+    client.expect_ready_after(std::time::Duration::from_secs(30));
+    assert_eq!(client.ready_after(), Some(learned));
     let _ = e.stop().await;
 }
