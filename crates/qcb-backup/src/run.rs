@@ -1248,7 +1248,9 @@ async fn spool_export(
     spool: &Path,
     progress: &ProgressSink,
 ) -> Result<(PathBuf, u64), String> {
+    let asked = std::time::Instant::now();
     let mut dl = client.export_app(id).await.map_err(|e| e.to_string())?;
+    let ready = asked.elapsed();
     let path = spool.join(format!("{}.qvf", safe(id)));
     let mut file = tokio::fs::File::create(&path)
         .await
@@ -1264,6 +1266,11 @@ async fn spool_export(
             .map_err(|e| format!("cannot write the export to {}: {e}", path.display()))?;
     }
     file.flush().await.map_err(|e| e.to_string())?;
+    tracing::debug!(
+        "app {id}: exported in {} ms, {size} bytes downloaded in {} ms",
+        ready.as_millis(),
+        (asked.elapsed() - ready).as_millis()
+    );
     Ok((path, size))
 }
 

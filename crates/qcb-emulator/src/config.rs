@@ -64,6 +64,8 @@ pub struct Faults {
     pub export_latency_secs: Option<f64>,
     /// Emulated seconds an exported file can be downloaded before it answers 410.
     pub export_ttl_secs: Option<u64>,
+    /// Real milliseconds every `/api` answer is held back (a tenant far away, or busy).
+    pub response_delay_ms: u64,
 }
 
 /// Everything needed to start a tenant.

@@ -312,6 +312,9 @@ async fn guarded(t: Arc<Tenant>, route: String, req: Request, next: Next) -> Res
     }
 
     let faults = t.faults();
+    if faults.response_delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.response_delay_ms)).await;
+    }
     if faults.error_rate > 0.0
         && req.uri().path().starts_with(&faults.error_path_prefix)
         && t.chance(faults.error_rate)

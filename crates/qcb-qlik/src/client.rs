@@ -508,17 +508,20 @@ impl TenantClient {
             tokio::time::sleep(learned.mul_f64(0.9)).await;
             poll = poll.max(learned / 8);
         }
+        // When the last look that found the file not ready was sent.
         let mut last_incomplete = None;
         let first = loop {
+            let asked_at = started.elapsed();
             let resp = self.send(&req).await?;
             if resp.status() != StatusCode::NO_CONTENT {
                 match last_incomplete {
-                    // Ready somewhere between the last 204 and now.
-                    Some(before) if learns => {
-                        self.learn_ready_after((before + started.elapsed()) / 2)
-                    }
-                    // Ready at the first look after waiting: perhaps sooner; wait less next time.
-                    None if learned.is_some() => self.learn_ready_after(started.elapsed()),
+                    // Ready between the last look that found it running and this one.
+                    Some(before) if learns => self.learn_ready_after((before + asked_at) / 2),
+                    // Ready at the first look after waiting: perhaps sooner, so the estimate
+                    // moves down towards the wait (a look that finds it running moves it up).
+                    // Learning the time of the answer instead ratcheted the estimate up by
+                    // each answer's latency, export after export.
+                    None if learned.is_some() => self.learn_ready_after(asked_at),
                     _ => {}
                 }
                 break resp;
@@ -529,7 +532,7 @@ impl TenantClient {
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
-            last_incomplete = Some(started.elapsed());
+            last_incomplete = Some(asked_at);
             tokio::time::sleep(poll).await;
             poll = poll.mul_f64(1.5).min(max_poll);
         };

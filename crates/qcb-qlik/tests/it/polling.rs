@@ -80,3 +80,40 @@ async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
     assert_eq!(client.ready_after(), Some(learned));
     let _ = e.stop().await;
 }
+
+/// A tenant that answers slowly: each answer's latency must not push the estimate up, export
+/// after export (it did when the time of the answer was learned rather than the time of the
+/// look): exports stay waited for about as long as they take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tenant_does_not_make_the_estimate_climb() {
+    let e = Emulator::start(
+        EmulatorConfig {
+            profile: Profile::Demo,
+            time_scale: 60.0,
+            ..EmulatorConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .expect("emulator");
+    let client = crate::faults::bot(&e).await;
+    e.tenant().set_faults(qcb_emulator::Faults {
+        response_delay_ms: 10,
+        ..Default::default()
+    });
+    let apps = e.tenant().ids("apps");
+    for id in apps.iter().cycle().take(40) {
+        let mut dl = client.export_app(id).await.expect("export");
+        while let Some(chunk) = dl.stream.next().await {
+            chunk.expect("download");
+        }
+    }
+    // The emulator's exports take 1.5 s of its time (25 ms here) and a few ms per MB.
+    let learned = client.ready_after().expect("learned");
+    eprintln!("learned {learned:?}");
+    assert!(
+        learned.as_millis() < 60,
+        "the estimate stays near the exports' 25 ms: {learned:?}"
+    );
+    let _ = e.stop().await;
+}
