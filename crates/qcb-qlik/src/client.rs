@@ -505,23 +505,20 @@ impl TenantClient {
         let learns = req.method == Method::GET && req.path.contains("/temp-contents/");
         let learned = self.ready_after().filter(|_| learns);
         if let Some(learned) = learned {
-            tokio::time::sleep(learned.mul_f64(0.9)).await;
-            poll = poll.max(learned / 8);
+            tokio::time::sleep(learned).await;
+            poll = poll.max(learned / 4);
         }
-        // When the last look that found the file not ready was sent.
-        let mut last_incomplete = None;
+        // Whether a look found the file not ready yet.
+        let mut running = false;
         let first = loop {
             let asked_at = started.elapsed();
             let resp = self.send(&req).await?;
             if resp.status() != StatusCode::NO_CONTENT {
-                match last_incomplete {
-                    // Ready between the last look that found it running and this one.
-                    Some(before) if learns => self.learn_ready_after((before + asked_at) / 2),
-                    // Ready at the first look after waiting: perhaps sooner, so the estimate
-                    // moves down towards the wait (a look that finds it running moves it up).
-                    // Learning the time of the answer instead ratcheted the estimate up by
-                    // each answer's latency, export after export.
-                    None if learned.is_some() => self.learn_ready_after(asked_at),
+                match (running, learned) {
+                    // Ready by this look, after one that found it running.
+                    (true, _) if learns => self.learn_ready(Readiness::By(asked_at)),
+                    // Ready at the first look after waiting: perhaps sooner.
+                    (false, Some(_)) => self.learn_ready(Readiness::AtFirstLook),
                     _ => {}
                 }
                 break resp;
@@ -532,21 +529,19 @@ impl TenantClient {
                     waited_secs: started.elapsed().as_secs(),
                 });
             }
-            last_incomplete = Some(asked_at);
+            running = true;
             tokio::time::sleep(poll).await;
             poll = poll.mul_f64(1.5).min(max_poll);
         };
         Ok(self.resuming_stream(req, first))
     }
 
-    /// Folds how long a file took to become ready into the estimate: down fast (halfway to a
-    /// shorter time), up slowly (a quarter of the way, at most to twice the estimate), so that
-    /// one huge export does not make the small ones after it wait.
-    fn learn_ready_after(&self, took: Duration) {
-        let took = u64::try_from(took.as_millis()).unwrap_or(u64::MAX).max(1);
+    /// Folds what a download's looks saw into the estimate of how long exports take to be
+    /// ready (see `next_ready_estimate`).
+    fn learn_ready(&self, seen: Readiness) {
         let cell = &self.inner.ready_after_ms;
         let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-            Some(next_ready_estimate(old, took))
+            Some(next_ready_estimate(old, seen))
         });
     }
 
@@ -719,14 +714,30 @@ impl TenantClient {
 
 /// The next estimate of how long temporary files take to become ready (milliseconds; 0 =
 /// none yet), given one that took `took`.
-fn next_ready_estimate(old: u64, took: u64) -> u64 {
-    if old == 0 {
-        took
-    } else if took < old {
-        (old + took) / 2
-    } else {
-        (3 * old + took.min(2 * old)) / 4
+fn next_ready_estimate(old: u64, seen: Readiness) -> u64 {
+    match seen {
+        // Only an upper bound: edge down a little, so the wait keeps near the time exports
+        // take (a look that then finds one running sets it back up).
+        Readiness::AtFirstLook => old - old / 32,
+        Readiness::By(t) => {
+            let t = u64::try_from(t.as_millis()).unwrap_or(u64::MAX).max(1);
+            match old {
+                0 => t,
+                // Halfway up, and at most a quarter: one huge export does not make the small
+                // ones after it wait long.
+                _ => (old + t.min(old + old / 2)) / 2,
+            }
+        }
     }
+}
+
+/// What the looks at a file being prepared saw.
+#[derive(Debug, Clone, Copy)]
+enum Readiness {
+    /// Ready at the first look, after waiting as long as the estimate.
+    AtFirstLook,
+    /// Running at a look, ready at the one sent this long after the download began.
+    By(Duration),
 }
 
 /// Fresh tokens one request may ask for after 401s before the 401 is taken as an answer.
@@ -772,25 +783,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_ready_estimate_falls_fast_rises_slowly_and_shrugs_off_one_huge_export() {
-        assert_eq!(next_ready_estimate(0, 1500), 1500);
-        // One export of 2 GiB (108 s) among 1.5 s ones: the estimate moves a little.
-        let after_huge = next_ready_estimate(1500, 108_000);
+    fn the_ready_estimate_follows_the_exports_and_shrugs_off_one_huge_export() {
+        let by = |ms: u64| Readiness::By(Duration::from_millis(ms));
+        assert_eq!(next_ready_estimate(0, by(1500)), 1500);
+        // One export of 2 GiB (108 s) among 1.5 s ones: the estimate moves a quarter up.
+        let after_huge = next_ready_estimate(1500, by(108_000));
         assert_eq!(after_huge, 1875);
-        // ... and comes back within a few small ones.
+        // ... and edges back as the small ones are ready at the first look.
         let mut e = after_huge;
-        for _ in 0..3 {
-            e = next_ready_estimate(e, 1500);
+        let mut n = 0;
+        while e > 1600 {
+            e = next_ready_estimate(e, Readiness::AtFirstLook);
+            n += 1;
         }
-        assert!(e < 1550, "{e}");
-        // Exports that really take 10 s are learned within a dozen.
+        assert!(n <= 8, "{n}");
+        // Exports that really take 10 s are learned within ten.
         let mut e = 1500;
         let mut n = 0;
         while e < 9000 {
-            e = next_ready_estimate(e, 10_000);
+            e = next_ready_estimate(e, by(10_000));
             n += 1;
         }
-        assert!(n <= 12, "{n}");
+        assert!(n <= 10, "{n}");
+        // Steady exports: a look that finds one running (ready at a quarter more) lifts the
+        // estimate by an eighth; a first-look success lowers it by a 32nd, so the wait settles
+        // where about one export in five needs a second look.
+        assert_eq!(next_ready_estimate(1600, by(2000)), 1800);
+        assert_eq!(next_ready_estimate(1600, Readiness::AtFirstLook), 1550);
     }
 
     #[test]
