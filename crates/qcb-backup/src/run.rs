@@ -909,24 +909,38 @@ async fn backup_apps(
     let store = async {
         let mut items = Vec::new();
         let mut write_error = None;
-        // The slot is given back once the app is stored (`_slot` drops at the loop's end).
-        while let Some(((mut item, mut entries), _slot)) = done_rx.recv().await {
-            if item.status != ItemStatus::Failed {
-                item.files = entries
-                    .iter()
-                    .map(|e| crate::manifest::StoredFile {
-                        path: e.path.clone(),
-                        size: e.size,
-                        mtime: e.mtime,
-                    })
-                    .collect();
+        // Apps already done go to the writer together (one hand-over, not one per app); their
+        // slots are given back once they are stored.
+        while let Some(first) = done_rx.recv().await {
+            let mut done = vec![first];
+            while done.len() < 256 {
+                match done_rx.try_recv() {
+                    Ok(next) => done.push(next),
+                    Err(_) => break,
+                }
             }
-            items.push(item);
-            if write_error.is_some() {
-                continue;
+            let mut batch = Vec::new();
+            let mut slots = Vec::with_capacity(done.len());
+            for ((mut item, mut entries), slot) in done {
+                if item.status != ItemStatus::Failed {
+                    item.files = entries
+                        .iter()
+                        .map(|e| crate::manifest::StoredFile {
+                            path: e.path.clone(),
+                            size: e.size,
+                            mtime: e.mtime,
+                        })
+                        .collect();
+                }
+                items.push(item);
+                entries.sort_by(|a, b| a.path.cmp(&b.path));
+                batch.extend(entries);
+                slots.push(slot);
             }
-            entries.sort_by(|a, b| a.path.cmp(&b.path));
-            write_error = writer.add_all(entries).await.err();
+            if write_error.is_none() {
+                write_error = writer.add_all(batch).await.err();
+            }
+            drop(slots);
         }
         (items, write_error)
     };

@@ -27,16 +27,20 @@ use crate::repo::{string_lists, Repo, SnapshotMeta, WriteOutcome};
 use crate::snapshot::SnapshotInfo;
 use crate::tree::{check_follows, check_path, EntryFailure, Probe, TreeEntry};
 
-/// Entries queued for the archiver before [`SnapshotWriter::add`] waits: enough to keep it
-/// busy, few enough that a slow repository holds the producer back.
-const QUEUED: usize = 64;
+/// Batches of entries queued for the archiver before [`SnapshotWriter::add`] waits: enough to
+/// keep it busy, few enough that a slow repository holds the producer back.
+const QUEUED: usize = 16;
+
+/// Entries [`SnapshotWriter::add_all`] hands over at once: one wake-up of the archiver's thread
+/// per batch rather than per entry (thousands of small documents end a backup).
+const BATCH: usize = 256;
 
 /// A snapshot being written; see the module documentation.
 pub struct SnapshotWriter {
     repo: Arc<Repo>,
     host: String,
     tags: Vec<String>,
-    tx: Option<mpsc::Sender<TreeEntry>>,
+    tx: Option<mpsc::Sender<Vec<TreeEntry>>>,
     last: Option<String>,
     paths: Vec<String>,
     probe: Arc<Probe>,
@@ -66,14 +70,15 @@ impl Repo {
     ) -> Result<SnapshotWriter, RepoError> {
         let lock = self.lock(LockKind::Shared)?;
         let prepared = self.prepare_snapshot(&meta)?;
-        let (tx, mut rx) = mpsc::channel::<TreeEntry>(QUEUED);
+        let (tx, mut rx) = mpsc::channel::<Vec<TreeEntry>>(QUEUED);
         let probe = Arc::new(Probe::default());
         let thread = {
             let (repo, probe, host) = (self.clone(), probe.clone(), meta.host.clone());
             std::thread::Builder::new()
                 .name("qcb-snapshot-writer".into())
                 .spawn(move || {
-                    let entries = Box::new(std::iter::from_fn(move || rx.blocking_recv()));
+                    let batches = std::iter::from_fn(move || rx.blocking_recv());
+                    let entries = Box::new(batches.flatten());
                     let written =
                         repo.archive_source(prepared, entries, None, probe.clone(), &host)?;
                     if probe.is_aborted() {
@@ -174,28 +179,51 @@ impl SnapshotWriter {
     /// file is refused. Waits while the archiver is behind. An error from the archiver itself
     /// is returned by [`finish`](Self::finish).
     pub async fn add(&mut self, entry: TreeEntry) -> Result<(), RepoError> {
+        self.accept(&entry)?;
+        self.send(vec![entry]).await
+    }
+
+    /// Adds `entries`, in order, until one is refused (those before it are added).
+    pub async fn add_all(
+        &mut self,
+        entries: impl IntoIterator<Item = TreeEntry>,
+    ) -> Result<(), RepoError> {
+        let mut batch = Vec::with_capacity(BATCH);
+        for e in entries {
+            if let Err(refused) = self.accept(&e) {
+                self.send(batch).await?;
+                return Err(refused);
+            }
+            batch.push(e);
+            if batch.len() == BATCH {
+                self.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .await?;
+            }
+        }
+        self.send(batch).await
+    }
+
+    /// Checks that `entry` may come next, and records it.
+    fn accept(&mut self, entry: &TreeEntry) -> Result<(), RepoError> {
         check_path(&entry.path)?;
         if let Some(last) = &self.last {
             check_follows(last, &entry.path)?;
         }
         self.last = Some(entry.path.clone());
         self.paths.push(entry.path.clone());
-        let Some(tx) = &self.tx else {
-            return Err(self.stopped());
-        };
-        if tx.send(entry).await.is_err() {
-            return Err(self.stopped());
-        }
         Ok(())
     }
 
-    /// Adds `entries`, in order, until one is refused.
-    pub async fn add_all(
-        &mut self,
-        entries: impl IntoIterator<Item = TreeEntry>,
-    ) -> Result<(), RepoError> {
-        for e in entries {
-            self.add(e).await?;
+    /// Hands accepted entries to the archiver; waits while it is behind.
+    async fn send(&mut self, batch: Vec<TreeEntry>) -> Result<(), RepoError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let Some(tx) = &self.tx else {
+            return Err(self.stopped());
+        };
+        if tx.send(batch).await.is_err() {
+            return Err(self.stopped());
         }
         Ok(())
     }
@@ -401,6 +429,39 @@ mod tests {
             }
             w.add(TreeEntry::bytes("c", t(0), "")).await.unwrap();
         });
+    }
+
+    #[test]
+    fn add_all_hands_over_batches_and_stops_at_a_refused_entry() {
+        let repo = Arc::new(Repo::in_memory());
+        let mut w = repo.start_snapshot(meta(&[])).unwrap();
+        // More than a batch, then one out of order: all before it are stored, none after.
+        let mut docs: Vec<TreeEntry> = (0..BATCH + 10)
+            .map(|i| TreeEntry::bytes(format!("kind/{i:05}.json"), t(0), format!("{i}")))
+            .collect();
+        docs.push(TreeEntry::bytes("a/early.json", t(0), "x"));
+        docs.push(TreeEntry::bytes("kind/zz.json", t(0), "never"));
+        runtime().block_on(async {
+            let e = w.add_all(docs).await.unwrap_err();
+            assert!(e.to_string().contains("sorts before"), "{e}");
+            w.add(TreeEntry::bytes("z.json", t(0), "last"))
+                .await
+                .unwrap();
+        });
+        assert_eq!(w.len(), BATCH + 11);
+        let out = w.finish(|_| vec![]).unwrap();
+        assert_eq!(out.entries, (BATCH + 11) as u64);
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        assert_eq!(cat(&repo, &out.snapshot, "kind/00000.json"), b"0");
+        let last = format!("kind/{:05}.json", BATCH + 9);
+        assert_eq!(
+            cat(&repo, &out.snapshot, &last),
+            format!("{}", BATCH + 9).as_bytes()
+        );
+        assert_eq!(cat(&repo, &out.snapshot, "z.json"), b"last");
+        assert!(repo
+            .cat(&out.snapshot, "kind/zz.json", &mut Vec::new())
+            .is_err());
     }
 
     #[test]
