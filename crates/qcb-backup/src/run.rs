@@ -670,7 +670,7 @@ pub async fn backup(
     };
     let mut rest = SnapshotTree::new();
     for f in files {
-        rest.push(TreeEntry::bytes(f.path, started, f.bytes));
+        rest.push(TreeEntry::document(f.path, started, f.bytes));
     }
     let manifest_json = serde_json::to_value(&manifest).unwrap_or(Value::Null);
     rest.push(TreeEntry::bytes(
@@ -733,7 +733,9 @@ pub async fn backup(
     };
     // A file that could not be stored after all makes its item failed and the run partial.
     for failure in &outcome.failures {
-        if let Some(item) = manifest.items.iter_mut().find(|i| i.path == failure.path) {
+        let holds =
+            |i: &Item| i.path == failure.path || i.files.iter().any(|f| f.path == failure.path);
+        if let Some(item) = manifest.items.iter_mut().find(|i| holds(i)) {
             item.status = ItemStatus::Failed;
             item.error = Some(format!("could not be stored: {}", failure.error));
         }

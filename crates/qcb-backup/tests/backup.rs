@@ -491,6 +491,26 @@ async fn large_tenant_whole_then_only_touched_apps_exported_and_a_deleted_app_go
             .sum()
     };
     assert_eq!(findings(m2), findings(m), "script findings carried over");
+
+    // A third run with nothing changed takes every app from the second, the touched ones too
+    // (their files carry their new revision, whatever the writer reused).
+    let before = exports(&e);
+    let third = backup(&c, repo.clone(), &opts).await.expect("third backup");
+    let m3 = &third.manifest;
+    assert_eq!(m3.status, RunStatus::Success, "{}", m3.summary());
+    assert_eq!(exports(&e), before, "nothing to export");
+    assert!(m3
+        .items
+        .iter()
+        .filter(|i| i.kind == "apps")
+        .all(|i| i.status == ItemStatus::Unchanged));
+    let snap3 = third.snapshot.expect("snapshot");
+    assert_eq!(paths(&repo, &snap3), in_snap2);
+    for id in &touched {
+        let mut script = Vec::new();
+        repo.cat(&snap3, &format!("apps/{id}/script.qvs"), &mut script)
+            .expect("the touched app's script");
+    }
     let _ = e.stop().await;
 }
 

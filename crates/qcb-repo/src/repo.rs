@@ -1199,31 +1199,49 @@ mod tests {
         let repo = Repo::in_memory();
         let docs = |when: DateTime<Utc>, users: &str| {
             let mut tree = SnapshotTree::new();
-            tree.push(TreeEntry::bytes("spaces/s1.json", when, r#"{"id":"s1"}"#));
-            tree.push(TreeEntry::bytes("spaces/s2.json", when, r#"{"id":"s2"}"#));
-            tree.push(TreeEntry::bytes("tenant/empty.json", when, ""));
-            tree.push(TreeEntry::bytes("users/u1.json", when, users.to_string()));
+            // An app's script: its time is the app's revision, kept whatever its bytes.
+            tree.push(TreeEntry::bytes("apps/a1/script.qvs", when, "LOAD 1;"));
+            tree.push(TreeEntry::document(
+                "spaces/s1.json",
+                when,
+                r#"{"id":"s1"}"#,
+            ));
+            tree.push(TreeEntry::document(
+                "spaces/s2.json",
+                when,
+                r#"{"id":"s2"}"#,
+            ));
+            tree.push(TreeEntry::document("tenant/empty.json", when, ""));
+            tree.push(TreeEntry::document(
+                "users/u1.json",
+                when,
+                users.to_string(),
+            ));
             // Same size as the parent's, other bytes.
-            tree.push(TreeEntry::bytes("users/u2.json", when, users.to_string()));
+            tree.push(TreeEntry::document(
+                "users/u2.json",
+                when,
+                users.to_string(),
+            ));
             tree
         };
         let first = repo
             .write_snapshot(docs(t(0), r#"{"n":1}"#), meta(None))
             .unwrap();
-        assert_eq!(first.opened, 5);
+        assert_eq!(first.opened, 6);
         let mut later = meta(Some(first.snapshot.id.clone()));
         later.time = t(86_400);
         // u1 and u2 change to bytes of the same length; a new file appears under spaces.
         let mut tree = docs(t(86_400), r#"{"n":2}"#);
-        tree.push(TreeEntry::bytes(
+        tree.push(TreeEntry::document(
             "spaces/s3.json",
             t(86_400),
             r#"{"id":"s3"}"#,
         ));
         let second = repo.write_snapshot(tree, later).unwrap();
         assert_eq!(
-            second.opened, 3,
-            "only the changed and the new documents go through the archiver"
+            second.opened, 4,
+            "only the script (a new revision), the changed and the new documents are read"
         );
         let nodes = repo.ls(&second.snapshot, "", true).unwrap();
         let mtime = |path: &str| nodes.iter().find(|n| n.path == path).unwrap().mtime;
@@ -1240,6 +1258,11 @@ mod tests {
             "changed: this run's time"
         );
         assert_eq!(mtime("spaces/s3.json"), Some(t(86_400)));
+        assert_eq!(
+            mtime("apps/a1/script.qvs"),
+            Some(t(86_400)),
+            "same bytes, but its time is a revision: kept"
+        );
         for (path, want) in [
             ("spaces/s1.json", r#"{"id":"s1"}"#),
             ("spaces/s3.json", r#"{"id":"s3"}"#),

@@ -31,6 +31,10 @@ pub type OpenStream = Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send>> + Sen
 pub enum Content {
     /// A document already in memory.
     Bytes(Vec<u8>),
+    /// A document in memory whose time says only when it was read (not when it changed): when
+    /// its bytes are the parent snapshot's copy, it takes that copy's time and the archiver
+    /// takes it from the parent unread (see `unchanged`).
+    Document(Vec<u8>),
     /// A stream opened on demand (an app export, a theme archive…).
     Stream(OpenStream),
 }
@@ -39,6 +43,7 @@ impl fmt::Debug for Content {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Self::Document(b) => write!(f, "Document({} bytes)", b.len()),
             Self::Stream(_) => f.write_str("Stream"),
         }
     }
@@ -66,6 +71,22 @@ impl TreeEntry {
             size: data.len() as u64,
             mtime,
             content: Content::Bytes(data),
+        }
+    }
+
+    /// A document read at `read_at` whose time means nothing more: a configuration item's
+    /// JSON, read whole every run. Bytes equal to the parent's copy keep that copy's time.
+    pub fn document(
+        path: impl Into<String>,
+        read_at: DateTime<Utc>,
+        data: impl Into<Vec<u8>>,
+    ) -> Self {
+        let data = data.into();
+        Self {
+            path: path.into(),
+            size: data.len() as u64,
+            mtime: read_at,
+            content: Content::Document(data),
         }
     }
 
@@ -276,7 +297,7 @@ impl ReadSourceOpen for EntryOpener {
         }
         self.probe.opened.fetch_add(1, AtomicOrdering::Relaxed);
         let inner: Box<dyn Read + Send> = match self.content {
-            Content::Bytes(b) => Box::new(Cursor::new(b)),
+            Content::Bytes(b) | Content::Document(b) => Box::new(Cursor::new(b)),
             Content::Stream(open) => match open() {
                 Ok(r) => r,
                 Err(e) => {

@@ -1,7 +1,8 @@
 //! Documents a run produced again with the same bytes as the parent snapshot's copy.
 //!
-//! A backup writes most of a tenant's configuration as documents in memory, stamped with the
-//! run's time: unchanged or not, rustic_core's archiver would chunk, hash and look up every
+//! A backup writes most of a tenant's configuration as documents in memory
+//! ([`TreeEntry::document`](crate::TreeEntry::document)), stamped with the run's time: unchanged
+//! or not, rustic_core's archiver would chunk, hash and look up every
 //! one of them again (thousands a run; creating a chunker alone costs more than hashing a small
 //! document). [`UnchangedDocs`] compares each such document with the parent's file at the same
 //! path — same size, and one blob whose ID, the SHA-256 of its plaintext, is the document's
@@ -45,7 +46,9 @@ impl<S: IndexedTree> UnchangedDocs<S> {
 
     /// `entry`, with the parent's time when its bytes are the parent's.
     pub(crate) fn adjust(&mut self, mut entry: TreeEntry) -> TreeEntry {
-        let Content::Bytes(data) = &entry.content else {
+        // Only a document whose time is when it was read: an app's script keeps the app's
+        // revision as its time, which the next run compares, whatever its bytes.
+        let Content::Document(data) = &entry.content else {
             return entry;
         };
         let (dir, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
