@@ -351,7 +351,7 @@ pub async fn backup(
 ) -> Result<BackupOutcome, BackupError> {
     let started = Utc::now();
     let clock = std::time::Instant::now();
-    let phase = |what: &str| tracing::debug!("{what} after {} ms", clock.elapsed().as_millis());
+    let phase = |what: &str| phase_ended(clock, what);
     let kinds = selected(opts)?;
     let progress = &opts.progress;
     let url = client.tenant().as_str().to_string();
@@ -458,23 +458,11 @@ pub async fn backup(
             _ => None,
         }
     };
-    let load_previous = async {
-        let p = load_previous.await;
-        phase("parent snapshot loaded");
-        p
-    };
-    let space_changes = async {
-        let c = space_changes.await;
-        phase("audit log read");
-        c
-    };
-    let app_listing = async {
-        let l = app_listing.await;
-        phase("apps listed");
-        l
-    };
-    let (previous, space_changes, app_listing) =
-        futures::join!(load_previous, space_changes, app_listing);
+    let (previous, space_changes, app_listing) = futures::join!(
+        timed(clock, "parent snapshot loaded", load_previous),
+        timed(clock, "audit log read", space_changes),
+        timed(clock, "apps listed", app_listing)
+    );
     let members = match &app_listing {
         Some(Ok(listed)) => Some(crate::collect::members_by_collection(listed)),
         _ => None,
@@ -575,17 +563,10 @@ pub async fn backup(
             None => None,
         }
     };
-    let listings = async {
-        let l = listings.await;
-        phase("every other kind collected");
-        l
-    };
-    let apps = async {
-        let a = apps.await;
-        phase("apps exported");
-        a
-    };
-    let (collected, apps) = futures::join!(listings, apps);
+    let (collected, apps) = futures::join!(
+        timed(clock, "every other kind collected", listings),
+        timed(clock, "apps exported", apps)
+    );
     for (k, c) in collected {
         if let Some(reason) = c.not_covered {
             not_covered.push(NotCovered {
@@ -755,6 +736,22 @@ pub async fn backup(
     })
 }
 
+/// Logs at debug level how far into the run a phase ended.
+fn phase_ended(clock: std::time::Instant, what: &str) {
+    tracing::debug!("{what} after {} ms", clock.elapsed().as_millis());
+}
+
+/// `fut`'s output, its end logged as a phase of the run.
+async fn timed<T>(
+    clock: std::time::Instant,
+    what: &str,
+    fut: impl std::future::Future<Output = T>,
+) -> T {
+    let out = fut.await;
+    phase_ended(clock, what);
+    out
+}
+
 /// One kind collected, its end told to the progress display.
 async fn collect_kind<'a>(
     client: &'a TenantClient,
@@ -915,7 +912,7 @@ async fn backup_apps(
         // slots are given back once they are stored.
         while let Some(first) = done_rx.recv().await {
             let mut done = vec![first];
-            while done.len() < 256 {
+            while done.len() < APPS_PER_HANDOVER {
                 match done_rx.try_recv() {
                     Ok(next) => done.push(next),
                     Err(_) => break,
@@ -952,6 +949,9 @@ async fn backup_apps(
     }
     (items, write_error)
 }
+
+/// Apps already done that go to the snapshot writer in one hand-over, at most.
+const APPS_PER_HANDOVER: usize = 256;
 
 /// An app Qlik refused to export for want of a role in its space.
 fn refused(i: &Item) -> bool {

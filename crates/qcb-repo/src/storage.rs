@@ -622,7 +622,6 @@ fn short_detail(err: &opendal::Error) -> String {
     }
 }
 
-/// The path of a repository file, as restic lays it out.
 /// `length` bytes of the file at `path` from `offset`.
 fn read_range(path: &std::path::Path, offset: u32, length: u32) -> io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
@@ -644,6 +643,7 @@ fn local_error(e: io::Error) -> opendal::Error {
     opendal::Error::new(kind, e.to_string()).set_source(e)
 }
 
+/// The path of a repository file, as restic lays it out.
 fn file_path(tpe: FileType, id: &Id) -> String {
     let hex = id.to_hex();
     match tpe {
