@@ -490,9 +490,11 @@ impl TenantClient {
     /// Like `download`, for any request whose answer is a file (e.g. a POST action).
     pub async fn download_request(&self, req: Request) -> Result<Download, ClientError> {
         let started = Instant::now();
-        // Poll a running export from 100 ms up to 5 s apart (in the tenant's time).
+        // Poll a running export from 500 ms up to 5 s apart (in the tenant's time). Exports
+        // take seconds: before the first has taught how long, the many that start at once
+        // (a run's first wave) would each look six or seven times from 100 ms on.
         let scale = self.inner.opts.budget.time_scale.max(0.001);
-        let mut poll = Duration::from_millis(100)
+        let mut poll = Duration::from_millis(500)
             .div_f64(scale)
             .max(Duration::from_millis(2));
         let max_poll = Duration::from_secs(5)
