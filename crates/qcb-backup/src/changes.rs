@@ -166,24 +166,22 @@ pub async fn space_changes(
         return Err("no earlier run has seen the audit log record this tenant's actions (the last one exported no app to check it by)".into());
     }
     // A quiet window fits in one page of every event: one request instead of one per type.
-    let (_, first) = client
+    let (_, mut first) = client
         .call_json(
             &Request::get("/api/v1/audits").query(format!("eventTime={}&limit=100", enc(&window))),
         )
         .await
         .map_err(|e| format!("the audit log cannot be read: {e}"))?;
+    // The list is newest first (the spec's default sort, `-eventTime`).
+    let newest_page = match first.get_mut("data").map(Value::take) {
+        Some(Value::Array(events)) => events,
+        _ => Vec::new(),
+    };
     if parent.exported {
         // The newest events often are the parent's exports; else they are asked for.
-        let on_page = first
-            .get("data")
-            .and_then(Value::as_array)
-            .is_some_and(|events| {
-                events.iter().any(|e| {
-                    e.get("eventType")
-                        .and_then(Value::as_str)
-                        .is_some_and(|t| export_types.iter().any(|x| x == t))
-                })
-            });
+        let on_page = newest_page
+            .iter()
+            .any(|e| event_type(e).is_some_and(|t| export_types.iter().any(|x| x == t)));
         if !on_page && !any_export_in(client, &export_types, &window).await? {
             return Err("the audit log holds no export of the apps the last run exported, so it is not taken to record every change".into());
         }
@@ -193,9 +191,9 @@ pub async fn space_changes(
         export_types,
         ..SpaceChanges::default()
     };
-    // The list is newest first (the spec's default sort, `-eventTime`).
-    changes.newest = first
-        .pointer("/data/0/eventTime")
+    changes.newest = newest_page
+        .first()
+        .and_then(|e| e.get("eventTime"))
         .and_then(Value::as_str)
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
@@ -209,12 +207,7 @@ pub async fn space_changes(
         // newest page agrees that its spaces events come from them: one query each. Otherwise
         // each type on its own. Either way all at once (within the client's limiter).
         let sources = spaces_sources(client).await;
-        let newest_page = first
-            .get("data")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let filters: Vec<(&str, &String)> = if sources_hold_spaces_events(&sources, newest_page) {
+        let filters: Vec<(&str, &String)> = if sources_hold_spaces_events(&sources, &newest_page) {
             sources.iter().map(|s| ("source", s)).collect()
         } else {
             types.iter().map(|t| ("eventType", t)).collect()
@@ -238,19 +231,13 @@ pub async fn space_changes(
             batches.push(batch?);
         }
     } else {
-        let events = first
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        batches.push(("spaces".to_string(), events));
+        batches.push(("spaces".to_string(), newest_page));
     }
     for (t, events) in &batches {
-        for event in events.iter().filter(|e| {
-            e.get("eventType")
-                .and_then(Value::as_str)
-                .is_some_and(is_space_event)
-        }) {
+        for event in events
+            .iter()
+            .filter(|e| event_type(e).is_some_and(is_space_event))
+        {
             let spaces = spaces_of(event);
             if spaces.is_empty() {
                 return Err(format!(
@@ -266,6 +253,11 @@ pub async fn space_changes(
         }
     }
     Ok(changes)
+}
+
+/// An event's type (`eventType`).
+fn event_type(event: &Value) -> Option<&str> {
+    event.get("eventType").and_then(Value::as_str)
 }
 
 /// The audit log's sources of the spaces service (`com.qlik/spaces`: a `space` or `spaces`
@@ -295,11 +287,7 @@ fn sources_hold_spaces_events(sources: &[String], sample: &[Value]) -> bool {
     !sources.is_empty()
         && sample
             .iter()
-            .filter(|e| {
-                e.get("eventType")
-                    .and_then(Value::as_str)
-                    .is_some_and(is_space_event)
-            })
+            .filter(|e| event_type(e).is_some_and(is_space_event))
             .all(|e| {
                 e.get("source")
                     .and_then(Value::as_str)

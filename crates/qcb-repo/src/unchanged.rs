@@ -30,8 +30,6 @@ pub(crate) struct UnchangedDocs<S> {
     root: TreeId,
     /// The folders from the root down to the last one asked for (`None`: not in the parent).
     open: Vec<(String, Folder)>,
-    /// Documents given the parent's time.
-    pub(crate) reused: u64,
 }
 
 impl<S: IndexedTree> UnchangedDocs<S> {
@@ -40,7 +38,6 @@ impl<S: IndexedTree> UnchangedDocs<S> {
             repo,
             root,
             open: Vec::new(),
-            reused: 0,
         }
     }
 
@@ -67,7 +64,6 @@ impl<S: IndexedTree> UnchangedDocs<S> {
         };
         if let Some(mtime) = node.meta.mtime.filter(|_| same) {
             entry.mtime = from_timestamp(mtime);
-            self.reused += 1;
         }
         entry
     }

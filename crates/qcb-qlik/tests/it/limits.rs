@@ -108,6 +108,46 @@ async fn exhaust(setup: &Setup, tiers: &[(&str, u32)]) {
     t.reset_counters();
 }
 
+/// Keeps `exporters` tasks exporting apps (tier 2) and `readers` tasks listing spaces
+/// (tier 1) as fast as the client lets them until `until`; every request must succeed (an
+/// export answers 201).
+async fn hammer(
+    client: &TenantClient,
+    apps: &[String],
+    exporters: usize,
+    readers: usize,
+    until: Instant,
+) {
+    let mut tasks: Vec<tokio::task::JoinHandle<Result<u64, ClientError>>> = Vec::new();
+    for worker in 0..exporters {
+        let (client, apps) = (client.clone(), apps.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while Instant::now() < until {
+                let app = &apps[(worker + sent as usize * exporters) % apps.len()];
+                let resp = client.send(&export(app)).await?;
+                assert_eq!(resp.status().as_u16(), 201);
+                sent += 1;
+            }
+            Ok(sent)
+        }));
+    }
+    for _ in 0..readers {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while Instant::now() < until {
+                client.get_json("/api/v1/spaces", "limit=1").await?;
+                sent += 1;
+            }
+            Ok(sent)
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("every request succeeds");
+    }
+}
+
 /// Requests the tenant received so far, per tier (as the client's table names tiers).
 fn tier_counts(tenant: &qcb_emulator::Tenant) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
@@ -221,37 +261,8 @@ async fn requests_stay_within_the_budget() {
     let started = Instant::now();
     let sampler = Sampler::start(setup.emulator.tenant().clone(), started);
     let until = started + Duration::from_secs(3);
-    let mut tasks: Vec<tokio::task::JoinHandle<Result<u64, ClientError>>> = Vec::new();
-    // Tier 2: exports, 6 at a time.
-    for worker in 0..6 {
-        let (client, apps) = (client.clone(), setup.apps.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut sent = 0;
-            while Instant::now() < until {
-                let resp = client
-                    .send(&export(&apps[(worker + sent as usize * 6) % apps.len()]))
-                    .await?;
-                assert_eq!(resp.status().as_u16(), 201);
-                sent += 1;
-            }
-            Ok(sent)
-        }));
-    }
-    // Tier 1: small GETs, 12 at a time.
-    for _ in 0..12 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut sent = 0;
-            while Instant::now() < until {
-                client.get_json("/api/v1/spaces", "limit=1").await?;
-                sent += 1;
-            }
-            Ok(sent)
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task").expect("every request succeeds");
-    }
+    // Tier 2: exports, 6 at a time; tier 1: small GETs, 12 at a time.
+    hammer(&client, &setup.apps, 6, 12, until).await;
     let samples = sampler.finish().await;
     let elapsed = started.elapsed().as_secs_f64();
 
@@ -496,34 +507,7 @@ async fn the_default_burst_fits_qlik_s_window() {
     );
     // Then 6 tenant minutes (1.5 s) at the rate, tier 1 alongside.
     let until = started + Duration::from_millis(1500);
-    let mut tasks: Vec<tokio::task::JoinHandle<Result<u64, ClientError>>> = Vec::new();
-    for worker in 0..8 {
-        let (client, apps) = (client.clone(), setup.apps.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut sent = 0;
-            while Instant::now() < until {
-                client
-                    .send(&export(&apps[(worker + sent as usize * 8) % apps.len()]))
-                    .await?;
-                sent += 1;
-            }
-            Ok(sent)
-        }));
-    }
-    for _ in 0..4 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut sent = 0;
-            while Instant::now() < until {
-                client.get_json("/api/v1/spaces", "limit=1").await?;
-                sent += 1;
-            }
-            Ok(sent)
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task").expect("every request succeeds");
-    }
+    hammer(&client, &setup.apps, 8, 4, until).await;
     let elapsed = started.elapsed().as_secs_f64();
     let counts = tier_counts(setup.emulator.tenant());
     let tier2 = counts.get("2").copied().unwrap_or(0) as f64;

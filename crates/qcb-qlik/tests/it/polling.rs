@@ -6,18 +6,23 @@ use qcb_emulator::{Emulator, EmulatorConfig, Profile};
 
 const TEMP_CONTENT: &str = "GET /api/v1/temp-contents/{id}";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
-    let e = Emulator::start(
+/// The demo tenant, its clock `time_scale` times faster.
+async fn demo(time_scale: f64) -> Emulator {
+    Emulator::start(
         EmulatorConfig {
             profile: Profile::Demo,
-            time_scale: 10.0,
+            time_scale,
             ..EmulatorConfig::default()
         },
         "127.0.0.1:0",
     )
     .await
-    .expect("emulator");
+    .expect("emulator")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
+    let e = demo(10.0).await;
     // Paced for the tenant's time scale, as the fault tests' client.
     let client = crate::faults::bot(&e).await;
     let apps = e.tenant().ids("apps");
@@ -87,16 +92,7 @@ async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
 /// look): exports stay waited for about as long as they take.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_tenant_does_not_make_the_estimate_climb() {
-    let e = Emulator::start(
-        EmulatorConfig {
-            profile: Profile::Demo,
-            time_scale: 60.0,
-            ..EmulatorConfig::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .expect("emulator");
+    let e = demo(60.0).await;
     let client = crate::faults::bot(&e).await;
     e.tenant().set_faults(qcb_emulator::Faults {
         response_delay_ms: 10,
