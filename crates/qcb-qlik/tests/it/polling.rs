@@ -58,27 +58,35 @@ async fn polls_of_a_running_export_drop_once_the_client_has_seen_a_few() {
         learned.as_secs_f64() > 0.1 && learned.as_secs_f64() < 0.3,
         "about 1.5 s of the tenant's time at scale 10: {learned:?}"
     );
-    assert_eq!(
-        client.counters().export_ready_ms,
-        Some(learned.as_millis() as u64)
+    // What the manifest keeps for the next run: the top of the last exports' estimate, at
+    // least where it stopped and at most half above.
+    let carried = client.counters().export_ready_ms.expect("carried");
+    let stopped = learned.as_millis() as u64;
+    assert!(
+        (stopped..=stopped * 3 / 2).contains(&carried),
+        "{carried} ms carried, {stopped} ms learned"
     );
 
-    // The next run's client starts from what this one learned (the manifest keeps it): its
-    // first export is not polled every few milliseconds.
+    // The next run's client starts from it: its first exports, all at once with nothing to
+    // learn from, are neither polled every few milliseconds nor looked at twice.
     let next = crate::faults::bot(&e).await;
-    next.expect_ready_after(learned);
-    assert_eq!(next.ready_after(), Some(learned));
+    let carried = std::time::Duration::from_millis(carried);
+    next.expect_ready_after(carried);
+    assert_eq!(next.ready_after(), Some(carried));
     let before = polls();
-    let mut dl = next
-        .export_app(&apps[12 % apps.len()])
-        .await
-        .expect("export");
-    while let Some(chunk) = dl.stream.next().await {
-        chunk.expect("download");
-    }
+    let wave = apps[..8].iter().map(|id| {
+        let next = next.clone();
+        async move {
+            let mut dl = next.export_app(id).await.expect("export");
+            while let Some(chunk) = dl.stream.next().await {
+                chunk.expect("download");
+            }
+        }
+    });
+    futures::future::join_all(wave).await;
     assert!(
-        polls() - before <= 3,
-        "the first export of a client told the earlier estimate: {} requests for its file",
+        polls() - before <= 9,
+        "8 exports of a client told the earlier estimate, at once: {} requests for their files",
         polls() - before
     );
     // What a client learns itself is not overwritten.
