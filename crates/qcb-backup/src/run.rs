@@ -1144,8 +1144,16 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
         }
     }
 
+    let gone = || {
+        let mut gone = mk_item(ItemStatus::Skipped, 0, vec![]);
+        gone.notes.push(GONE_NOTE.into());
+        (gone, vec![])
+    };
     let app = match client.get_json(&format!("/api/v1/apps/{id}"), "").await {
         Ok(a) => a,
+        Err(e) if e.status() == Some(404) && deleted_during_run(client, &id).await => {
+            return gone()
+        }
         Err(e) => return (failed_item(kind, &id, &name, &e.to_string()), vec![]),
     };
     let revision = listed_revision
@@ -1193,10 +1201,45 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
             script.apply(&mut done, &mut entries);
             (done, entries)
         }
+        Err(e) if e.status == Some(404) && deleted_during_run(client, &id).await => gone(),
         Err(e) => {
             let mut failed = mk_item(ItemStatus::Failed, 0, redacted);
-            failed.error = Some(e);
+            failed.error = Some(e.error);
             (failed, entries)
+        }
+    }
+}
+
+/// What the manifest notes on an app deleted while the run went on.
+const GONE_NOTE: &str = "deleted from the tenant during the run (listed, then answered 404 and no longer listed): not in this snapshot; the parent snapshot holds it if it was backed up before";
+
+/// Whether app `id`, which has just answered 404, is gone from the tenant: its item is no
+/// longer listed either (someone deleted the app while the run went on; a busy tenant's long
+/// run meets that). Anything else — the item still listed, the check failing — leaves the 404
+/// a failure of the app, so nothing out of reach is passed over as deleted.
+async fn deleted_during_run(client: &TenantClient, id: &str) -> bool {
+    let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let query = format!("resourceType=app&resourceId={id}&limit=1");
+    match client.get_json("/api/v1/items", &query).await {
+        Ok(doc) => doc
+            .get("data")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.is_empty()),
+        Err(_) => false,
+    }
+}
+
+/// Why an export could not be had, and the status Qlik answered, if it answered.
+struct Unexported {
+    error: String,
+    status: Option<u16>,
+}
+
+impl From<String> for Unexported {
+    fn from(error: String) -> Self {
+        Unexported {
+            error,
+            status: None,
         }
     }
 }
@@ -1263,9 +1306,12 @@ async fn spool_export(
     id: &str,
     spool: &Path,
     progress: &ProgressSink,
-) -> Result<(PathBuf, u64), String> {
+) -> Result<(PathBuf, u64), Unexported> {
     let asked = std::time::Instant::now();
-    let mut dl = client.export_app(id).await.map_err(|e| e.to_string())?;
+    let mut dl = client.export_app(id).await.map_err(|e| Unexported {
+        status: e.status(),
+        error: e.to_string(),
+    })?;
     let ready = asked.elapsed();
     let path = spool.join(format!("{}.qvf", safe(id)));
     let mut file = tokio::fs::File::create(&path)

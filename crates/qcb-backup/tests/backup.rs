@@ -1414,3 +1414,80 @@ async fn a_silent_audit_log_is_not_taken_to_say_nothing_changed() {
         assert!(snap.tags.contains(&qcb_backup::ACCESS_TAG.to_string()));
     }
 }
+
+/// Deletes apps from the tenant once the run has listed them, as a user might during a long
+/// run.
+struct DeleteOnceListed {
+    tenant: Arc<qcb_emulator::Tenant>,
+    apps: Vec<String>,
+}
+
+impl qcb_backup::Progress for DeleteOnceListed {
+    fn event(&self, event: &qcb_backup::Event<'_>) {
+        if let qcb_backup::Event::AppsListed { .. } = event {
+            for id in &self.apps {
+                self.tenant.delete_resource("apps", id).expect("delete");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_404s_fails() {
+    let e = demo_tenant().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    let mut ids = e.tenant().ids("apps");
+    ids.sort();
+    let deleted = vec![ids[0].clone(), ids[5].clone()];
+    let opts = BackupOptions {
+        progress: qcb_backup::ProgressSink::new(Arc::new(DeleteOnceListed {
+            tenant: e.tenant().clone(),
+            apps: deleted.clone(),
+        })),
+        ..BackupOptions::default()
+    };
+    let out = backup(&c, repo.clone(), &opts).await.expect("backup");
+    let m = &out.manifest;
+    // Gone is not failed: the run succeeds, and says what went.
+    assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
+    for id in &deleted {
+        let item = m.items.iter().find(|i| &i.id == id).expect("noted");
+        assert_eq!(item.status, ItemStatus::Skipped, "{item:?}");
+        assert!(item.notes[0].contains("deleted from the tenant during the run"));
+        assert!(item.files.is_empty() && item.error.is_none(), "{item:?}");
+    }
+    assert!(m
+        .summary()
+        .contains("deleted from the tenant during the run"));
+    let snap = out.snapshot.expect("snapshot");
+    let stored = paths(&repo, &snap);
+    for id in &deleted {
+        assert!(
+            !stored.iter().any(|p| p.starts_with(&format!("apps/{id}"))),
+            "{id} in the snapshot"
+        );
+    }
+    assert!(stored.contains(&format!("apps/{}/app.qvf", ids[1])));
+
+    // An app whose item is still listed but which answers 404 (the app service and the
+    // items index disagree) is not taken for deleted: it fails, with Qlik's answer.
+    let broken = ids[2].clone();
+    e.tenant().write().remove("apps", &broken);
+    let full = BackupOptions {
+        full: true,
+        ..BackupOptions::default()
+    };
+    let out = backup(&c, repo.clone(), &full).await.expect("backup");
+    let m = &out.manifest;
+    assert_eq!(m.status, RunStatus::Partial, "{}", m.summary());
+    let item = m.items.iter().find(|i| i.id == broken).expect("listed");
+    assert_eq!(item.status, ItemStatus::Failed, "{item:?}");
+    assert!(
+        item.error.as_deref().unwrap_or("").contains("404"),
+        "{item:?}"
+    );
+    assert!(!m.items.iter().any(|i| i.status == ItemStatus::Skipped));
+    let _ = e.stop().await;
+}

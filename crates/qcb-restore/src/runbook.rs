@@ -157,7 +157,9 @@ pub fn runbook(manifest: &Manifest, snapshot: &str) -> Runbook {
             let n = manifest
                 .items
                 .iter()
-                .filter(|i| i.kind == *k && i.status != ItemStatus::Failed)
+                .filter(|i| {
+                    i.kind == *k && matches!(i.status, ItemStatus::BackedUp | ItemStatus::Unchanged)
+                })
                 .count() as u64;
             (n > 0).then(|| NewIdLine {
                 kind: k.to_string(),

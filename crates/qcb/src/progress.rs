@@ -45,6 +45,8 @@ struct Tally {
     exported: AtomicU64,
     unchanged: AtomicU64,
     failed: AtomicU64,
+    /// Deleted from the tenant while the run went on.
+    gone: AtomicU64,
     bytes: AtomicU64,
 }
 
@@ -54,12 +56,16 @@ impl Tally {
     }
 
     fn apps_line(&self) -> String {
-        format!(
+        let line = format!(
             "{} exported, {} unchanged, {} failed",
             Self::get(&self.exported),
             Self::get(&self.unchanged),
             Self::get(&self.failed)
-        )
+        );
+        match Self::get(&self.gone) {
+            0 => line,
+            gone => format!("{line}, {gone} deleted meanwhile"),
+        }
     }
 }
 
@@ -126,7 +132,8 @@ impl Progress for Shown {
                 let counter = match status {
                     ItemStatus::BackedUp => &t.exported,
                     ItemStatus::Unchanged => &t.unchanged,
-                    ItemStatus::Failed | ItemStatus::Skipped => &t.failed,
+                    ItemStatus::Failed => &t.failed,
+                    ItemStatus::Skipped => &t.gone,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 if let Some(b) = &self.bars {
