@@ -317,21 +317,79 @@ pub async fn collect(
         return out;
     }
     // Items one after the other would leave most of tier 1 unused: a few at a time, in order.
-    let done: Vec<Collected> = futures::stream::iter(docs)
+    let done: Vec<(Collected, bool)> = futures::stream::iter(docs)
         .map(|doc| async move {
             let mut one = Collected::default();
-            let item = collect_one(client, kind, tenant_id, doc, reuse, members, &mut one).await;
+            let (item, not_found) =
+                collect_one(client, kind, tenant_id, doc, reuse, members, &mut one).await;
             one.items.push(item);
-            one
+            (one, not_found)
         })
         .buffered(ITEMS_IN_FLIGHT)
         .collect()
         .await;
-    for one in done {
-        out.files.extend(one.files);
-        out.items.extend(one.items);
+    let suspects: Vec<String> = done
+        .iter()
+        .filter(|(_, not_found)| *not_found)
+        .flat_map(|(one, _)| one.items.iter().map(|i| i.id.clone()))
+        .collect();
+    let gone = deleted_meanwhile(client, kind, tenant_id, &suspects).await;
+    for (one, _) in done {
+        match one.items.first().filter(|i| gone.contains(&i.id)) {
+            Some(i) => out.items.push(gone_item(kind, &i.id, &i.name)),
+            None => {
+                out.files.extend(one.files);
+                out.items.extend(one.items);
+            }
+        }
     }
     out
+}
+
+/// What the manifest notes on an item deleted while the run went on.
+pub(crate) const GONE_NOTE: &str = "deleted from the tenant during the run (listed, then answered 404 and no longer listed): not in this snapshot; the parent snapshot holds it if it was backed up before";
+
+/// An item deleted while the run went on: kept in the manifest as skipped, with a note.
+pub(crate) fn gone_item(kind: &ComponentKind, id: &str, name: &str) -> Item {
+    let mut item = failed_item(kind, id, name, "");
+    item.status = ItemStatus::Skipped;
+    item.error = None;
+    item.notes.push(GONE_NOTE.into());
+    item
+}
+
+/// Of `ids`, items of `kind` that answered 404 to one of their own reads, those its list no
+/// longer holds: deleted while the run went on (a busy tenant's long run meets that). The list
+/// is read again once, only when there are such items; when it cannot be, none is taken for
+/// deleted, so the 404s stay failures and nothing out of reach is passed over.
+async fn deleted_meanwhile(
+    client: &TenantClient,
+    kind: &ComponentKind,
+    tenant_id: &str,
+    ids: &[String],
+) -> BTreeSet<String> {
+    if ids.is_empty() {
+        return BTreeSet::new();
+    }
+    let Ok(mut docs) = list(client, kind, tenant_id).await else {
+        return BTreeSet::new();
+    };
+    if let Some(Source::List {
+        path,
+        query,
+        property,
+    }) = kind.legacy
+    {
+        match client.list_all(path, query, property).await {
+            Ok(legacy) => docs.extend(legacy),
+            Err(_) => return BTreeSet::new(),
+        }
+    }
+    let listed: BTreeSet<&str> = docs.iter().filter_map(|d| kind.id_of(d)).collect();
+    ids.iter()
+        .filter(|id| !listed.contains(id.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Items of one kind read at once.
@@ -345,7 +403,7 @@ async fn collect_one(
     reuse: &Reusable,
     members: Option<&Members>,
     out: &mut Collected,
-) -> Item {
+) -> (Item, bool) {
     let singleton = matches!(kind.source, Source::Singleton { .. });
     let id = if singleton {
         kind.name.to_string()
@@ -365,7 +423,7 @@ async fn collect_one(
     if !singleton && !id.is_empty() {
         if let Some((item, files)) = reuse.take(kind, &id, &doc, &path) {
             out.files.extend(files);
-            return item;
+            return (item, false);
         }
     }
     let parent_subs = if singleton || id.is_empty() {
@@ -376,7 +434,7 @@ async fn collect_one(
     let mut full = match kind.get_one {
         Some(p) if !id.is_empty() => match client.get_json(&fill(p, &id, tenant_id), "").await {
             Ok(v) => v,
-            Err(e) => return failed_item(kind, &id, &name, &e.to_string()),
+            Err(e) => return (failed_item(kind, &id, &name, &e.to_string()), not_found(&e)),
         },
         _ => doc,
     };
@@ -386,7 +444,7 @@ async fn collect_one(
         }
         let mut item = store(kind, &mut full, &id, &name, &path, out);
         item.status = ItemStatus::Unchanged;
-        return item;
+        return (item, false);
     }
     // A part the run already holds is not asked for again.
     let mut held: Option<(&str, Value)> = match members {
@@ -412,12 +470,13 @@ async fn collect_one(
         match got {
             Ok(v) => full[sub.name] = v,
             Err(e) => {
-                return failed_item(
+                let failed = failed_item(
                     kind,
                     &id,
                     &name,
                     &format!("reading its {} failed: {e}", sub.name),
-                )
+                );
+                return (failed, not_found(&e));
             }
         }
     }
@@ -426,12 +485,13 @@ async fn collect_one(
             Ok(Some(members)) => full[MEMBER_CONDITIONS] = members,
             Ok(None) => {}
             Err(e) => {
-                return failed_item(
+                let failed = failed_item(
                     kind,
                     &id,
                     &name,
                     &format!("reading the conditions its compound condition combines failed: {e}"),
-                )
+                );
+                return (failed, false);
             }
         }
     }
@@ -447,16 +507,22 @@ async fn collect_one(
             // A brand without a favicon answers 404 for it: there is nothing to keep.
             Err(e) if e.status() == Some(404) => {}
             Err(e) => {
-                return failed_item(
+                let failed = failed_item(
                     kind,
                     &id,
                     &name,
                     &format!("downloading its {} failed: {e}", file.extension),
-                )
+                );
+                return (failed, false);
             }
         }
     }
-    store(kind, &mut full, &id, &name, &path, out)
+    (store(kind, &mut full, &id, &name, &path, out), false)
+}
+
+/// Whether Qlik answered that the thing asked for is not there.
+fn not_found(e: &ClientError) -> bool {
+    e.status() == Some(404)
 }
 
 /// The users, groups and apps a space's assignments and shares name.
@@ -527,6 +593,7 @@ pub async fn recheck_copied_spaces(
             .collect()
     };
     let n = stale.len();
+    let mut suspects = Vec::new();
     for (at, mut doc) in stale {
         if let Value::Object(m) = &mut doc {
             for sub in kind.subs {
@@ -546,7 +613,7 @@ pub async fn recheck_copied_spaces(
             continue;
         }
         let mut one = Collected::default();
-        let item = collect_one(
+        let (item, not_found) = collect_one(
             client,
             kind,
             tenant_id,
@@ -558,7 +625,17 @@ pub async fn recheck_copied_spaces(
         .await;
         files.retain(|f| f.path != path);
         files.extend(one.files);
+        if not_found {
+            suspects.push(at);
+        }
         items[at] = item;
+    }
+    let ids: Vec<String> = suspects.iter().map(|at| items[*at].id.clone()).collect();
+    let gone = deleted_meanwhile(client, kind, tenant_id, &ids).await;
+    for at in suspects {
+        if gone.contains(&items[at].id) {
+            items[at] = gone_item(kind, &items[at].id, &items[at].name);
+        }
     }
     n
 }

@@ -1146,7 +1146,7 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
 
     let gone = || {
         let mut gone = mk_item(ItemStatus::Skipped, 0, vec![]);
-        gone.notes.push(GONE_NOTE.into());
+        gone.notes.push(crate::collect::GONE_NOTE.into());
         (gone, vec![])
     };
     let app = match client.get_json(&format!("/api/v1/apps/{id}"), "").await {
@@ -1209,9 +1209,6 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
         }
     }
 }
-
-/// What the manifest notes on an app deleted while the run went on.
-const GONE_NOTE: &str = "deleted from the tenant during the run (listed, then answered 404 and no longer listed): not in this snapshot; the parent snapshot holds it if it was backed up before";
 
 /// Whether app `id`, which has just answered 404, is gone from the tenant: its item is no
 /// longer listed either (someone deleted the app while the run went on; a busy tenant's long

@@ -1491,3 +1491,46 @@ async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_
     assert!(!m.items.iter().any(|i| i.status == ItemStatus::Skipped));
     let _ = e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_items_deleted_during_the_run_are_noted_not_failed() {
+    let e = demo_tenant().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = bot(&e);
+    // A space (its assignments and shares are read after the list) and an automation (read
+    // one by one after the list) go right after the run has listed them.
+    let space = e.tenant().ids("spaces")[0].clone();
+    let automation = e.tenant().ids("automations")[0].clone();
+    e.tenant().set_faults(qcb_emulator::Faults {
+        delete_once_listed: vec![space.clone(), automation.clone()],
+        ..qcb_emulator::Faults::default()
+    });
+    let out = backup(&c, repo.clone(), &BackupOptions::default())
+        .await
+        .expect("backup");
+    let m = &out.manifest;
+    assert!(
+        e.tenant().faults().delete_once_listed.is_empty(),
+        "both were listed, then deleted"
+    );
+    assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
+    let stored = paths(&repo, &out.snapshot.expect("snapshot"));
+    for (kind, id) in [("spaces", &space), ("automations", &automation)] {
+        let item = m
+            .items
+            .iter()
+            .find(|i| i.kind == kind && &i.id == id)
+            .expect("noted");
+        assert_eq!(item.status, ItemStatus::Skipped, "{item:?}");
+        assert!(item.notes[0].contains("deleted from the tenant during the run"));
+        assert!(
+            !stored.iter().any(|p| p.contains(id.as_str())),
+            "{kind} {id} in the snapshot"
+        );
+    }
+    // Everything else of both kinds is there.
+    let spaces = m.counts.get("spaces").expect("spaces");
+    assert_eq!(spaces.backed_up + 1, spaces.total, "{spaces:?}");
+    let _ = e.stop().await;
+}

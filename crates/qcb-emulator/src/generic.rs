@@ -238,7 +238,31 @@ async fn list_handler(
         page.items.iter_mut().for_each(|v| view(&state, v));
     }
     drop(state);
+    delete_once_listed(&t, k, &page.items);
     list_response(k, page.items, page.links, page.total)
+}
+
+/// The `delete_once_listed` fault: what a served page holds of those resources goes now.
+fn delete_once_listed(t: &Tenant, k: &KindSpec, served: &[Value]) {
+    let wanted = t.faults().delete_once_listed;
+    if wanted.is_empty() {
+        return;
+    }
+    let listed: Vec<&str> = served
+        .iter()
+        .filter_map(|v| v.get(k.id_field).and_then(Value::as_str))
+        .filter(|id| wanted.iter().any(|w| w == id))
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    for id in &listed {
+        let _ = t.delete_resource(k.name, id);
+    }
+    t.update_faults(|f| {
+        f.delete_once_listed
+            .retain(|w| !listed.contains(&w.as_str()))
+    });
 }
 
 pub fn list_response(k: &KindSpec, items: Vec<Value>, mut links: Value, total: usize) -> Response {

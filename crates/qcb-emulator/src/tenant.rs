@@ -111,6 +111,11 @@ impl Tenant {
             .clone()
     }
 
+    /// Changes the faults in place (what a fault that fires once uses to go).
+    pub fn update_faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.faults.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         if faults.throttle_storm_secs > 0 {
             let until =
