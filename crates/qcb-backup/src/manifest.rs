@@ -111,18 +111,20 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Counts per kind, from the items.
+    /// Counts per kind, from the items: `total` is what the tenant holds as far as the run
+    /// knows, backed up, unchanged or failed; a skipped item (deleted while the run went on)
+    /// is in none of them.
     pub fn count(items: &[Item]) -> BTreeMap<String, Counts> {
         let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
         for i in items {
             let c = counts.entry(i.kind.clone()).or_default();
-            c.total += 1;
             match i.status {
                 ItemStatus::BackedUp => c.backed_up += 1,
                 ItemStatus::Unchanged => c.unchanged += 1,
                 ItemStatus::Failed => c.failed += 1,
-                ItemStatus::Skipped => {}
+                ItemStatus::Skipped => continue,
             }
+            c.total += 1;
         }
         counts
     }
