@@ -62,9 +62,10 @@ pub struct ApiCounters {
     pub throttled: u64,
     pub retries: u64,
     pub bytes: u64,
-    /// How long exported files took to become ready, in milliseconds: the highest bound the
-    /// run's last few exports gave (see `ReadyEstimate`). The next run's first exports, which
-    /// start together with nothing to learn from yet, wait that long before they look (see
+    /// How long exported files took to become ready, in milliseconds: the highest the
+    /// client's wait before a first look stood over the run's last few exports (see
+    /// `ReadyEstimate`). The next run's first exports, which start together with nothing to
+    /// learn from yet, wait that long before they look (see
     /// [`TenantClient::expect_ready_after`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_ready_ms: Option<u64>,
@@ -732,7 +733,7 @@ fn next_ready_estimate(old: u64, seen: Readiness) -> u64 {
     }
 }
 
-/// Exports whose readiness the carried estimate covers (see `ReadyEstimate::carried`).
+/// Exports over which the carried wait is the highest (see `ReadyEstimate::carried`).
 const RECENT_EXPORTS: usize = 8;
 
 /// How long exports take to be ready, as a client learns it from its downloads.
