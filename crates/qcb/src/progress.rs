@@ -319,4 +319,17 @@ mod tests {
         };
         assert!(api_line(now, before).contains("THROTTLED"));
     }
+
+    #[test]
+    fn apps_deleted_meanwhile_are_counted_apart_from_failures() {
+        let t = Tally::default();
+        t.exported.store(3, Ordering::Relaxed);
+        t.failed.store(1, Ordering::Relaxed);
+        assert_eq!(t.apps_line(), "3 exported, 0 unchanged, 1 failed");
+        t.gone.store(2, Ordering::Relaxed);
+        assert_eq!(
+            t.apps_line(),
+            "3 exported, 0 unchanged, 1 failed, 2 deleted meanwhile"
+        );
+    }
 }
