@@ -253,6 +253,24 @@ struct Previous {
 }
 
 impl Previous {
+    /// Only how long the parent run's exports took to be ready: what a run that takes nothing
+    /// else from its parent (`--full`, "full every N days") still starts its first exports
+    /// from, so that they are not each polled from 500 ms on. It says nothing of the tenant's
+    /// content.
+    fn load_readiness(repo: &Repo, parent: &SnapshotInfo) -> Previous {
+        let mut manifest = Vec::new();
+        let export_ready = repo
+            .cat(parent, "manifest.json", &mut manifest)
+            .ok()
+            .and_then(|_| Manifest::from_slice(&manifest).ok())
+            .and_then(|m| m.api.export_ready_ms)
+            .map(std::time::Duration::from_millis);
+        Previous {
+            export_ready,
+            ..Previous::default()
+        }
+    }
+
     fn load(repo: &Repo, parent: &SnapshotInfo) -> Previous {
         let mut manifest = Vec::new();
         let parsed = match repo.cat(parent, "manifest.json", &mut manifest) {
@@ -414,12 +432,16 @@ pub async fn backup(
     // the audit log nothing: everything is read again, metadata that lies included.
     let incremental = parent.as_ref().filter(|_| !(full || opts.full));
     let load_previous = async {
-        match incremental {
-            Some(p) => {
+        match (incremental, &parent) {
+            (Some(p), _) => {
                 let (repo, p) = (repo.clone(), p.clone());
                 blocking(move || Ok(Previous::load(&repo, &p))).await
             }
-            None => Ok(Previous::default()),
+            (None, Some(p)) => {
+                let (repo, p) = (repo.clone(), p.clone());
+                blocking(move || Ok(Previous::load_readiness(&repo, &p))).await
+            }
+            (None, None) => Ok(Previous::default()),
         }
     };
     // Spaces' assignments and shares come from the parent where the audit log names no

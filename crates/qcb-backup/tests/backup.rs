@@ -1547,3 +1547,34 @@ async fn other_items_deleted_during_the_run_are_noted_not_failed() {
     assert_eq!(spaces.backed_up, spaces.total, "{spaces:?}");
     let _ = e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_run_starts_its_exports_from_the_parent_run_s_readiness_wait() {
+    let e = demo_tenant().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    const FILE: &str = "GET /api/v1/temp-contents/{id}";
+    const EXPORT: &str = "POST /api/v1/apps/{appId}/export";
+    let first = backup(&bot(&e), repo.clone(), &BackupOptions::default())
+        .await
+        .expect("first backup");
+    assert!(first.manifest.api.export_ready_ms.is_some());
+    let (files, exports) = (served(&e, FILE), served(&e, EXPORT));
+    // A new process (a new client), exporting every app: it takes nothing from the parent but
+    // how long exports took, so its first wave (every app here) does not poll from scratch.
+    let full = BackupOptions {
+        full: true,
+        ..BackupOptions::default()
+    };
+    let out = backup(&bot(&e), repo.clone(), &full)
+        .await
+        .expect("full backup");
+    assert_eq!(out.manifest.status, RunStatus::Success);
+    let (files, exports) = (served(&e, FILE) - files, served(&e, EXPORT) - exports);
+    assert_eq!(exports as usize, e.tenant().ids("apps").len());
+    assert!(
+        files <= exports + exports / 4,
+        "{files} requests for the files of {exports} exports"
+    );
+    let _ = e.stop().await;
+}
