@@ -1417,12 +1417,12 @@ async fn a_silent_audit_log_is_not_taken_to_say_nothing_changed() {
 
 /// Deletes apps from the tenant once the run has listed them, as a user might during a long
 /// run.
-struct DeleteOnceListed {
+struct DeleteAppsOnceListed {
     tenant: Arc<qcb_emulator::Tenant>,
     apps: Vec<String>,
 }
 
-impl qcb_backup::Progress for DeleteOnceListed {
+impl qcb_backup::Progress for DeleteAppsOnceListed {
     fn event(&self, event: &qcb_backup::Event<'_>) {
         if let qcb_backup::Event::AppsListed { .. } = event {
             for id in &self.apps {
@@ -1442,7 +1442,7 @@ async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_
     ids.sort();
     let deleted = vec![ids[0].clone(), ids[5].clone()];
     let opts = BackupOptions {
-        progress: qcb_backup::ProgressSink::new(Arc::new(DeleteOnceListed {
+        progress: qcb_backup::ProgressSink::new(Arc::new(DeleteAppsOnceListed {
             tenant: e.tenant().clone(),
             apps: deleted.clone(),
         })),
@@ -1537,7 +1537,7 @@ async fn other_items_deleted_during_the_run_are_noted_not_failed() {
             "{kind} {id} in the snapshot"
         );
     }
-    // Everything else of both kinds is there.
+    // The other spaces are all there, counted as what the tenant now holds.
     let spaces = m.counts.get("spaces").expect("spaces");
     assert_eq!(
         spaces.total as usize,
