@@ -252,6 +252,21 @@ pub async fn list(
     }
 }
 
+/// The list of the kind's deprecated API, where it has one.
+async fn legacy_list(
+    client: &TenantClient,
+    kind: &ComponentKind,
+) -> Option<Result<Vec<Value>, ClientError>> {
+    match kind.legacy {
+        Some(Source::List {
+            path,
+            query,
+            property,
+        }) => Some(client.list_all(path, query, property).await),
+        _ => None,
+    }
+}
+
 /// Every document of `kind`, except apps (see `apps`).
 pub async fn collect(
     client: &TenantClient,
@@ -284,23 +299,16 @@ pub async fn collect(
         }
     };
     // The deprecated API of the kind may still hold items the new one does not show.
-    if let Some(Source::List {
-        path,
-        query,
-        property,
-    }) = kind.legacy
-    {
-        if let Ok(legacy) = client.list_all(path, query, property).await {
-            let seen: BTreeSet<String> = docs
-                .iter()
-                .filter_map(|d| kind.id_of(d).map(str::to_string))
-                .collect();
-            docs.extend(
-                legacy
-                    .into_iter()
-                    .filter(|d| kind.id_of(d).is_some_and(|id| !seen.contains(id))),
-            );
-        }
+    if let Some(Ok(legacy)) = legacy_list(client, kind).await {
+        let seen: BTreeSet<String> = docs
+            .iter()
+            .filter_map(|d| kind.id_of(d).map(str::to_string))
+            .collect();
+        docs.extend(
+            legacy
+                .into_iter()
+                .filter(|d| kind.id_of(d).is_some_and(|id| !seen.contains(id))),
+        );
     }
     if kind.bundle {
         let label = format!("{} items", docs.len());
@@ -347,7 +355,7 @@ pub async fn collect(
 }
 
 /// What the manifest notes on an item deleted while the run went on.
-pub(crate) const GONE_NOTE: &str = "deleted from the tenant during the run (listed, then answered 404 and no longer listed): not in this snapshot; the parent snapshot holds it if it was backed up before";
+const GONE_NOTE: &str = "deleted from the tenant during the run (listed, then answered 404 and no longer listed): not in this snapshot; the parent snapshot holds it if it was backed up before";
 
 /// An item deleted while the run went on: kept in the manifest as skipped, with a note.
 pub(crate) fn gone_item(kind: &ComponentKind, id: &str, name: &str) -> Item {
@@ -374,16 +382,10 @@ async fn deleted_meanwhile(
     let Ok(mut docs) = list(client, kind, tenant_id).await else {
         return BTreeSet::new();
     };
-    if let Some(Source::List {
-        path,
-        query,
-        property,
-    }) = kind.legacy
-    {
-        match client.list_all(path, query, property).await {
-            Ok(legacy) => docs.extend(legacy),
-            Err(_) => return BTreeSet::new(),
-        }
+    match legacy_list(client, kind).await {
+        Some(Ok(legacy)) => docs.extend(legacy),
+        Some(Err(_)) => return BTreeSet::new(),
+        None => {}
     }
     let listed: BTreeSet<&str> = docs.iter().filter_map(|d| kind.id_of(d)).collect();
     ids.iter()

@@ -12,7 +12,8 @@ use futures::{StreamExt, TryStreamExt};
 use qcb_catalog::{all, ComponentKind};
 use qcb_qlik::{ClientError, Method, Request, TenantClient};
 use qcb_repo::{
-    NodeKind, Repo, RepoError, SnapshotInfo, SnapshotMeta, SnapshotTree, SnapshotWriter, TreeEntry,
+    NodeKind, Repo, RepoError, SnapshotInfo, SnapshotMeta, SnapshotReader, SnapshotTree,
+    SnapshotWriter, TreeEntry,
 };
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -252,34 +253,43 @@ struct Previous {
     export_ready: Option<std::time::Duration>,
 }
 
+/// The parent snapshot's manifest: `None` when it is not one this version reads.
+fn parent_manifest(reader: &mut SnapshotReader<'_>) -> Result<Option<Manifest>, RepoError> {
+    Ok(Manifest::from_slice(&reader.read("manifest.json")?).ok())
+}
+
+/// How long a run's exports took to become ready, as its manifest keeps it.
+fn export_ready(m: &Manifest) -> Option<std::time::Duration> {
+    m.api.export_ready_ms.map(std::time::Duration::from_millis)
+}
+
 impl Previous {
     /// Only how long the parent run's exports took to be ready: what a run that takes nothing
     /// else from its parent (`--full`, "full every N days") still starts its first exports
     /// from, so that they are not each polled from 500 ms on. It says nothing of the tenant's
     /// content.
     fn load_readiness(repo: &Repo, parent: &SnapshotInfo) -> Previous {
-        let mut manifest = Vec::new();
-        let export_ready = repo
-            .cat(parent, "manifest.json", &mut manifest)
-            .ok()
-            .and_then(|_| Manifest::from_slice(&manifest).ok())
-            .and_then(|m| m.api.export_ready_ms)
-            .map(std::time::Duration::from_millis);
         Previous {
-            export_ready,
+            export_ready: repo
+                .reader(parent)
+                .and_then(|mut r| parent_manifest(&mut r))
+                .ok()
+                .flatten()
+                .as_ref()
+                .and_then(export_ready),
             ..Previous::default()
         }
     }
 
     fn load(repo: &Repo, parent: &SnapshotInfo) -> Previous {
-        let mut manifest = Vec::new();
-        let parsed = match repo.cat(parent, "manifest.json", &mut manifest) {
-            Ok(_) => Manifest::from_slice(&manifest).ok(),
-            Err(e) => {
-                tracing::warn!("cannot read the parent snapshot's manifest ({e}): apps whose export is unchanged are asked for their metadata again");
-                None
-            }
-        };
+        // The manifest, then the documents it names, through one index load.
+        let read = repo
+            .reader(parent)
+            .and_then(|mut r| parent_manifest(&mut r).map(|m| (Some(r), m)));
+        let (mut reader, parsed) = read.unwrap_or_else(|e| {
+            tracing::warn!("cannot read the parent snapshot's manifest ({e}): apps whose export is unchanged are asked for their metadata again");
+            (None, None)
+        });
         let nodes = match parsed.as_ref().and_then(|m| app_files(&m.items)) {
             Some(nodes) => nodes,
             // A manifest of an earlier version names no app files: walk the folders.
@@ -291,10 +301,7 @@ impl Previous {
                 .map(|n| (n.path, (n.size, n.mtime)))
                 .collect(),
         };
-        let export_ready = parsed
-            .as_ref()
-            .and_then(|m| m.api.export_ready_ms)
-            .map(std::time::Duration::from_millis);
+        let export_ready = parsed.as_ref().and_then(export_ready);
         let mut items = HashMap::new();
         let mut reuse = crate::collect::Reusable::default();
         let mut paths = Vec::new();
@@ -317,10 +324,10 @@ impl Previous {
             }
             reuse.items.insert((i.kind.clone(), i.id.clone()), i);
         }
-        // Read with one index load; a file the parent lacks is simply not reused.
-        if let Ok(results) = repo.read_many(parent, &paths) {
-            for (path, r) in paths.into_iter().zip(results) {
-                if let Ok(bytes) = r {
+        // A file the parent lacks is simply not reused.
+        if let Some(reader) = reader.as_mut() {
+            for path in paths {
+                if let Ok(bytes) = reader.read(&path) {
                     reuse.files.insert(path, bytes);
                 }
             }
@@ -1168,11 +1175,7 @@ async fn backup_app(run: &AppRun<'_>, kind: &'static ComponentKind, item: Value)
         }
     }
 
-    let gone = || {
-        let mut gone = mk_item(ItemStatus::Skipped, 0, vec![]);
-        gone.notes.push(crate::collect::GONE_NOTE.into());
-        (gone, vec![])
-    };
+    let gone = || (crate::collect::gone_item(kind, &id, &name), vec![]);
     let app = match client.get_json(&format!("/api/v1/apps/{id}"), "").await {
         Ok(a) => a,
         Err(e) if e.status() == Some(404) && deleted_during_run(client, &id).await => {

@@ -1432,6 +1432,28 @@ impl qcb_backup::Progress for DeleteAppsOnceListed {
     }
 }
 
+/// `kind` `id`, deleted while the run went on: in the manifest as skipped with a note, with
+/// no error and no file, and nothing of it in the snapshot.
+fn assert_deleted_meanwhile(
+    m: &qcb_backup::Manifest,
+    stored: &std::collections::BTreeSet<String>,
+    kind: &str,
+    id: &str,
+) {
+    let item = m
+        .items
+        .iter()
+        .find(|i| i.kind == kind && i.id == id)
+        .expect("noted");
+    assert_eq!(item.status, ItemStatus::Skipped, "{item:?}");
+    assert!(item.notes[0].contains("deleted from the tenant during the run"));
+    assert!(item.files.is_empty() && item.error.is_none(), "{item:?}");
+    assert!(
+        !stored.iter().any(|p| p.contains(id)),
+        "{kind} {id} in the snapshot"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_404s_fails() {
     let e = demo_tenant().await;
@@ -1452,12 +1474,6 @@ async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_
     let m = &out.manifest;
     // Gone is not failed: the run succeeds, and says what went.
     assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
-    for id in &deleted {
-        let item = m.items.iter().find(|i| &i.id == id).expect("noted");
-        assert_eq!(item.status, ItemStatus::Skipped, "{item:?}");
-        assert!(item.notes[0].contains("deleted from the tenant during the run"));
-        assert!(item.files.is_empty() && item.error.is_none(), "{item:?}");
-    }
     assert!(m
         .summary()
         .contains("deleted from the tenant during the run"));
@@ -1469,13 +1485,9 @@ async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_
         "{apps:?}"
     );
     assert_eq!(apps.total, apps.backed_up, "{apps:?}");
-    let snap = out.snapshot.expect("snapshot");
-    let stored = paths(&repo, &snap);
+    let stored = paths(&repo, &out.snapshot.expect("snapshot"));
     for id in &deleted {
-        assert!(
-            !stored.iter().any(|p| p.starts_with(&format!("apps/{id}"))),
-            "{id} in the snapshot"
-        );
+        assert_deleted_meanwhile(m, &stored, "apps", id);
     }
     assert!(stored.contains(&format!("apps/{}/app.qvf", ids[1])));
 
@@ -1524,19 +1536,8 @@ async fn other_items_deleted_during_the_run_are_noted_not_failed() {
     );
     assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
     let stored = paths(&repo, &out.snapshot.expect("snapshot"));
-    for (kind, id) in [("spaces", &space), ("automations", &automation)] {
-        let item = m
-            .items
-            .iter()
-            .find(|i| i.kind == kind && &i.id == id)
-            .expect("noted");
-        assert_eq!(item.status, ItemStatus::Skipped, "{item:?}");
-        assert!(item.notes[0].contains("deleted from the tenant during the run"));
-        assert!(
-            !stored.iter().any(|p| p.contains(id.as_str())),
-            "{kind} {id} in the snapshot"
-        );
-    }
+    assert_deleted_meanwhile(m, &stored, "spaces", &space);
+    assert_deleted_meanwhile(m, &stored, "automations", &automation);
     // The other spaces are all there, counted as what the tenant now holds.
     let spaces = m.counts.get("spaces").expect("spaces");
     assert_eq!(

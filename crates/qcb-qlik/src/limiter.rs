@@ -237,16 +237,13 @@ mod tests {
         // A fraction of the budget banks that fraction; `burst` is a floor.
         let half = Limiter::new(Budget {
             fraction: 0.5,
-            burst: 1,
-            burst_minutes: 1.0,
-            time_scale: 1.0,
+            ..Budget::default()
         });
         assert_eq!(half.burst(&tier(100)), 50);
         let none = Limiter::new(Budget {
-            fraction: 1.0,
             burst: 7,
             burst_minutes: 0.0,
-            time_scale: 1.0,
+            ..Budget::default()
         });
         assert_eq!(none.burst(&tier(100)), 7);
         let capped = Limiter::new(Budget {

@@ -54,7 +54,7 @@ pub use password::{
 };
 pub use repo::{
     default_cache_dir, is_remote_location, CheckProblem, CheckReport, DumpReport, NodeInfo,
-    NodeKind, PruneReport, Repo, RepoOptions, Severity, SnapshotMeta, WriteOutcome,
+    NodeKind, PruneReport, Repo, RepoOptions, Severity, SnapshotMeta, SnapshotReader, WriteOutcome,
 };
 pub use retention::{plan_forget, ForgetGroup, ForgetReport, KeepPolicy, KeptSnapshot};
 pub use snapshot::{

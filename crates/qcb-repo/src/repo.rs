@@ -48,7 +48,6 @@ pub(crate) fn string_lists(tags: &[String]) -> Result<Vec<StringList>, RepoError
     Ok(lists)
 }
 
-/// Trees read from a snapshot, by ID: each node of a folder by name.
 /// A snapshot about to be written: the archiver's options, the snapshot file, and the
 /// parent's root tree.
 pub(crate) struct Prepared {
@@ -57,6 +56,7 @@ pub(crate) struct Prepared {
     parent_tree: Option<TreeId>,
 }
 
+/// Trees read from a snapshot, by ID: each node of a folder by name.
 type Trees = std::collections::HashMap<TreeId, std::collections::HashMap<std::ffi::OsString, Node>>;
 
 /// How to reach a repository.
@@ -686,6 +686,22 @@ impl Repo {
         }
     }
 
+    /// Reads files of one snapshot through one index load, each folder's tree read once
+    /// (see [`SnapshotReader`]): for files asked for in turn, such as a manifest and then the
+    /// files it names.
+    pub fn reader(&self, snapshot: &SnapshotInfo) -> Result<SnapshotReader<'_>, RepoError> {
+        let indexed = self
+            .handle()?
+            .to_indexed()
+            .map_err(|e| self.err("cannot read the index", e))?;
+        Ok(SnapshotReader {
+            repo: self,
+            indexed,
+            snapshot: snapshot.clone(),
+            trees: Trees::new(),
+        })
+    }
+
     /// Reads many files of one snapshot with one index load: for each path, `open` gives the
     /// writer it goes to (a buffer, a spool file). Returns the bytes written per path; a path
     /// that is missing or unreadable gets its own error and does not stop the others.
@@ -695,37 +711,12 @@ impl Repo {
         paths: &[String],
         mut open: impl FnMut(usize, &str) -> io::Result<W>,
     ) -> Result<Vec<Result<u64, RepoError>>, RepoError> {
-        let repo = self
-            .handle()?
-            .to_indexed()
-            .map_err(|e| self.err("cannot read the index", e))?;
-        let mut results = Vec::with_capacity(paths.len());
-        // Each folder's tree is read once, however many of its files are asked for.
-        let mut trees = Trees::new();
-        for (i, path) in paths.iter().enumerate() {
-            let one = (|| {
-                let (path, node) = self.find_node_cached(&repo, snapshot, path, &mut trees)?;
-                if !node.is_file() {
-                    return Err(RepoError::NotAFile {
-                        snapshot: snapshot.short_id.clone(),
-                        path,
-                    });
-                }
-                let out = open(i, &path).map_err(|source| RepoError::Output { source })?;
-                let mut w = TrackedWriter::new(out);
-                let result = repo.dump(&node, &mut w);
-                match (result, w.error.take()) {
-                    (Ok(()), _) => Ok(w.written),
-                    (Err(_), Some(source)) => Err(RepoError::Output { source }),
-                    (Err(e), None) => Err(self.err(
-                        format!("cannot read `{path}` from snapshot {}", snapshot.short_id),
-                        e,
-                    )),
-                }
-            })();
-            results.push(one);
-        }
-        Ok(results)
+        let mut reader = self.reader(snapshot)?;
+        Ok(paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| reader.cat_with(path, |path| open(i, path)))
+            .collect())
     }
 
     /// Reads many small files of one snapshot into memory with one index load; each path
@@ -735,14 +726,8 @@ impl Repo {
         snapshot: &SnapshotInfo,
         paths: &[String],
     ) -> Result<Vec<Result<Vec<u8>, RepoError>>, RepoError> {
-        let bufs = std::cell::RefCell::new(vec![Vec::new(); paths.len()]);
-        let results = self.cat_many(snapshot, paths, |i, _| Ok(Slot { i, bufs: &bufs }))?;
-        let mut bufs = bufs.into_inner();
-        Ok(results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.map(|_| std::mem::take(&mut bufs[i])))
-            .collect())
+        let mut reader = self.reader(snapshot)?;
+        Ok(paths.iter().map(|path| reader.read(path)).collect())
     }
 
     /// Writes a whole snapshot out as plain files under `dir` (created if missing; it must be
@@ -1118,18 +1103,57 @@ fn node_info(path: String, node: &Node) -> NodeInfo {
 /// A writer that remembers its first I/O error (rustic_core wraps it in its own error, which
 /// would hide a closed pipe or a full disk) and counts bytes.
 /// A writer into one of a list of buffers.
-struct Slot<'a> {
-    i: usize,
-    bufs: &'a std::cell::RefCell<Vec<Vec<u8>>>,
+/// Files of one snapshot, read through one index load; each folder's tree is read once,
+/// however many of its files are asked for. Made by [`Repo::reader`].
+pub struct SnapshotReader<'r> {
+    repo: &'r Repo,
+    indexed: Repository<rustic_core::IndexedFullStatus>,
+    snapshot: SnapshotInfo,
+    trees: Trees,
 }
 
-impl Write for Slot<'_> {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        self.bufs.borrow_mut()[self.i].extend_from_slice(b);
-        Ok(b.len())
+impl std::fmt::Debug for SnapshotReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotReader")
+            .field("snapshot", &self.snapshot.short_id)
+            .finish_non_exhaustive()
     }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+}
+
+impl SnapshotReader<'_> {
+    /// The file at `path`, in memory.
+    pub fn read(&mut self, path: &str) -> Result<Vec<u8>, RepoError> {
+        let mut buf = Vec::new();
+        self.cat_with(path, |_| Ok(&mut buf))?;
+        Ok(buf)
+    }
+
+    /// Writes the file at `path` to the writer `open` gives for its normalised path; returns
+    /// the number of bytes.
+    pub fn cat_with<W: Write>(
+        &mut self,
+        path: &str,
+        open: impl FnOnce(&str) -> io::Result<W>,
+    ) -> Result<u64, RepoError> {
+        let (repo, snapshot) = (self.repo, &self.snapshot);
+        let (path, node) = repo.find_node_cached(&self.indexed, snapshot, path, &mut self.trees)?;
+        if !node.is_file() {
+            return Err(RepoError::NotAFile {
+                snapshot: snapshot.short_id.clone(),
+                path,
+            });
+        }
+        let out = open(&path).map_err(|source| RepoError::Output { source })?;
+        let mut w = TrackedWriter::new(out);
+        let result = self.indexed.dump(&node, &mut w);
+        match (result, w.error.take()) {
+            (Ok(()), _) => Ok(w.written),
+            (Err(_), Some(source)) => Err(RepoError::Output { source }),
+            (Err(e), None) => Err(repo.err(
+                format!("cannot read `{path}` from snapshot {}", snapshot.short_id),
+                e,
+            )),
+        }
     }
 }
 
@@ -1274,6 +1298,49 @@ mod tests {
             assert_eq!(String::from_utf8(out).unwrap(), want, "{path}");
         }
         assert!(repo.check(true).unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_reader_reads_file_after_file_and_says_what_it_could_not() {
+        let repo = Repo::in_memory();
+        let mut tree = SnapshotTree::new();
+        tree.push(TreeEntry::bytes(
+            "manifest.json",
+            t(5),
+            r#"{"names":"spaces/s1.json"}"#,
+        ));
+        tree.push(TreeEntry::bytes("spaces/s1.json", t(1), r#"{"id":"s1"}"#));
+        tree.push(TreeEntry::bytes("spaces/s2.json", t(1), ""));
+        let snap = repo.write_snapshot(tree, meta(None)).unwrap().snapshot;
+        let mut reader = repo.reader(&snap).unwrap();
+        assert_eq!(
+            reader.read("manifest.json").unwrap(),
+            br#"{"names":"spaces/s1.json"}"#
+        );
+        assert_eq!(reader.read("/spaces/s1.json").unwrap(), br#"{"id":"s1"}"#);
+        assert_eq!(reader.read("spaces/s2.json").unwrap(), b"");
+        assert!(matches!(
+            reader.read("spaces"),
+            Err(RepoError::NotAFile { .. })
+        ));
+        assert!(matches!(
+            reader.read("spaces/s9.json"),
+            Err(RepoError::PathNotFound { .. })
+        ));
+        // The same through the one-call forms.
+        let paths = ["spaces/s1.json".to_string(), "nothing".to_string()];
+        let many = repo.read_many(&snap, &paths).unwrap();
+        assert_eq!(many[0].as_deref().unwrap(), br#"{"id":"s1"}"#);
+        assert!(many[1].is_err());
+        let mut named = Vec::new();
+        let sizes = repo
+            .cat_many(&snap, &paths[..1], |i, path| {
+                named.push((i, path.to_string()));
+                Ok(Vec::new())
+            })
+            .unwrap();
+        assert_eq!(*sizes[0].as_ref().unwrap(), 11);
+        assert_eq!(named, [(0, "spaces/s1.json".to_string())]);
     }
 
     #[test]
