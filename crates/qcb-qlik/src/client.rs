@@ -426,13 +426,20 @@ impl TenantClient {
                 });
             }
             let resp = st.client.send(&req).await?;
-            let doc = decode(&req, resp).await?;
+            let mut doc = decode(&req, resp).await?;
+            st.next = doc
+                .pointer("/links/next/href")
+                .and_then(Value::as_str)
+                .and_then(|href| href.split_once('?'))
+                .map(|(_, q)| q.to_string());
+            // Taken out of the answer, not copied: a page of a big list holds a hundred
+            // documents.
             let page = if st.property.is_empty() {
-                doc.as_array()
+                Some(&mut doc)
             } else {
-                doc.get(&st.property).and_then(Value::as_array)
+                doc.get_mut(&st.property)
             };
-            let Some(page) = page.cloned() else {
+            let Some(Value::Array(page)) = page.filter(|p| p.is_array()).map(Value::take) else {
                 let detail = if st.property.is_empty() {
                     "no list in the answer".to_string()
                 } else {
@@ -443,11 +450,6 @@ impl TenantClient {
                     detail,
                 });
             };
-            st.next = doc
-                .pointer("/links/next/href")
-                .and_then(Value::as_str)
-                .and_then(|href| href.split_once('?'))
-                .map(|(_, q)| q.to_string());
             Ok(Some((page, st)))
         })
         .boxed()
