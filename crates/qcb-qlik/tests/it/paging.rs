@@ -1,7 +1,8 @@
 //! Paging with `TenantClient`: every paging style the emulated tenant serves yields every item
 //! exactly once, for any number of items and any page size the API allows; links on internal
 //! hosts page the same (the client uses only their query string); and a server whose next link
-//! repeats a cursor stops the client with `ClientError::RepeatedCursor` instead of a loop.
+//! repeats a cursor stops the client with `ClientError::RepeatedCursor` instead of a loop; an
+//! answer without its list stops it with an error that names the list.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -313,6 +314,17 @@ fn links_on_internal_hosts_page_the_same() {
 
 /// A server whose every page links to `next_query`; counts the requests it answers.
 async fn repeating_server(next_query: &'static str) -> (String, Arc<AtomicUsize>) {
+    page_server(move |base, n| {
+        json!({"data": [{"id": format!("item{n}")}], "links": {"next": {"href": format!("{base}/api/v1/items?{next_query}")}}})
+    })
+    .await
+}
+
+/// A server that answers its `n`th request (from 1) with `page(base URL, n)`; counts them.
+async fn page_server(
+    page: impl Fn(&str, usize) -> Value + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let page = Arc::new(page);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -321,7 +333,7 @@ async fn repeating_server(next_query: &'static str) -> (String, Arc<AtomicUsize>
     let (url, count) = (base.clone(), served.clone());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let (base, count) = (base.clone(), count.clone());
+            let (base, count, page) = (base.clone(), count.clone(), page.clone());
             tokio::spawn(async move {
                 let mut pending: Vec<u8> = Vec::new();
                 let mut buf = [0u8; 4096];
@@ -338,7 +350,7 @@ async fn repeating_server(next_query: &'static str) -> (String, Arc<AtomicUsize>
                     };
                     pending.drain(..end);
                     let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                    let body = json!({"data": [{"id": format!("item{n}")}], "links": {"next": {"href": format!("{base}/api/v1/items?{next_query}")}}}).to_string();
+                    let body = page(&base, n).to_string();
                     let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
                     if socket.write_all(resp.as_bytes()).await.is_err() {
                         return;
@@ -398,4 +410,41 @@ async fn a_repeated_cursor_stops_the_client() {
         .expect_err("a link back to the first page must stop the listing");
     assert!(matches!(err, ClientError::RepeatedCursor { .. }), "{err:?}");
     assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_answer_without_its_list_stops_the_listing_and_says_which_list() {
+    // Page 1 is a list page; page 2 holds something else where the list should be.
+    let (url, served) = page_server(|base, n| match n {
+        1 => json!({"data": [{"id": "a"}, {"id": "b"}], "links": {"next": {"href": format!("{base}/api/v1/items?next=2")}}}),
+        _ => json!({"data": {"id": "c"}, "links": {}}),
+    })
+    .await;
+    let client = plain_client(&url);
+    let mut seen = Vec::new();
+    let mut items = client.list("/api/v1/items", "limit=2", "data");
+    let err = loop {
+        match items.try_next().await {
+            Ok(Some(item)) => seen.push(item["id"].as_str().unwrap_or_default().to_string()),
+            Ok(None) => panic!("the second page is no list page, yet the listing ended"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(seen, ["a", "b"], "the first page's items come whole");
+    match &err {
+        ClientError::Decode { request, detail } => {
+            assert_eq!(request.path, "/api/v1/items");
+            assert_eq!(detail, "no 'data' list in the answer");
+        }
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 2);
+
+    // A list answered bare (no property) pages the same way.
+    let (url, _) = page_server(|_, _| json!([{"id": "x"}, {"id": "y"}])).await;
+    let bare = plain_client(&url)
+        .list_all("/api/v1/brands", "", "")
+        .await
+        .expect("a bare list");
+    assert_eq!(bare, [json!({"id": "x"}), json!({"id": "y"})]);
 }
