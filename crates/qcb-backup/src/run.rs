@@ -80,7 +80,7 @@ pub enum BackupError {
         url: String,
         source: Box<ClientError>,
     },
-    #[error("unknown component kind '{0}' (see `qcb kinds` or the README for the names)")]
+    #[error("unknown component kind '{0}'{hint} (see `qcb kinds` or the README for the names)", hint = qcb_catalog::did_you_mean(.0))]
     UnknownKind(String),
     #[error(transparent)]
     Repo(#[from] RepoError),

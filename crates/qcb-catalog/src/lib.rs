@@ -151,4 +151,4 @@ impl ComponentKind {
     }
 }
 
-pub use kinds::{all, kind};
+pub use kinds::{all, did_you_mean, kind};

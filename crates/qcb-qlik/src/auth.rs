@@ -173,7 +173,7 @@ impl Authenticator {
             let resp = match self.http.post(url.clone()).json(&body).send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = e.without_url().to_string();
+                    last = crate::client::transport_detail(e);
                     continue;
                 }
             };

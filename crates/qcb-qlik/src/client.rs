@@ -333,7 +333,7 @@ impl TenantClient {
                     }
                     return Err(ClientError::Transport {
                         request: req.name(),
-                        detail: e.without_url().to_string(),
+                        detail: transport_detail(e),
                         attempts,
                     });
                 }
@@ -642,7 +642,7 @@ impl TenantClient {
                             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                         return Ok(Some((chunk, st)));
                     }
-                    Some(Err(e)) => st.dropped(e.without_url().to_string())?,
+                    Some(Err(e)) => st.dropped(transport_detail(e))?,
                     None if st.total.is_some_and(|t| st.offset < t) => {
                         st.dropped("the connection closed early".into())?
                     }
@@ -812,10 +812,29 @@ fn content_total(headers: &HeaderMap, status: StatusCode) -> Option<u64> {
     text(headers.get(CONTENT_LENGTH)).and_then(|l| l.parse().ok())
 }
 
+/// What went wrong on the wire, with its causes: reqwest says only "error sending request",
+/// its sources say why (`tcp connect error: Connection refused`, a certificate, a timeout). The
+/// URL is left out (its query may carry a cursor); a cause that repeats the text before it is
+/// said once.
+pub(crate) fn transport_detail(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !detail.contains(&text) {
+            detail.push_str(": ");
+            detail.push_str(&text);
+        }
+        cause = c.source();
+    }
+    detail
+}
+
 async fn decode(req: &Request, resp: reqwest::Response) -> Result<Value, ClientError> {
     let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
         request: req.name(),
-        detail: e.without_url().to_string(),
+        detail: transport_detail(e),
         attempts: 1,
     })?;
     if bytes.is_empty() {

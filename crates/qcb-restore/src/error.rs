@@ -30,7 +30,7 @@ pub enum RestoreError {
         url: String,
         source: Box<ClientError>,
     },
-    #[error("unknown component kind '{0}' (see `qcb kinds` for the names)")]
+    #[error("unknown component kind '{0}'{hint} (see `qcb kinds` for the names)", hint = qcb_catalog::did_you_mean(.0))]
     UnknownKind(String),
     #[error("nothing in snapshot {snapshot} matches the selection ({selection})")]
     EmptySelection { snapshot: String, selection: String },

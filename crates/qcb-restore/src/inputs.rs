@@ -148,7 +148,8 @@ impl Secrets {
         for (kind, items) in raw {
             if qcb_catalog::kind(&kind).is_none() {
                 return Err(err(format!(
-                    "unknown component kind '{kind}' (see `qcb kinds` for the names)"
+                    "unknown component kind '{kind}'{} (see `qcb kinds` for the names)",
+                    qcb_catalog::did_you_mean(&kind)
                 )));
             }
             let items = items

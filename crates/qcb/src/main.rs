@@ -128,12 +128,68 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             if commands::repo_args::is_usage_error(&e) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// An error and its causes on one line, each cause after a colon: like `{:#}`, but a cause
+/// whose text the line already holds is not said again (many errors name their cause in their
+/// own message, as `cannot read the tenant at …: <why>`, and also give it as their source).
+fn describe(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read the tenant at https://t: {source}")]
+    struct Naming {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("opening the repository")]
+    struct Silent {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_names_is_said_once() {
+        let e = anyhow::Error::new(Naming {
+            source: std::io::Error::other("connection refused"),
+        })
+        .context("backing up the tenant");
+        assert_eq!(
+            describe(&e),
+            "backing up the tenant: cannot read the tenant at https://t: connection refused"
+        );
+        // `{:#}` would have said the cause twice.
+        assert_eq!(format!("{e:#}").matches("connection refused").count(), 2);
+    }
+
+    #[test]
+    fn a_cause_the_message_leaves_out_is_added() {
+        let e = anyhow::Error::new(Silent {
+            source: std::io::Error::other("permission denied"),
+        });
+        assert_eq!(describe(&e), "opening the repository: permission denied");
     }
 }

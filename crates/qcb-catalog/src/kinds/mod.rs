@@ -110,10 +110,39 @@ pub fn kind(name: &str) -> Option<&'static ComponentKind> {
     ALL.iter().copied().find(|k| k.name == name)
 }
 
+/// For an error about an unknown kind `name`: `; did you mean 'apps'?` when one kind's name is
+/// close to it (a typo, a singular, another case), else nothing.
+pub fn did_you_mean(name: &str) -> String {
+    let wanted = name.trim().to_lowercase();
+    ALL.iter()
+        .map(|k| (strsim::jaro_winkler(&wanted, k.name), k.name))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("; did you mean '{k}'?"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_near_miss_names_the_kind_meant_and_nonsense_names_none() {
+        for (typo, meant) in [
+            ("appz", "apps"),
+            ("app", "apps"),
+            ("Spaces", "spaces"),
+            ("webhook", "webhooks"),
+            ("reload-task", "reload-tasks"),
+            ("data-conections", "data-connections"),
+        ] {
+            assert_eq!(did_you_mean(typo), format!("; did you mean '{meant}'?"));
+        }
+        for nonsense in ["", "zzzz", "everything"] {
+            assert_eq!(did_you_mean(nonsense), "", "{nonsense}");
+        }
+    }
 
     #[test]
     fn names_and_folders_are_unique() {

@@ -187,6 +187,37 @@ async fn an_api_key_is_refused_with_a_clear_error_and_no_retry_loop() {
 }
 
 #[tokio::test]
+async fn an_unreachable_tenant_is_retried_then_named_with_the_cause() {
+    // A port nothing listens on: bound, then let go.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let client = TenantClient::new(
+        TenantUrl::parse(&format!("http://{addr}")).expect("url"),
+        Credentials::ApiKey(SecretString::from("the-key".to_string())),
+        ClientOptions {
+            max_retries: 2,
+            ..options()
+        },
+    )
+    .expect("client");
+    let err = client
+        .get_json("/api/v1/spaces", "limit=100&next=cursor")
+        .await
+        .expect_err("nothing listens there");
+    let msg = err.to_string();
+    assert!(msg.starts_with("GET /api/v1/spaces failed: "), "{msg}");
+    // reqwest's own words say only that sending failed; the cause says why.
+    assert!(msg.to_lowercase().contains("connect"), "{msg}");
+    assert!(msg.contains("refused"), "{msg}");
+    assert!(msg.contains("(after 3 attempts)"), "{msg}");
+    assert!(msg.contains("check that the tenant is reachable"), "{msg}");
+    for hidden in ["the-key", "cursor"] {
+        assert!(!msg.contains(hidden), "{hidden} in {msg}");
+    }
+}
+
+#[tokio::test]
 async fn a_wrong_client_secret_says_so_without_showing_it() {
     let e = Emulator::start(
         EmulatorConfig {

@@ -437,6 +437,20 @@ async fn an_unknown_kind_in_only_is_a_usage_error() {
         text.contains("unknown component kind 'dashbords'") && text.contains("qcb kinds"),
         "{text}"
     );
+    assert!(!text.contains("did you mean"), "no kind is near: {text}");
+    // A near miss names the kind meant.
+    let typo = Selection {
+        only: vec!["spaecs".into()],
+        ..Selection::default()
+    };
+    let text = s
+        .plan_error(&s.snap, &typo, &TenantMap::default(), "")
+        .await
+        .to_string();
+    assert!(
+        text.contains("unknown component kind 'spaecs'; did you mean 'spaces'?"),
+        "{text}"
+    );
     // Only the target's identity was read, if anything: the kind is refused first.
     assert_eq!(
         s.b.tenant().counters().requests,

@@ -58,6 +58,7 @@ async fn backup_exit_codes_and_outputs() {
         assert_eq!(bad.status.code(), Some(1));
         let err = String::from_utf8_lossy(&bad.stderr).to_string();
         assert!(err.contains("401") && !err.contains("QCBSECRET"), "{err}");
+        assert_eq!(err.matches("answered 401").count(), 1, "the cause is said once: {err}");
 
         // Usage mistakes exit 2.
         let no_tenant = run(with_repo(qcb().arg("backup").env_remove("QCB_TENANT").env("QCB_API_KEY", "x"), &repo));
@@ -67,6 +68,10 @@ async fn backup_exit_codes_and_outputs() {
         assert_eq!(typo.status.code(), Some(2));
         let unknown = run(with_repo(qcb().args(["backup", "--only", "nonsense", "--tenant", &url, "--api-key", &key]), &repo));
         assert_eq!(unknown.status.code(), Some(2), "{}", String::from_utf8_lossy(&unknown.stderr));
+        let near = run(with_repo(qcb().args(["backup", "--only", "apps,spaecs", "--tenant", &url, "--api-key", &key]), &repo));
+        assert_eq!(near.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&near.stderr).to_string();
+        assert!(err.contains("unknown component kind 'spaecs'; did you mean 'spaces'?"), "{err}");
 
         // Not a terminal: progress comes as log lines on stderr, with no secret in them, and the
         // summary lists what must be entered again on restore. `--full-every 7`: the last run
