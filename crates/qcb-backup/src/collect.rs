@@ -325,11 +325,14 @@ pub async fn collect(
         return out;
     }
     // Items one after the other would leave most of tier 1 unused: a few at a time, in order.
+    let owners = &Owners::default();
     let done: Vec<(Collected, bool)> = futures::stream::iter(docs)
         .map(|doc| async move {
             let mut one = Collected::default();
-            let (item, not_found) =
-                collect_one(client, kind, tenant_id, doc, reuse, members, &mut one).await;
+            let (item, not_found) = collect_one(
+                client, kind, tenant_id, doc, reuse, members, owners, &mut one,
+            )
+            .await;
             one.items.push(item);
             (one, not_found)
         })
@@ -397,6 +400,7 @@ async fn deleted_meanwhile(
 /// Items of one kind read at once.
 const ITEMS_IN_FLIGHT: usize = 8;
 
+#[allow(clippy::too_many_arguments)]
 async fn collect_one(
     client: &TenantClient,
     kind: &'static ComponentKind,
@@ -404,6 +408,7 @@ async fn collect_one(
     doc: Value,
     reuse: &Reusable,
     members: Option<&Members>,
+    owners: &Owners,
     out: &mut Collected,
 ) -> (Item, bool) {
     let singleton = matches!(kind.source, Source::Singleton { .. });
@@ -433,11 +438,20 @@ async fn collect_one(
     } else {
         reuse.subs_of(kind, &id, &doc, &path)
     };
+    let mut read_as = None;
     let mut full = match kind.get_one {
-        Some(p) if !id.is_empty() => match client.get_json(&fill(p, &id, tenant_id), "").await {
-            Ok(v) => v,
-            Err(e) => return (failed_item(kind, &id, &name, &e.to_string()), not_found(&e)),
-        },
+        Some(p) if !id.is_empty() => {
+            match read_one(client, kind, &fill(p, &id, tenant_id), &doc, owners).await {
+                Ok((v, owner)) => {
+                    read_as = owner;
+                    v
+                }
+                Err(refused) => {
+                    let failed = failed_item(kind, &id, &name, &refused.error);
+                    return (failed, refused.not_found);
+                }
+            }
+        }
         _ => doc,
     };
     if let Some(Value::Object(subs)) = parent_subs {
@@ -519,7 +533,116 @@ async fn collect_one(
             }
         }
     }
-    (store(kind, &mut full, &id, &name, &path, out), false)
+    let mut item = store(kind, &mut full, &id, &name, &path, out);
+    if let Some(owner) = read_as {
+        item.notes.push(format!(
+            "read as its owner {owner} (OAuth user impersonation): Qlik lets only the owner read it"
+        ));
+    }
+    (item, false)
+}
+
+/// Clients acting as the owners of items only their owner may read
+/// ([`ComponentKind::read_as_owner`]), made once per owner for a kind's items.
+#[derive(Default)]
+pub(crate) struct Owners {
+    /// By owner: a client acting as them, or why there is none (an owner the tenant would not
+    /// let this client act as is not asked for again).
+    clients: std::sync::Mutex<std::collections::HashMap<String, Result<TenantClient, String>>>,
+}
+
+impl Owners {
+    /// A client acting as `owner`, or why there is none.
+    fn client(&self, client: &TenantClient, owner: &str) -> Result<TenantClient, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .entry(owner.to_string())
+            .or_insert_with(|| {
+                client
+                    .impersonating(qcb_qlik::UserLookup::UserId(owner.to_string()))
+                    .ok_or_else(|| "an API key cannot act as another user".to_string())
+            })
+            .clone()
+    }
+
+    /// Notes that the tenant would not let this client act as `owner`: `why`.
+    fn refuse(&self, owner: &str, why: String) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.insert(owner.to_string(), Err(why));
+    }
+}
+
+/// Why an item's own document could not be read, and whether Qlik said it is not there.
+struct Unread {
+    error: String,
+    not_found: bool,
+}
+
+/// An item's own document (`path`). A kind only whose owner may read its items
+/// ([`ComponentKind::read_as_owner`]) is asked again as the owner when Qlik refuses the
+/// backup's identity (403, or 404 as Qlik answers what it hides): the document, and the owner
+/// it was read as. Where that cannot be (an API key; a client Qlik does not let impersonate),
+/// the error says what would reach it.
+async fn read_one(
+    client: &TenantClient,
+    kind: &ComponentKind,
+    path: &str,
+    listed: &Value,
+    owners: &Owners,
+) -> Result<(Value, Option<String>), Unread> {
+    let e = match client.get_json(path, "").await {
+        Ok(v) => return Ok((v, None)),
+        Err(e) => e,
+    };
+    let missing = not_found(&e);
+    let refused = matches!(e.status(), Some(403) | Some(404));
+    let owner = kind
+        .read_as_owner
+        .filter(|_| refused)
+        .and_then(|p| listed.pointer(p))
+        .and_then(Value::as_str)
+        .filter(|o| !o.is_empty());
+    let Some(owner) = owner else {
+        return Err(Unread {
+            error: e.to_string(),
+            not_found: missing,
+        });
+    };
+    let as_owner = match owners.client(client, owner) {
+        Ok(c) => c,
+        Err(why) => {
+            return Err(Unread {
+                error: format!(
+                    "{e}; Qlik lets only its owner ({owner}) read it, and {why}: back up with an OAuth M2M client that may impersonate users (the user-impersonation grant) to include it"
+                ),
+                not_found: missing,
+            })
+        }
+    };
+    match as_owner.get_json(path, "").await {
+        Ok(v) => Ok((v, Some(owner.to_string()))),
+        Err(again) => {
+            let hint = match again.status() {
+                Some(401) | Some(403) => "; an owner who is disabled or lacks the rights cannot be acted as: enable them, or give the item another owner, to back it up",
+                _ => "",
+            };
+            // Signing in as them failed, or their token was refused even fresh: their other
+            // items are not tried again.
+            if matches!(again, ClientError::Auth { .. }) || again.status() == Some(401) {
+                owners.refuse(
+                    owner,
+                    format!("the tenant did not let this client act as them ({again}){hint}"),
+                );
+            }
+            Err(Unread {
+                error: format!(
+                    "{e}; read as its owner {owner} (OAuth user impersonation), it answered: {again}{hint}"
+                ),
+                // Gone since it was listed, whatever its owner may do: the list tells.
+                not_found: missing,
+            })
+        }
+    }
 }
 
 /// Whether Qlik answered that the thing asked for is not there.
@@ -622,6 +745,7 @@ pub async fn recheck_copied_spaces(
             doc,
             &Reusable::default(),
             None,
+            &Owners::default(),
             &mut one,
         )
         .await;

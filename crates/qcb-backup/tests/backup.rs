@@ -1551,7 +1551,18 @@ async fn other_items_deleted_during_the_run_are_noted_not_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_run_starts_its_exports_from_the_parent_run_s_readiness_wait() {
-    let e = demo_tenant().await;
+    // Exports that take 6 s of the tenant's time (100 ms here): long beside the delays of a
+    // machine busy with the other tests, so the first run's looks find them running and learn
+    // how long they take (ready at a first look, they would teach nothing).
+    let config = EmulatorConfig {
+        profile: Profile::Demo,
+        time_scale: 60.0,
+        export_latency: std::time::Duration::from_secs(6),
+        ..EmulatorConfig::default()
+    };
+    let e = Emulator::start(config, "127.0.0.1:0")
+        .await
+        .expect("emulator");
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = repo(tmp.path());
     const FILE: &str = "GET /api/v1/temp-contents/{id}";
@@ -1577,5 +1588,218 @@ async fn a_full_run_starts_its_exports_from_the_parent_run_s_readiness_wait() {
         files <= exports + exports / 4,
         "{files} requests for the files of {exports} exports"
     );
+    let _ = e.stop().await;
+}
+
+/// Distinct owners (`ownerId`) of the emulated tenant's items of `kind`.
+fn owners_of(e: &Emulator, kind: &str) -> std::collections::BTreeSet<String> {
+    e.tenant()
+        .read()
+        .values(kind)
+        .filter_map(|a| a["ownerId"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_them() {
+    let e = demo_tenant().await;
+    let (bot_id, _) = e.tenant().credentials().admin_bot.expect("bot");
+    // As the spec says of an automation, "the requesting user must be the owner": here no scope
+    // lifts that, so the bot, a tenant admin that owns none of them, lists them but reads none.
+    let set_bot = |scopes_too: bool, impersonation: bool| {
+        let mut st = e.tenant().write();
+        let c = st.m2m_clients.get_mut(&bot_id).expect("the bot");
+        if scopes_too {
+            c.scopes.retain(|s| !s.starts_with("admin.automations"));
+        }
+        c.impersonation = impersonation;
+    };
+    set_bot(true, true);
+    let kinds = ["automations", "automation-connections"];
+    let opts = BackupOptions {
+        only: kinds.iter().map(|k| k.to_string()).collect(),
+        ..BackupOptions::default()
+    };
+    let owners: usize = kinds.iter().map(|k| owners_of(&e, k).len()).sum();
+    let held: usize = kinds
+        .iter()
+        .map(|k| e.tenant().read().values(k).count())
+        .sum();
+    assert!(
+        owners >= 2 && held > owners,
+        "{owners} owners of {held} items"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+
+    // Owners whose account is disabled: nobody can act as them.
+    let disabled: std::collections::BTreeSet<String> = e
+        .tenant()
+        .read()
+        .values("users")
+        .filter(|u| u["status"] == "disabled")
+        .filter_map(|u| u["id"].as_str().map(str::to_string))
+        .collect();
+    let owner_of = |kind: &str, id: &str| {
+        e.tenant()
+            .read()
+            .values(kind)
+            .find(|a| a["id"] == id)
+            .and_then(|a| a["ownerId"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+
+    // An OAuth client that may impersonate reads each as its owner: one token per owner and
+    // kind, and the manifest says how each was read. An item of a disabled owner fails and
+    // says why and what to do.
+    e.tenant().reset_counters();
+    let out = backup(&bot(&e), repo.clone(), &opts).await.expect("backup");
+    let m = &out.manifest;
+    let items: Vec<_> = m
+        .items
+        .iter()
+        .filter(|i| kinds.contains(&i.kind.as_str()))
+        .collect();
+    assert_eq!(items.len(), held);
+    let mut of_disabled = 0;
+    for i in &items {
+        if disabled.contains(&owner_of(&i.kind, &i.id)) {
+            of_disabled += 1;
+            assert_eq!(i.status, ItemStatus::Failed, "{}", i.id);
+            let err = i.error.as_deref().unwrap_or_default();
+            assert!(
+                err.contains("read as its owner") && err.contains("enable them"),
+                "{err}"
+            );
+            continue;
+        }
+        assert_eq!(i.status, ItemStatus::BackedUp, "{}: {:?}", i.id, i.error);
+        assert!(
+            i.notes.iter().any(|n| n.contains("read as its owner")),
+            "{}: {:?}",
+            i.id,
+            i.notes
+        );
+    }
+    assert!(
+        of_disabled < held / 2,
+        "{of_disabled} of {held} have a disabled owner"
+    );
+    let expected = if of_disabled > 0 {
+        RunStatus::Partial
+    } else {
+        RunStatus::Success
+    };
+    assert_eq!(m.status, expected, "{}", m.summary());
+    // A disabled owner's token is refused, and so are the three fresh ones the client asks for
+    // before it takes the 401 for an answer; their other items are not tried again.
+    let disabled_owners: usize = kinds
+        .iter()
+        .map(|k| owners_of(&e, k).intersection(&disabled).count())
+        .sum();
+    assert_eq!(
+        served(&e, "POST /oauth/token"),
+        1 + (owners + 3 * disabled_owners) as u64
+    );
+    // The owners' requests count in the run's totals: all the tenant served but the tokens,
+    // and the redirect `/tenants/me` answers, which the client follows as one request.
+    let t = e.tenant().counters();
+    assert_eq!(
+        m.api.requests,
+        t.requests - served(&e, "POST /oauth/token") - served(&e, "GET /api/v1/tenants/{tenantId}"),
+        "{:?}",
+        t.per_operation
+    );
+    let snap = out.snapshot.expect("snapshot");
+    let automation = items
+        .iter()
+        .find(|i| i.kind == "automations" && i.status == ItemStatus::BackedUp)
+        .expect("one");
+    let mut doc = Vec::new();
+    tokio::task::block_in_place(|| repo.cat(&snap, &automation.path, &mut doc)).expect("cat");
+    let doc: serde_json::Value = serde_json::from_slice(&doc).expect("json");
+    assert!(doc.get("workspace").is_some(), "the full definition: {doc}");
+
+    // The next run takes them from this snapshot (their list entries' stamps are the same):
+    // nobody is acted as.
+    e.tenant().reset_counters();
+    let out = backup(&bot(&e), repo.clone(), &opts).await.expect("backup");
+    let unchanged = out
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Unchanged)
+        .count();
+    assert_eq!(unchanged, held - of_disabled, "{}", out.manifest.summary());
+    assert_eq!(
+        served(&e, "POST /oauth/token"),
+        1 + 4 * of_disabled as u64,
+        "only the bot's token, and the disabled owner's tries again"
+    );
+
+    // An API key cannot act as anyone else: each fails, saying what would reach it.
+    let key = client(
+        &e,
+        Credentials::ApiKey(SecretString::from(e.admin_api_key().to_string())),
+    );
+    let me = key.get_json("/api/v1/users/me", "").await.expect("me");
+    let me = me["id"].as_str().expect("an ID").to_string();
+    let own: usize = kinds
+        .iter()
+        .map(|k| {
+            e.tenant()
+                .read()
+                .values(k)
+                .filter(|a| a["ownerId"] == me.as_str())
+                .count()
+        })
+        .sum();
+    let fresh = tempfile::tempdir().expect("tmp");
+    let out = backup(&key, self::repo(fresh.path()), &opts)
+        .await
+        .expect("backup");
+    assert_eq!(out.manifest.status, RunStatus::Partial);
+    let failed: Vec<_> = out
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), held - own, "the key's own items are read");
+    for i in failed {
+        let err = i.error.as_deref().unwrap_or_default();
+        assert!(
+            err.contains("only its owner") && err.contains("impersonate users"),
+            "{}: {err}",
+            i.id
+        );
+    }
+
+    // A client the tenant does not let impersonate: asked once per owner, then each item says
+    // why.
+    set_bot(false, false);
+    e.tenant().reset_counters();
+    let fresh = tempfile::tempdir().expect("tmp");
+    let out = backup(&bot(&e), self::repo(fresh.path()), &opts)
+        .await
+        .expect("backup");
+    assert_eq!(out.manifest.status, RunStatus::Partial);
+    let failed: Vec<_> = out
+        .manifest
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), held);
+    for i in failed {
+        let err = i.error.as_deref().unwrap_or_default();
+        assert!(
+            err.contains("did not let this client act as them")
+                || err.contains("OAuth user impersonation"),
+            "{}: {err}",
+            i.id
+        );
+    }
+    assert_eq!(served(&e, "POST /oauth/token"), 1 + owners as u64);
     let _ = e.stop().await;
 }

@@ -109,6 +109,10 @@ pub struct ComponentKind {
     pub name_field: &'static str,
     /// Each item's full document, when the list answers a summary (`{id}` filled in).
     pub get_one: Option<&'static str>,
+    /// Where only an item's owner may read it (`get_one`): the JSON pointer of the owner's
+    /// user ID in the listed item, so that a read refused to the backup's identity is tried
+    /// again as the owner (OAuth user impersonation).
+    pub read_as_owner: Option<&'static str>,
     pub subs: &'static [Sub],
     pub files: &'static [FileSpec],
     pub secrets: &'static [Secret],
@@ -135,6 +139,7 @@ impl ComponentKind {
             id_field: "id",
             name_field: "name",
             get_one: None,
+            read_as_owner: None,
             subs: &[],
             files: &[],
             secrets: &[],

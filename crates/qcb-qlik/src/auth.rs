@@ -73,6 +73,9 @@ pub(crate) struct Authenticator {
     tenant: TenantUrl,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<Token>>,
+    /// What the token endpoint said when it refused these credentials (a 4xx): they are not
+    /// offered again, every request gets the same answer at once.
+    refused: std::sync::Mutex<Option<String>>,
     pub(crate) refreshes: std::sync::atomic::AtomicU64,
 }
 
@@ -91,6 +94,7 @@ impl Authenticator {
             tenant,
             http,
             token: tokio::sync::Mutex::new(None),
+            refused: std::sync::Mutex::new(None),
             refreshes: 0.into(),
         }
     }
@@ -109,6 +113,14 @@ impl Authenticator {
             if Instant::now() < t.refresh_at {
                 return Ok(t.access.clone());
             }
+        }
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(detail) = refused {
+            return Err(self.auth_error(detail));
         }
         let fresh = self.request_token().await?;
         let access = fresh.access.clone();
@@ -189,7 +201,12 @@ impl Authenticator {
                     .first()
                     .map(|e| format!("{} {}", e.title, e.detail))
                     .unwrap_or_default();
-                return Err(self.auth_error(format!("the token endpoint answered {status}: {}; check the client ID and secret, and that the client may use this grant", why.trim())));
+                let detail = format!("the token endpoint answered {status}: {}; check the client ID and secret, and that the client may use this grant", why.trim());
+                // A refusal (not a rate limit or a timeout) stands for these credentials.
+                if (400..500).contains(&status) && !matches!(status, 408 | 429) {
+                    *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(detail.clone());
+                }
+                return Err(self.auth_error(detail));
             }
             return self.token_from(&bytes);
         }

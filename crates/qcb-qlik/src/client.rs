@@ -84,7 +84,8 @@ struct Inner {
     http: reqwest::Client,
     auth: Authenticator,
     limiter: Limiter,
-    counters: Counters,
+    /// Shared with the clients it makes to act as other users, so a run's totals hold theirs.
+    counters: Arc<Counters>,
     opts: ClientOptions,
     /// How long files that were not ready at once (temp-contents answering 204) take to
     /// become ready, as learned.
@@ -212,18 +213,28 @@ impl TenantClient {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(Self::with(tenant, credentials, opts, http, Arc::default()))
+    }
+
+    fn with(
+        tenant: TenantUrl,
+        credentials: Credentials,
+        opts: ClientOptions,
+        http: reqwest::Client,
+        counters: Arc<Counters>,
+    ) -> TenantClient {
         let auth = Authenticator::new(credentials, tenant.clone(), http.clone());
-        Ok(TenantClient {
+        TenantClient {
             inner: Arc::new(Inner {
                 limiter: Limiter::new(opts.budget),
                 tenant,
                 http,
                 auth,
-                counters: Counters::default(),
+                counters,
                 opts,
                 ready: std::sync::Mutex::new(ReadyEstimate::default()),
             }),
-        })
+        }
     }
 
     pub fn tenant(&self) -> &TenantUrl {
@@ -232,11 +243,19 @@ impl TenantClient {
 
     /// The same OAuth client acting as `user` (`urn:qlik:oauth:user-impersonation`); `None`
     /// for an API key, which cannot. It has a token and limits of its own: Qlik counts an
-    /// impersonated user's requests as that user's. Whether the tenant lets this client
+    /// impersonated user's requests as that user's; its requests count in this client's
+    /// totals too ([`counters`](Self::counters)). Whether the tenant lets this client
     /// impersonate shows at its first request (the token endpoint refuses it).
     pub fn impersonating(&self, user: UserLookup) -> Option<TenantClient> {
         let creds = self.inner.auth.credentials().impersonating(user)?;
-        TenantClient::new(self.inner.tenant.clone(), creds, self.inner.opts.clone()).ok()
+        let inner = &self.inner;
+        Some(Self::with(
+            inner.tenant.clone(),
+            creds,
+            inner.opts.clone(),
+            inner.http.clone(),
+            inner.counters.clone(),
+        ))
     }
 
     pub fn counters(&self) -> ApiCounters {

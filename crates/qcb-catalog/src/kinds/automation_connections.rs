@@ -10,6 +10,8 @@ pub const KIND: ComponentKind = ComponentKind {
         property: "data",
     }),
     get_one: Some("/api/workflows/automation-connections/{id}"),
+    // Personal to their owner, as automations are: read as the owner when refused.
+    read_as_owner: Some("/ownerId"),
     secrets: &[Secret {
         pointer: "/params/*/value",
         when: Some(When {

@@ -246,6 +246,23 @@ async fn a_wrong_client_secret_says_so_without_showing_it() {
         "{msg}"
     );
     assert!(!msg.contains("QCBSECRET"), "{msg}");
+    // Refused credentials are not offered again: the next requests get the same answer at
+    // once, and the token endpoint was asked once.
+    for _ in 0..3 {
+        let again = client
+            .get_json("/api/v1/users/me", "")
+            .await
+            .expect_err("still refused")
+            .to_string();
+        assert_eq!(again, msg);
+    }
+    let asked = e
+        .tenant()
+        .counters()
+        .per_operation
+        .get("POST /oauth/token")
+        .copied();
+    assert_eq!(asked, Some(1));
 }
 
 #[tokio::test]
