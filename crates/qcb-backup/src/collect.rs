@@ -560,7 +560,9 @@ impl Owners {
             .or_insert_with(|| {
                 client
                     .impersonating(qcb_qlik::UserLookup::UserId(owner.to_string()))
-                    .ok_or_else(|| "an API key cannot act as another user".to_string())
+                    .ok_or_else(|| {
+                        "an API key cannot act as another user: back up with an OAuth M2M client that may impersonate users (the user-impersonation grant) to include it".to_string()
+                    })
             })
             .clone()
     }
@@ -612,9 +614,7 @@ async fn read_one(
         Ok(c) => c,
         Err(why) => {
             return Err(Unread {
-                error: format!(
-                    "{e}; Qlik lets only its owner ({owner}) read it, and {why}: back up with an OAuth M2M client that may impersonate users (the user-impersonation grant) to include it"
-                ),
+                error: format!("{e}; Qlik lets only its owner ({owner}) read it, and {why}"),
                 not_found: missing,
             })
         }
@@ -624,10 +624,12 @@ async fn read_one(
         Err(again) => {
             let hint = match again.status() {
                 Some(401) | Some(403) => "; an owner who is disabled or lacks the rights cannot be acted as: enable them, or give the item another owner, to back it up",
+                // The token endpoint refused: this client may not impersonate (or not them).
+                _ if matches!(again, ClientError::Auth { .. }) => "; allow the OAuth client user impersonation (the user-impersonation grant) to include it",
                 _ => "",
             };
             // Signing in as them failed, or their token was refused even fresh: their other
-            // items are not tried again.
+            // items are not tried again, and say why.
             if matches!(again, ClientError::Auth { .. }) || again.status() == Some(401) {
                 owners.refuse(
                     owner,

@@ -1794,8 +1794,7 @@ async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_the
     for i in failed {
         let err = i.error.as_deref().unwrap_or_default();
         assert!(
-            err.contains("did not let this client act as them")
-                || err.contains("OAuth user impersonation"),
+            err.contains("allow the OAuth client user impersonation"),
             "{}: {err}",
             i.id
         );
