@@ -52,6 +52,7 @@ async fn backup_exit_codes_and_outputs() {
         assert!(text.contains(": partial") && text.contains("failed: apps"), "{text}");
         assert!(text.contains("admin.apps"), "the remedy is named: {text}");
         assert!(text.contains("not covered: apps: apps in other users' personal spaces are invisible to an API key"), "{text}");
+        assert!(!text.contains("not covered: data-connections"), "only the kinds backed up: {text}");
 
         // A wrong key fails the run (exit 1) and says so without echoing the key.
         let bad = run(with_repo(qcb().args(["backup", "--tenant", &url, "--api-key", "QCBSECRET-wrong"]), &repo));
