@@ -542,35 +542,32 @@ async fn collect_one(
     (item, false)
 }
 
-/// Clients acting as the owners of items only their owner may read
-/// ([`ComponentKind::read_as_owner`]), made once per owner for a kind's items.
+/// Owners of items only their owner may read ([`ComponentKind::read_as_owner`]) whom this
+/// client could not act as, and why: their other items are not tried again. The clients that
+/// act as owners are the client's own, one per user (`TenantClient::impersonating`).
 #[derive(Default)]
 pub(crate) struct Owners {
-    /// By owner: a client acting as them, or why there is none (an owner the tenant would not
-    /// let this client act as is not asked for again).
-    clients: std::sync::Mutex<std::collections::HashMap<String, Result<TenantClient, String>>>,
+    refused: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Owners {
     /// A client acting as `owner`, or why there is none.
     fn client(&self, client: &TenantClient, owner: &str) -> Result<TenantClient, String> {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients
-            .entry(owner.to_string())
-            .or_insert_with(|| {
-                client
-                    .impersonating(qcb_qlik::UserLookup::UserId(owner.to_string()))
-                    .ok_or_else(|| {
-                        "an API key cannot act as another user: back up with an OAuth M2M client that may impersonate users (the user-impersonation grant) to include it".to_string()
-                    })
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = refused.get(owner) {
+            return Err(why.clone());
+        }
+        client
+            .impersonating(qcb_qlik::UserLookup::UserId(owner.to_string()))
+            .ok_or_else(|| {
+                "an API key cannot act as another user: back up with an OAuth M2M client that may impersonate users (the user-impersonation grant) to include it".to_string()
             })
-            .clone()
     }
 
     /// Notes that the tenant would not let this client act as `owner`: `why`.
     fn refuse(&self, owner: &str, why: String) {
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        clients.insert(owner.to_string(), Err(why));
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.insert(owner.to_string(), why);
     }
 }
 

@@ -136,11 +136,14 @@ fn api_key_gaps(kinds: &[&'static ComponentKind]) -> Vec<NotCovered> {
     };
     kinds
         .iter()
-        .filter_map(|k| match k.name {
-            "apps" => Some(gap("apps", "apps in other users' personal spaces are invisible to an API key, which acts as its user")),
-            "data-connections" => Some(gap("data-connections", "other users' personal data connections (in no space) may be invisible to an API key, which acts as its user")),
-            "collections" => Some(gap("collections", "other users' private collections may be invisible to an API key, which acts as its user")),
-            _ => None,
+        .filter_map(|k| {
+            let what = match k.name {
+                "apps" => "apps in other users' personal spaces are invisible to an API key, which acts as its user",
+                "data-connections" => "other users' personal data connections (in no space) may be invisible to an API key, which acts as its user",
+                "collections" => "other users' private collections may be invisible to an API key, which acts as its user",
+                _ => return None,
+            };
+            Some(gap(k.name, what))
         })
         .collect()
 }

@@ -56,13 +56,22 @@ fn served(e: &Emulator, op: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The `demo` tenant at time scale 60, on a port the OS picks.
-async fn demo_tenant() -> Emulator {
-    let config = EmulatorConfig {
+/// The `demo` tenant at time scale 60.
+fn demo_config() -> EmulatorConfig {
+    EmulatorConfig {
         profile: Profile::Demo,
         time_scale: 60.0,
         ..EmulatorConfig::default()
-    };
+    }
+}
+
+/// The `demo` tenant at time scale 60, on a port the OS picks.
+async fn demo_tenant() -> Emulator {
+    start(demo_config()).await
+}
+
+/// An emulated tenant on a port the OS picks.
+async fn start(config: EmulatorConfig) -> Emulator {
     Emulator::start(config, "127.0.0.1:0")
         .await
         .expect("emulator")
@@ -1554,15 +1563,11 @@ async fn a_full_run_starts_its_exports_from_the_parent_run_s_readiness_wait() {
     // Exports that take 6 s of the tenant's time (100 ms here): long beside the delays of a
     // machine busy with the other tests, so the first run's looks find them running and learn
     // how long they take (ready at a first look, they would teach nothing).
-    let config = EmulatorConfig {
-        profile: Profile::Demo,
-        time_scale: 60.0,
+    let e = start(EmulatorConfig {
         export_latency: std::time::Duration::from_secs(6),
-        ..EmulatorConfig::default()
-    };
-    let e = Emulator::start(config, "127.0.0.1:0")
-        .await
-        .expect("emulator");
+        ..demo_config()
+    })
+    .await;
     let tmp = tempfile::tempdir().expect("tmp");
     let repo = repo(tmp.path());
     const FILE: &str = "GET /api/v1/temp-contents/{id}";
@@ -1591,11 +1596,12 @@ async fn a_full_run_starts_its_exports_from_the_parent_run_s_readiness_wait() {
     let _ = e.stop().await;
 }
 
-/// Distinct owners (`ownerId`) of the emulated tenant's items of `kind`.
-fn owners_of(e: &Emulator, kind: &str) -> std::collections::BTreeSet<String> {
-    e.tenant()
-        .read()
-        .values(kind)
+/// Distinct owners (`ownerId`) of the emulated tenant's items of `kinds`.
+fn owners_of(e: &Emulator, kinds: &[&str]) -> std::collections::BTreeSet<String> {
+    let state = e.tenant().read();
+    kinds
+        .iter()
+        .flat_map(|k| state.values(k))
         .filter_map(|a| a["ownerId"].as_str().map(str::to_string))
         .collect()
 }
@@ -1620,7 +1626,7 @@ async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_the
         only: kinds.iter().map(|k| k.to_string()).collect(),
         ..BackupOptions::default()
     };
-    let owners: usize = kinds.iter().map(|k| owners_of(&e, k).len()).sum();
+    let owners = owners_of(&e, &kinds).len();
     let held: usize = kinds
         .iter()
         .map(|k| e.tenant().read().values(k).count())
@@ -1649,8 +1655,8 @@ async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_the
             .unwrap_or_default()
     };
 
-    // An OAuth client that may impersonate reads each as its owner: one token per owner and
-    // kind, and the manifest says how each was read. An item of a disabled owner fails and
+    // An OAuth client that may impersonate reads each as its owner: one token per owner, and
+    // the manifest says how each was read. An item of a disabled owner fails and
     // says why and what to do.
     e.tenant().reset_counters();
     let out = backup(&bot(&e), repo.clone(), &opts).await.expect("backup");
@@ -1693,10 +1699,7 @@ async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_the
     assert_eq!(m.status, expected, "{}", m.summary());
     // A disabled owner's token is refused, and so are the three fresh ones the client asks for
     // before it takes the 401 for an answer; their other items are not tried again.
-    let disabled_owners: usize = kinds
-        .iter()
-        .map(|k| owners_of(&e, k).intersection(&disabled).count())
-        .sum();
+    let disabled_owners = owners_of(&e, &kinds).intersection(&disabled).count();
     assert_eq!(
         served(&e, "POST /oauth/token"),
         1 + (owners + 3 * disabled_owners) as u64

@@ -12,7 +12,7 @@ use crate::error::{parse_error_body, ClientError};
 use crate::tenant_url::TenantUrl;
 
 /// Who to impersonate (`user_lookup` of the token request).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UserLookup {
     Subject(String),
     UserId(String),

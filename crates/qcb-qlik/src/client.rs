@@ -5,7 +5,7 @@
 //! Lists are followed page by page; downloads stream with bounded memory and resume with
 //! `Range` after a dropped connection.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,6 +90,8 @@ struct Inner {
     /// How long files that were not ready at once (temp-contents answering 204) take to
     /// become ready, as learned.
     ready: std::sync::Mutex<ReadyEstimate>,
+    /// The clients made to act as other users, one per user (see `impersonating`).
+    as_users: std::sync::Mutex<HashMap<UserLookup, TenantClient>>,
 }
 
 /// A client of one tenant, cheap to clone (clones share limits, token and counters).
@@ -233,6 +235,7 @@ impl TenantClient {
                 counters,
                 opts,
                 ready: std::sync::Mutex::new(ReadyEstimate::default()),
+                as_users: std::sync::Mutex::default(),
             }),
         }
     }
@@ -244,18 +247,25 @@ impl TenantClient {
     /// The same OAuth client acting as `user` (`urn:qlik:oauth:user-impersonation`); `None`
     /// for an API key, which cannot. It has a token and limits of its own: Qlik counts an
     /// impersonated user's requests as that user's; its requests count in this client's
-    /// totals too ([`counters`](Self::counters)). Whether the tenant lets this client
-    /// impersonate shows at its first request (the token endpoint refuses it).
+    /// totals too ([`counters`](Self::counters)). One per user, made at the first call: every
+    /// later one shares its token (and, once the token endpoint refused it, that answer).
+    /// Whether the tenant lets this client impersonate shows at its first request.
     pub fn impersonating(&self, user: UserLookup) -> Option<TenantClient> {
-        let creds = self.inner.auth.credentials().impersonating(user)?;
         let inner = &self.inner;
-        Some(Self::with(
+        let mut as_users = inner.as_users.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = as_users.get(&user) {
+            return Some(c.clone());
+        }
+        let creds = inner.auth.credentials().impersonating(user.clone())?;
+        let client = Self::with(
             inner.tenant.clone(),
             creds,
             inner.opts.clone(),
             inner.http.clone(),
             inner.counters.clone(),
-        ))
+        );
+        as_users.insert(user, client.clone());
+        Some(client)
     }
 
     pub fn counters(&self) -> ApiCounters {

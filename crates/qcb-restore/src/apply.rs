@@ -276,9 +276,9 @@ struct Ctx<'a> {
     /// Space shares to add once apps exist: (new space, share document).
     shares: Mutex<Vec<(String, Value, usize)>>,
     fallback: Option<FallbackOwner>,
-    /// Clients acting as a target user (OAuth impersonation), by user ID; `None` once the
-    /// tenant refused it (not tried again).
-    as_user: tokio::sync::Mutex<HashMap<String, Option<TenantClient>>>,
+    /// Target users this client could not create as (OAuth impersonation refused, or the user
+    /// may not create it): not tried again.
+    not_as: Mutex<HashSet<String>>,
 }
 
 /// Whom an item goes to: a target user, and whether it is the fallback owner.
@@ -544,7 +544,7 @@ pub async fn apply(
         space_owners: Mutex::new(Vec::new()),
         shares: Mutex::new(Vec::new()),
         fallback: fallback.clone(),
-        as_user: tokio::sync::Mutex::new(HashMap::new()),
+        not_as: Mutex::new(HashSet::new()),
     };
     let unmapped = plan.unmapped.clone();
     let mut results = Vec::new();
@@ -834,18 +834,13 @@ fn created_owner(kind: &str, created: &Value) -> Option<String> {
 /// Else (an API key, impersonation refused, the owner absent) as the restorer; the step
 /// after the create says so.
 async fn create_as(ctx: &Ctx<'_>, owner: &str, path: &str, body: &Value) -> Result<Value, String> {
-    let user = ctx.mapped(owner).filter(|u| *u != ctx.target.me);
+    let user = ctx
+        .mapped(owner)
+        .filter(|u| *u != ctx.target.me && !lock(&ctx.not_as).contains(u));
     if let Some(user) = user {
-        let client = {
-            let mut clients = ctx.as_user.lock().await;
-            clients
-                .entry(user.clone())
-                .or_insert_with(|| {
-                    ctx.client
-                        .impersonating(qcb_qlik::UserLookup::UserId(user.clone()))
-                })
-                .clone()
-        };
+        let client = ctx
+            .client
+            .impersonating(qcb_qlik::UserLookup::UserId(user.clone()));
         if let Some(client) = client {
             match client
                 .call_json(&Request::new(Method::POST, path).json(body))
@@ -859,7 +854,7 @@ async fn create_as(ctx: &Ctx<'_>, owner: &str, path: &str, body: &Value) -> Resu
                         "creating a task as its owner {user} failed ({}); creating it as the restorer",
                         api_err(err)
                     );
-                    ctx.as_user.lock().await.insert(user, None);
+                    lock(&ctx.not_as).insert(user);
                 }
             }
         }
