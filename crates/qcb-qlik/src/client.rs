@@ -846,18 +846,7 @@ fn content_total(headers: &HeaderMap, status: StatusCode) -> Option<u64> {
 /// URL is left out (its query may carry a cursor); a cause that repeats the text before it is
 /// said once.
 pub(crate) fn transport_detail(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut detail = e.to_string();
-    let mut cause = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !text.is_empty() && !detail.contains(&text) {
-            detail.push_str(": ");
-            detail.push_str(&text);
-        }
-        cause = c.source();
-    }
-    detail
+    crate::error::error_line(&e.without_url())
 }
 
 async fn decode(req: &Request, resp: reqwest::Response) -> Result<Value, ClientError> {

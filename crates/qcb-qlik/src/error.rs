@@ -25,6 +25,24 @@ impl fmt::Display for RequestName {
     }
 }
 
+/// An error and its causes on one line, each after a colon, a cause whose text the line
+/// already holds left out: many errors name their cause in their own message and also give it
+/// as their source (`cannot read the tenant at …: <why>`), and some sources only say that
+/// something failed while theirs say why (reqwest's "error sending request").
+pub fn error_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{request} answered {status}{}{}{}", summary(.errors), trace(.trace_id), hint(*.status))]

@@ -14,7 +14,7 @@ pub mod tiers;
 
 pub use auth::{Credentials, UserLookup};
 pub use client::{ApiCounters, ClientOptions, Download, Request, TenantClient};
-pub use error::{ClientError, QlikErrorItem, RequestName};
+pub use error::{error_line, ClientError, QlikErrorItem, RequestName};
 pub use limiter::Budget;
 pub use reqwest::Method;
 pub use tenant_url::{TenantUrl, TenantUrlError};

@@ -138,21 +138,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error and its causes on one line, each cause after a colon: like `{:#}`, but a cause
-/// whose text the line already holds is not said again (many errors name their cause in their
-/// own message, as `cannot read the tenant at …: <why>`, and also give it as their source).
+/// An error and its causes on one line, each said once (`{:#}` said twice a cause that an
+/// error names in its message and also gives as its source).
 fn describe(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.is_empty() {
-            line = text;
-        } else if !text.is_empty() && !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
+    qcb_qlik::error_line(e.as_ref())
 }
 
 #[cfg(test)]
