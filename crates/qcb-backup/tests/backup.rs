@@ -77,6 +77,25 @@ async fn start(config: EmulatorConfig) -> Emulator {
         .expect("emulator")
 }
 
+/// The items a run failed.
+fn failed_items(m: &qcb_backup::Manifest) -> Vec<&qcb_backup::Item> {
+    m.items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Failed)
+        .collect()
+}
+
+/// A run of `c` into a new repository, which must end partial.
+async fn partial_run(c: &TenantClient, opts: &BackupOptions) -> qcb_backup::Manifest {
+    let fresh = tempfile::tempdir().expect("tmp");
+    let m = backup(c, self::repo(fresh.path()), opts)
+        .await
+        .expect("backup")
+        .manifest;
+    assert_eq!(m.status, RunStatus::Partial, "{}", m.summary());
+    m
+}
+
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .into_iter()
@@ -228,11 +247,7 @@ async fn apps_out_of_reach_make_the_run_partial_with_reason_and_remedy() {
     let out = backup(&c, repo, &opts).await.expect("backup");
     let m = out.manifest;
     assert_eq!(m.status, RunStatus::Partial, "{}", m.summary());
-    let failed: Vec<_> = m
-        .items
-        .iter()
-        .filter(|i| i.status == ItemStatus::Failed)
-        .collect();
+    let failed = failed_items(&m);
     assert!(!failed.is_empty());
     for f in failed {
         let err = f.error.as_deref().unwrap_or_default();
@@ -293,12 +308,7 @@ async fn assign_self_to_spaces_reaches_managed_spaces_and_gives_the_roles_back()
         ..plain
     };
     let with = backup(&c, repo, &opts).await.expect("backup").manifest;
-    let failed = |m: &qcb_backup::Manifest| {
-        m.items
-            .iter()
-            .filter(|i| i.status == ItemStatus::Failed)
-            .count()
-    };
+    let failed = |m: &qcb_backup::Manifest| failed_items(m).len();
     assert!(
         failed(&with) < failed(&without),
         "taking space roles reached more apps ({} → {})",
@@ -306,7 +316,7 @@ async fn assign_self_to_spaces_reaches_managed_spaces_and_gives_the_roles_back()
         failed(&with)
     );
     // What is still out of reach is other users' personal apps, which no space role opens.
-    for i in with.items.iter().filter(|i| i.status == ItemStatus::Failed) {
+    for i in failed_items(&with) {
         assert!(
             i.error
                 .as_deref()
@@ -1757,17 +1767,8 @@ async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_the
                 .count()
         })
         .sum();
-    let fresh = tempfile::tempdir().expect("tmp");
-    let out = backup(&key, self::repo(fresh.path()), &opts)
-        .await
-        .expect("backup");
-    assert_eq!(out.manifest.status, RunStatus::Partial);
-    let failed: Vec<_> = out
-        .manifest
-        .items
-        .iter()
-        .filter(|i| i.status == ItemStatus::Failed)
-        .collect();
+    let m = partial_run(&key, &opts).await;
+    let failed = failed_items(&m);
     assert_eq!(failed.len(), held - own, "the key's own items are read");
     for i in failed {
         let err = i.error.as_deref().unwrap_or_default();
@@ -1782,17 +1783,8 @@ async fn owner_only_automations_are_read_as_their_owners_or_say_what_reaches_the
     // why.
     set_bot(false, false);
     e.tenant().reset_counters();
-    let fresh = tempfile::tempdir().expect("tmp");
-    let out = backup(&bot(&e), self::repo(fresh.path()), &opts)
-        .await
-        .expect("backup");
-    assert_eq!(out.manifest.status, RunStatus::Partial);
-    let failed: Vec<_> = out
-        .manifest
-        .items
-        .iter()
-        .filter(|i| i.status == ItemStatus::Failed)
-        .collect();
+    let m = partial_run(&bot(&e), &opts).await;
+    let failed = failed_items(&m);
     assert_eq!(failed.len(), held);
     for i in failed {
         let err = i.error.as_deref().unwrap_or_default();
