@@ -5,7 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use qcb_catalog::scan::{self, Finding};
 use qcb_catalog::{redact::redact, ComponentKind, Source};
 use qcb_qlik::{ClientError, Method, Request, TenantClient};
@@ -23,9 +24,6 @@ pub struct Reusable {
     pub files: std::collections::HashMap<String, Vec<u8>>,
     /// (kind, id) → the parent's manifest item.
     pub items: std::collections::HashMap<(String, String), Item>,
-    /// Which spaces' assignments and shares changed since the parent, when the audit log
-    /// can tell (see `changes`); None: every space's are read.
-    pub spaces: Option<crate::changes::SpaceChanges>,
     /// One-per-tenant documents this run has read already, by path (the tenant itself, read
     /// first for its ID): not asked for twice.
     pub read_already: std::collections::HashMap<&'static str, Value>,
@@ -33,6 +31,15 @@ pub struct Reusable {
 
 /// Collection ID → the items listed this run that name it in `collectionIds`.
 pub type Members = std::collections::HashMap<String, Vec<Value>>;
+
+/// What the run learned elsewhere that spares a kind requests: which collections hold the
+/// apps listed (for collections), and which spaces' assignments and shares changed since the
+/// parent, when the audit log can tell (for spaces; None: every space's are read).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Learned<'a> {
+    pub members: Option<&'a Members>,
+    pub spaces: Option<&'a crate::changes::SpaceChanges>,
+}
 
 /// Which listed items each collection holds, by their `collectionIds`.
 pub fn members_by_collection(items: &[Value]) -> Members {
@@ -129,8 +136,15 @@ impl Reusable {
 
     /// The parent's sub-resources of a space (assignments, shares) when the audit log names
     /// no change to it since the parent and its list entry carries the parent's stamp.
-    fn subs_of(&self, kind: &ComponentKind, id: &str, listed: &Value, path: &str) -> Option<Value> {
-        if kind.name != SPACES || !self.spaces.as_ref()?.unchanged(id) {
+    fn subs_of(
+        &self,
+        kind: &ComponentKind,
+        changes: Option<&crate::changes::SpaceChanges>,
+        id: &str,
+        listed: &Value,
+        path: &str,
+    ) -> Option<Value> {
+        if kind.name != SPACES || !changes?.unchanged(id) {
             return None;
         }
         self.items.get(&(kind.name.to_string(), id.to_string()))?;
@@ -239,16 +253,27 @@ pub async fn list(
     kind: &ComponentKind,
     tenant_id: &str,
 ) -> Result<Vec<Value>, ClientError> {
+    pages(client, kind, tenant_id).try_concat().await
+}
+
+/// The kind's list a page at a time, as the tenant answers (a one-per-tenant document is one
+/// page of one): what is listed can be worked on while later pages are asked for.
+pub fn pages(
+    client: &TenantClient,
+    kind: &ComponentKind,
+    tenant_id: &str,
+) -> BoxStream<'static, Result<Vec<Value>, ClientError>> {
     match kind.source {
-        Source::Singleton { path } => client
-            .get_json(&fill(path, "", tenant_id), "")
-            .await
-            .map(|v| vec![v]),
+        Source::Singleton { path } => {
+            let (client, path) = (client.clone(), fill(path, "", tenant_id));
+            futures::stream::once(async move { client.get_json(&path, "").await.map(|v| vec![v]) })
+                .boxed()
+        }
         Source::List {
             path,
             query,
             property,
-        } => client.list_all(path, query, property).await,
+        } => client.pages(path, query, property),
     }
 }
 
@@ -273,7 +298,7 @@ pub async fn collect(
     kind: &'static ComponentKind,
     tenant_id: &str,
     reuse: &Reusable,
-    members: Option<&Members>,
+    learned: Learned<'_>,
 ) -> Collected {
     let mut out = Collected::default();
     let already = match kind.source {
@@ -330,7 +355,7 @@ pub async fn collect(
         .map(|doc| async move {
             let mut one = Collected::default();
             let (item, not_found) = collect_one(
-                client, kind, tenant_id, doc, reuse, members, owners, &mut one,
+                client, kind, tenant_id, doc, reuse, learned, owners, &mut one,
             )
             .await;
             one.items.push(item);
@@ -407,7 +432,7 @@ async fn collect_one(
     tenant_id: &str,
     doc: Value,
     reuse: &Reusable,
-    members: Option<&Members>,
+    learned: Learned<'_>,
     owners: &Owners,
     out: &mut Collected,
 ) -> (Item, bool) {
@@ -436,7 +461,7 @@ async fn collect_one(
     let parent_subs = if singleton || id.is_empty() {
         None
     } else {
-        reuse.subs_of(kind, &id, &doc, &path)
+        reuse.subs_of(kind, learned.spaces, &id, &doc, &path)
     };
     let mut read_as = None;
     let mut full = match kind.get_one {
@@ -463,7 +488,7 @@ async fn collect_one(
         return (item, false);
     }
     // A part the run already holds is not asked for again.
-    let mut held: Option<(&str, Value)> = match members {
+    let mut held: Option<(&str, Value)> = match learned.members {
         Some(m) if !singleton && !id.is_empty() => {
             members_of(m, kind, &id, &full).map(|v| ("items", v))
         }
@@ -743,7 +768,7 @@ pub async fn recheck_copied_spaces(
             tenant_id,
             doc,
             &Reusable::default(),
-            None,
+            Learned::default(),
             &Owners::default(),
             &mut one,
         )

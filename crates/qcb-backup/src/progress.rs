@@ -21,6 +21,9 @@ pub enum Event<'a> {
         items: usize,
         failed: usize,
     },
+    /// A page of apps came in while they are listed: how many are listed so far. Their
+    /// exports may start at once, before the listing ends.
+    AppsListing { listed: usize },
     /// Apps are listed: how many there are.
     AppsListed { total: usize },
     /// One app is done: exported, taken from the parent, or failed.

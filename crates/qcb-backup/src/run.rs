@@ -453,16 +453,28 @@ pub async fn backup(
     let full = full_reason.is_some();
     // The apps' items are listed once, for two readers: the apps to export, and which
     // collections each belongs to (`collectionIds`), which spares reading every collection's
-    // members (see `collect::Members`).
-    let app_listing = async {
-        match apps_kind {
-            Some(k) => Some(crate::collect::list(client, k, &tenant_id).await),
-            None => None,
+    // members (see `collect::Members`). The listing goes on by itself from the start, a page
+    // at a time: the apps a page names are exported while later pages are asked for, and every
+    // other kind is read meanwhile (a tenant of 10,000 apps takes a hundred pages).
+    let (_listing, app_pages) = match apps_kind {
+        Some(k) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut pages = crate::collect::pages(client, k, &tenant_id);
+            let task = AbortOnDrop(tokio::spawn(async move {
+                while let Some(page) = pages.next().await {
+                    let failed = page.is_err();
+                    if tx.send(page).is_err() || failed {
+                        break;
+                    }
+                }
+            }));
+            (Some(task), Some(rx))
         }
+        None => (None, None),
     };
-    // While the parent snapshot is read, the tenant is asked what changed since and the
-    // apps are listed. `--full` and "full every N days" take nothing from the parent and ask
-    // the audit log nothing: everything is read again, metadata that lies included.
+    // While the parent snapshot is read, the tenant is asked what changed since. `--full`
+    // and "full every N days" take nothing from the parent and ask the audit log nothing:
+    // everything is read again, metadata that lies included.
     let incremental = parent.as_ref().filter(|_| !(full || opts.full));
     let load_previous = async {
         match (incremental, &parent) {
@@ -502,7 +514,7 @@ pub async fn backup(
                             c.events,
                             c.types.len()
                         );
-                        Some(c)
+                        Some(Arc::new(c))
                     }
                     Err(reason) => {
                         tracing::info!("every space's assignments and shares are read: {reason}");
@@ -513,25 +525,6 @@ pub async fn backup(
             _ => None,
         }
     };
-    let (previous, space_changes, app_listing) = futures::join!(
-        timed(clock, "parent snapshot loaded", load_previous),
-        timed(clock, "audit log read", space_changes),
-        timed(clock, "apps listed", app_listing)
-    );
-    let members = match &app_listing {
-        Some(Ok(listed)) => Some(crate::collect::members_by_collection(listed)),
-        _ => None,
-    };
-    let mut previous = previous?;
-    if let Some(ready) = previous.export_ready {
-        client.expect_ready_after(ready);
-    }
-    previous.reuse.spaces = space_changes;
-    previous
-        .reuse
-        .read_already
-        .insert(TENANT_PATH, tenant.clone());
-    let previous = Arc::new(previous);
 
     let mut files: Vec<Stored> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
@@ -556,69 +549,111 @@ pub async fn backup(
     // run's real status it is tagged `status:incomplete`: should the process die in the
     // instant between the snapshot being saved and being retagged (or deleted, when the run
     // was stopped), it says what it is.
-    let mut writer = {
+    let start_writer = {
         let meta = SnapshotMeta {
             host: host.clone(),
             tags: vec![format!("status:{}", qcb_repo::INCOMPLETE_STATUS)],
             time: started,
-            parent: parent.map(|p| p.id),
+            parent: parent.as_ref().map(|p| p.id.clone()),
         };
         let repo = repo.clone();
-        blocking(move || repo.start_snapshot(meta)).await?
+        blocking(move || repo.start_snapshot(meta))
     };
-    phase("snapshot writer started");
 
-    // Every kind but apps, four at a time, while the apps export: listings use tier 1,
-    // exports tier 2, so neither waits for the other.
-    // They run as a task of their own: preparing thousands of documents is work for a core,
-    // which would otherwise hold back the task that drives the exports and downloads.
-    let plain: Vec<&'static ComponentKind> =
-        kinds.iter().copied().filter(|k| k.name != "apps").collect();
-    let listings = {
-        let (client, tenant_id) = (client.clone(), tenant_id.clone());
-        let (previous, progress) = (previous.clone(), progress.clone());
-        let task = AbortOnDrop(tokio::spawn(async move {
-            // The futures are made before they are streamed (a closure that makes them
-            // would tie the task to the lifetimes it borrows for).
-            let kinds: Vec<_> = plain
-                .into_iter()
-                .map(|k| {
-                    let members = members.as_ref().filter(|_| k.name == "collections");
-                    collect_kind(&client, k, &tenant_id, &previous.reuse, members, &progress)
-                })
-                .collect();
-            futures::stream::iter(kinds)
-                .buffer_unordered(4)
-                .collect::<Vec<_>>()
-                .await
-        }));
-        task.join()
+    // The audit log's answer goes to the spaces kind, which waits for it; the apps' listing
+    // to the collections kind.
+    let (spaces_tx, spaces_rx) = tokio::sync::oneshot::channel();
+    let (members_tx, members_rx) = tokio::sync::oneshot::channel();
+    let audit = async {
+        let changes = timed(clock, "audit log read", space_changes).await;
+        let _ = spaces_tx.send(changes.clone());
+        changes
     };
-    let run = AppRun {
-        client,
-        previous: &previous,
-        full,
-        spool: spool_dir.path(),
-        progress,
-    };
-    let writer_ref = &mut writer;
-    let apps = async move {
-        match apps_kind {
-            Some(k) => {
-                let listed = match app_listing {
-                    Some(Ok(v)) => Ok(v),
-                    Some(Err(e)) => Err(e.to_string()),
-                    None => Ok(vec![]),
-                };
-                Some(backup_apps(&run, k, opts, listed, writer_ref).await)
-            }
-            None => None,
+    let work = async {
+        let (previous, writer) = futures::join!(
+            timed(clock, "parent snapshot loaded", load_previous),
+            timed(clock, "snapshot writer started", start_writer)
+        );
+        let mut writer = writer?;
+        let mut previous = previous?;
+        if let Some(ready) = previous.export_ready {
+            client.expect_ready_after(ready);
         }
+        previous
+            .reuse
+            .read_already
+            .insert(TENANT_PATH, tenant.clone());
+        let previous = Arc::new(previous);
+
+        // Every kind but apps, four at a time, while the apps export: listings use tier 1,
+        // exports tier 2, so neither waits for the other. They run as a task of their own:
+        // preparing thousands of documents is work for a core, which would otherwise hold
+        // back the task that drives the exports and downloads.
+        let listings = {
+            let (client, tenant_id) = (client.clone(), tenant_id.clone());
+            let (previous, progress) = (previous.clone(), progress.clone());
+            // Collections wait for the apps' listing, so they go last, not to hold one of
+            // the four places while it pages.
+            let mut plain: Vec<&'static ComponentKind> =
+                kinds.iter().copied().filter(|k| k.name != "apps").collect();
+            plain.sort_by_key(|k| k.name == "collections");
+            let task = AbortOnDrop(tokio::spawn(async move {
+                let (mut spaces_rx, mut members_rx) = (Some(spaces_rx), Some(members_rx));
+                let (client, tenant_id) = (&client, tenant_id.as_str());
+                let (reuse, progress) = (&previous.reuse, &progress);
+                let kinds: Vec<_> = plain
+                    .into_iter()
+                    .map(|k| {
+                        let spaces = spaces_rx.take_if(|_| k.name == "spaces");
+                        let members = members_rx.take_if(|_| k.name == "collections");
+                        async move {
+                            let spaces = match spaces {
+                                Some(rx) => rx.await.ok().flatten(),
+                                None => None,
+                            };
+                            let members = match members {
+                                Some(rx) => rx.await.ok(),
+                                None => None,
+                            };
+                            let learned = crate::collect::Learned {
+                                members: members.as_ref(),
+                                spaces: spaces.as_deref(),
+                            };
+                            collect_kind(client, k, tenant_id, reuse, learned, progress).await
+                        }
+                    })
+                    .collect();
+                futures::stream::iter(kinds)
+                    .buffer_unordered(4)
+                    .collect::<Vec<_>>()
+                    .await
+            }));
+            task.join()
+        };
+        let run = AppRun {
+            client,
+            previous: &previous,
+            full,
+            spool: spool_dir.path(),
+            progress,
+        };
+        let writer_ref = &mut writer;
+        let apps = async move {
+            match (apps_kind, app_pages) {
+                (Some(k), Some(pages)) => {
+                    Some(backup_apps(&run, k, opts, pages, members_tx, writer_ref).await)
+                }
+                _ => None,
+            }
+        };
+        let (collected, apps) = futures::join!(
+            timed(clock, "every other kind collected", listings),
+            timed(clock, "apps exported", apps)
+        );
+        Ok::<_, BackupError>((writer, collected, apps))
     };
-    let (collected, apps) = futures::join!(
-        timed(clock, "every other kind collected", listings),
-        timed(clock, "apps exported", apps)
-    );
+    let (space_changes, work) = futures::join!(audit, work);
+    let (mut writer, collected, apps) = work?;
     for (k, c) in collected {
         if let Some(reason) = c.not_covered {
             not_covered.push(NotCovered {
@@ -642,13 +677,11 @@ pub async fn backup(
     let exported_any = items
         .iter()
         .any(|i| i.kind == "apps" && i.status == ItemStatus::BackedUp);
-    let mut audited = previous.reuse.spaces.is_some();
+    let mut audited = space_changes.is_some();
     if audited {
         // This run's own exports must show in the log too: one that stopped recording since
         // the parent does not vouch for anything.
-        let (export_types, after) = previous
-            .reuse
-            .spaces
+        let (export_types, after) = space_changes
             .as_ref()
             .map(|c| {
                 (
@@ -812,10 +845,10 @@ async fn collect_kind<'a>(
     kind: &'static ComponentKind,
     tenant_id: &'a str,
     reuse: &'a crate::collect::Reusable,
-    members: Option<&'a crate::collect::Members>,
+    learned: crate::collect::Learned<'a>,
     progress: &'a ProgressSink,
 ) -> (&'static ComponentKind, crate::collect::Collected) {
-    let c = collect(client, kind, tenant_id, reuse, members).await;
+    let c = collect(client, kind, tenant_id, reuse, learned).await;
     progress.emit(Event::KindDone {
         kind: kind.name,
         items: c.items.len(),
@@ -872,32 +905,12 @@ async fn backup_apps(
     run: &AppRun<'_>,
     kind: &'static ComponentKind,
     opts: &BackupOptions,
-    listed: Result<Vec<Value>, String>,
+    mut pages: tokio::sync::mpsc::UnboundedReceiver<Result<Vec<Value>, ClientError>>,
+    members: tokio::sync::oneshot::Sender<crate::collect::Members>,
     writer: &mut SnapshotWriter,
 ) -> (Vec<Item>, Option<RepoError>) {
     let client = run.client;
-    let mut app_items = match listed {
-        Ok(v) => v,
-        Err(e) => {
-            run.progress.emit(Event::AppsListed { total: 0 });
-            return (
-                vec![failed_item(
-                    kind,
-                    "*",
-                    "",
-                    &format!("listing apps failed: {e}"),
-                )],
-                None,
-            );
-        }
-    };
     let folder = |i: &Value| safe(i.get("resourceId").and_then(Value::as_str).unwrap_or(""));
-    app_items.sort_by_cached_key(folder);
-    // An app listed twice (a page boundary moving under the listing) is backed up once.
-    app_items.dedup_by(|a, b| !folder(a).is_empty() && folder(a) == folder(b));
-    run.progress.emit(Event::AppsListed {
-        total: app_items.len(),
-    });
     let in_flight = opts.exports_in_flight.max(1);
     let permits = tokio::sync::Semaphore::new(in_flight);
     let roles = opts.assign_self_to_spaces.then(|| SpaceRoles::new(client));
@@ -908,41 +921,99 @@ async fn backup_apps(
     // alike. Apps taken whole from the parent ask nothing and hold no slot, so the exports of
     // an incremental run go on side by side however far apart they are.
     let window = (4 * in_flight).max(32);
+
+    // While the apps are listed, those a page names that ask the tenant anything start at
+    // once, up to `window` of them (their exports wait on disk until the listing is done and
+    // their turn to be stored comes): an incremental run of a big tenant has its changed apps
+    // exported, or well under way, by the time the last page comes in.
+    let mut listed: Vec<Value> = Vec::new();
+    let mut early: HashMap<String, tokio::sync::oneshot::Receiver<AppResult>> = HashMap::new();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let listing_failed = loop {
+        tokio::select! {
+            page = pages.recv() => match page {
+                Some(Ok(page)) => {
+                    run.progress.emit(Event::AppsListing {
+                        listed: listed.len() + page.len(),
+                    });
+                    for item in &page {
+                        let f = folder(item);
+                        if early.len() >= window
+                            || f.is_empty()
+                            || early.contains_key(&f)
+                            || whole_from_parent(run, item).is_some()
+                        {
+                            continue;
+                        }
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        early.insert(f, rx);
+                        let item = item.clone();
+                        running.push(async move {
+                            let _permit = permits.acquire().await.ok();
+                            let _ = tx.send(app(run, kind, roles_ref, item).await);
+                        });
+                    }
+                    listed.extend(page);
+                }
+                Some(Err(e)) => break Some(e.to_string()),
+                None => break None,
+            },
+            Some(()) = running.next(), if !running.is_empty() => {}
+        }
+    };
+    if let Some(e) = listing_failed {
+        // Nothing of the apps is stored from a listing that broke off: the apps after the
+        // break are not known, so the snapshot could not say which apps the tenant holds.
+        run.progress.emit(Event::AppsListed { total: 0 });
+        drop(running);
+        if let Some(roles) = roles {
+            roles.give_back().await;
+        }
+        return (
+            vec![failed_item(
+                kind,
+                "*",
+                "",
+                &format!("listing apps failed: {e}"),
+            )],
+            None,
+        );
+    }
+    let _ = members.send(crate::collect::members_by_collection(&listed));
+    let mut app_items = listed;
+    app_items.sort_by_cached_key(folder);
+    // An app listed twice (a page boundary moving under the listing) is backed up once.
+    app_items.dedup_by(|a, b| !folder(a).is_empty() && folder(a) == folder(b));
+    run.progress.emit(Event::AppsListed {
+        total: app_items.len(),
+    });
     let slots = Arc::new(tokio::sync::Semaphore::new(2 * window));
     let slots = &slots;
     let apps_in_view = app_items.len().max(1);
     let results = futures::stream::iter(app_items)
-        .map(|item| async move {
-            let asks = whole_from_parent(run, &item).is_none();
-            let slot = match asks {
-                true => slots.clone().acquire_owned().await.ok(),
-                false => None,
-            };
-            let _permit = match asks {
-                true => permits.acquire().await.ok(),
-                false => None,
-            };
-            let space = item
-                .get("spaceId")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            // The item is kept for a second try only where one may come.
-            let again = roles_ref.map(|_| item.clone());
-            let mut result = backup_app(run, kind, item).await;
-            if let (Some(roles), Some(space), Some(item), true) =
-                (roles_ref, space, again, refused(&result.0))
-            {
-                roles.take(&space).await;
-                result = backup_app(run, kind, item).await;
+        .map(|item| {
+            let started = early.remove(&folder(&item));
+            async move {
+                if let Some(started) = started {
+                    // Started while the listing went on; what waits on disk of those is
+                    // bounded by how many were started, so it holds no slot.
+                    let result = match started.await {
+                        Ok(result) => result,
+                        Err(_) => (stopped_app(kind, &item), vec![]),
+                    };
+                    return (result, None);
+                }
+                let asks = whole_from_parent(run, &item).is_none();
+                let slot = match asks {
+                    true => slots.clone().acquire_owned().await.ok(),
+                    false => None,
+                };
+                let _permit = match asks {
+                    true => permits.acquire().await.ok(),
+                    false => None,
+                };
+                (app(run, kind, roles_ref, item).await, slot)
             }
-            let app = &result.0;
-            run.progress.emit(Event::AppDone {
-                id: &app.id,
-                name: &app.name,
-                status: app.status,
-                bytes: app.bytes,
-            });
-            (result, slot)
         })
         .buffered(apps_in_view);
     // Exports go on while the writer takes what is done: the two meet through a queue, so a
@@ -959,6 +1030,7 @@ async fn backup_apps(
             }
         }
     };
+    let early_ones = async { while running.next().await.is_some() {} };
     let store = async {
         let mut items = Vec::new();
         let mut write_error = None;
@@ -997,11 +1069,55 @@ async fn backup_apps(
         }
         (items, write_error)
     };
-    let ((), (items, write_error)) = futures::join!(produce, store);
+    let ((), (), (items, write_error)) = futures::join!(early_ones, produce, store);
+    drop(running);
     if let Some(roles) = roles {
         roles.give_back().await;
     }
     (items, write_error)
+}
+
+/// One app backed up (see `backup_app`), asked again after taking a role in its space where
+/// `--assign-self-to-spaces` allows and Qlik refused it for want of one; its end told to the
+/// progress display.
+async fn app(
+    run: &AppRun<'_>,
+    kind: &'static ComponentKind,
+    roles: Option<&SpaceRoles<'_>>,
+    item: Value,
+) -> AppResult {
+    let space = item
+        .get("spaceId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    // The item is kept for a second try only where one may come.
+    let again = roles.map(|_| item.clone());
+    let mut result = backup_app(run, kind, item).await;
+    if let (Some(roles), Some(space), Some(item), true) = (roles, space, again, refused(&result.0))
+    {
+        roles.take(&space).await;
+        result = backup_app(run, kind, item).await;
+    }
+    let app = &result.0;
+    run.progress.emit(Event::AppDone {
+        id: &app.id,
+        name: &app.name,
+        status: app.status,
+        bytes: app.bytes,
+    });
+    result
+}
+
+/// An app whose backup was started and then dropped without an answer (which only a bug
+/// could cause): failed, with the reason, rather than left out.
+fn stopped_app(kind: &'static ComponentKind, item: &Value) -> Item {
+    let field = |f: &str| item.get(f).and_then(Value::as_str).unwrap_or_default();
+    failed_item(
+        kind,
+        field("resourceId"),
+        field("name"),
+        "its backup stopped before it finished; run the backup again",
+    )
 }
 
 /// Apps already done that go to the snapshot writer in one hand-over, at most.

@@ -533,6 +533,96 @@ async fn large_tenant_whole_then_only_touched_apps_exported_and_a_deleted_app_go
     let _ = e.stop().await;
 }
 
+/// A run's app events in order: `listing N` (a page came in, N listed so far), `done <status>`,
+/// `listed` (the listing ended).
+#[derive(Default)]
+struct AppEvents(std::sync::Mutex<Vec<String>>);
+
+impl qcb_backup::Progress for AppEvents {
+    fn event(&self, event: &qcb_backup::Event<'_>) {
+        let line = match event {
+            qcb_backup::Event::AppsListing { listed } => format!("listing {listed}"),
+            qcb_backup::Event::AppDone { status, .. } => format!("done {status:?}"),
+            qcb_backup::Event::AppsListed { .. } => "listed".to_string(),
+            _ => return,
+        };
+        self.0.lock().expect("events").push(line);
+    }
+}
+
+impl AppEvents {
+    /// Apps exported before the listing ended, and the events seen; cleared for the next run.
+    fn exported_while_listing(&self) -> (usize, Vec<String>) {
+        let seen = std::mem::take(&mut *self.0.lock().expect("events"));
+        let end = seen.iter().position(|e| e == "listed").expect("listed");
+        let early = seen[..end].iter().filter(|e| *e == "done BackedUp").count();
+        (early, seen)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_are_exported_while_their_listing_still_pages() {
+    // Three pages of apps, the second and third each held back 400 ms: a big tenant's
+    // listing, which takes its time.
+    let scale = 1000.0;
+    let e = start(EmulatorConfig {
+        profile: Profile::Large,
+        time_scale: scale,
+        rate_limits: false,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let ids = e.tenant().ids("apps");
+    for id in &ids[250..] {
+        e.tenant().delete_resource("apps", id).expect("delete");
+    }
+    for c in e.tenant().write().app_content.values_mut() {
+        c.size = 4096;
+    }
+    e.tenant().update_faults(|f| f.later_pages_delay_ms = 400);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let repo = repo(tmp.path());
+    let c = fast_bot(&e, scale);
+    let events = Arc::new(AppEvents::default());
+    let opts = BackupOptions {
+        only: vec!["apps".into()],
+        exports_in_flight: 8,
+        progress: qcb_backup::ProgressSink::new(events.clone()),
+        ..BackupOptions::default()
+    };
+    let first = backup(&c, repo.clone(), &opts).await.expect("backup");
+    let m = &first.manifest;
+    assert_eq!(m.status, RunStatus::Success, "{}", m.summary());
+    let apps = m.counts.get("apps").expect("apps");
+    assert_eq!((apps.total, apps.backed_up), (250, 250), "{apps:?}");
+    // The first page's apps were exported while the later pages were asked for: no more of
+    // them than the run lets wait on disk (4 × 8 in flight, at least 32), and not none.
+    let (early, seen) = events.exported_while_listing();
+    assert!(early > 0 && early <= 32, "{early} early: {seen:?}");
+    assert_eq!(seen.iter().filter(|e| e.starts_with("listing")).count(), 3);
+    // Stored all the same, each app whole, in the snapshot's order.
+    let stored = paths(&repo, first.snapshot.as_ref().expect("snapshot"));
+    for id in &ids[..250] {
+        for f in ["app.json", "app.qvf", "script.qvs"] {
+            assert!(stored.contains(&format!("apps/{id}/{f}")), "apps/{id}/{f}");
+        }
+    }
+
+    // An incremental run: the two changed apps of the first page are exported before the
+    // listing ends, and nothing else is.
+    let touched = [ids[3].clone(), ids[40].clone()];
+    for id in &touched {
+        e.tenant().touch("apps", id).expect("touch");
+    }
+    let before = exports(&e);
+    let second = backup(&c, repo.clone(), &opts).await.expect("second");
+    assert_eq!(second.manifest.status, RunStatus::Success);
+    assert_eq!(exports(&e) - before, 2);
+    let (early, seen) = events.exported_while_listing();
+    assert_eq!(early, 2, "{seen:?}");
+    let _ = e.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_scripts_are_scanned_and_stored_without_their_credentials() {
     let config = EmulatorConfig {
@@ -1434,19 +1524,22 @@ async fn a_silent_audit_log_is_not_taken_to_say_nothing_changed() {
     }
 }
 
-/// Deletes apps from the tenant once the run has listed them, as a user might during a long
-/// run.
+/// Deletes apps from the tenant once the run has listed them (the first page that names
+/// them: their exports start as it comes in), as a user might during a long run.
 struct DeleteAppsOnceListed {
     tenant: Arc<qcb_emulator::Tenant>,
     apps: Vec<String>,
+    done: std::sync::Once,
 }
 
 impl qcb_backup::Progress for DeleteAppsOnceListed {
     fn event(&self, event: &qcb_backup::Event<'_>) {
-        if let qcb_backup::Event::AppsListed { .. } = event {
-            for id in &self.apps {
-                self.tenant.delete_resource("apps", id).expect("delete");
-            }
+        if let qcb_backup::Event::AppsListing { .. } = event {
+            self.done.call_once(|| {
+                for id in &self.apps {
+                    self.tenant.delete_resource("apps", id).expect("delete");
+                }
+            });
         }
     }
 }
@@ -1486,6 +1579,7 @@ async fn apps_deleted_during_the_run_are_noted_not_failed_and_a_listed_app_that_
         progress: qcb_backup::ProgressSink::new(Arc::new(DeleteAppsOnceListed {
             tenant: e.tenant().clone(),
             apps: deleted.clone(),
+            done: std::sync::Once::new(),
         })),
         ..BackupOptions::default()
     };

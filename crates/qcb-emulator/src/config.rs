@@ -66,6 +66,9 @@ pub struct Faults {
     pub export_ttl_secs: Option<u64>,
     /// Real milliseconds every `/api` answer is held back (a tenant far away, or busy).
     pub response_delay_ms: u64,
+    /// Real milliseconds every page of a list after the first (a request with a `next`
+    /// cursor) is held back besides: a big tenant's long listing.
+    pub later_pages_delay_ms: u64,
     /// Resources (by ID) deleted as soon as a list page holding them has been served: a user
     /// deleting them while a backup that has just listed them runs. Each goes once.
     pub delete_once_listed: Vec<String>,

@@ -164,6 +164,10 @@ async fn list_handler(
     pp: RawPathParams,
 ) -> Response {
     let query = parse_query(raw);
+    let later_pages_delay = t.faults().later_pages_delay_ms;
+    if later_pages_delay > 0 && query_value(&query, "next").is_some() {
+        tokio::time::sleep(std::time::Duration::from_millis(later_pages_delay)).await;
+    }
     let pp = params(&pp);
     let (parent, _) = ids(k, &pp);
     let path = list_path_for(k, &pp);

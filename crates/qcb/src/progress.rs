@@ -120,6 +120,10 @@ impl Progress for Shown {
                     None => tracing::debug!(target: "qcb::progress", "{kind}: {items} items"),
                 }
             }
+            Event::AppsListing { listed } => match &self.bars {
+                Some(b) => b.apps.set_length(listed as u64),
+                None => tracing::debug!(target: "qcb::progress", "apps: {listed} listed so far"),
+            },
             Event::AppsListed { total } => {
                 t.apps_total.store(total as u64, Ordering::Relaxed);
                 match &self.bars {
