@@ -921,13 +921,18 @@ async fn backup_apps(
     // alike. Apps taken whole from the parent ask nothing and hold no slot, so the exports of
     // an incremental run go on side by side however far apart they are.
     let window = (4 * in_flight).max(32);
+    let slots = Arc::new(tokio::sync::Semaphore::new(2 * window));
+    let slots = &slots;
 
     // While the apps are listed, those a page names that ask the tenant anything start at
-    // once, up to `window` of them (their exports wait on disk until the listing is done and
-    // their turn to be stored comes): an incremental run of a big tenant has its changed apps
-    // exported, or well under way, by the time the last page comes in.
+    // once, up to `window` of them, each holding a slot (their exports wait on disk until the
+    // listing is done and their turn to be stored comes): an incremental run of a big tenant
+    // has its changed apps exported, or well under way, by the time the last page comes in.
+    // The apps stored in order take their slots one after the other, so the first of them
+    // still to be stored always finds one of the `window` that early ones never hold.
     let mut listed: Vec<Value> = Vec::new();
-    let mut early: HashMap<String, tokio::sync::oneshot::Receiver<AppResult>> = HashMap::new();
+    type Early = (AppResult, tokio::sync::OwnedSemaphorePermit);
+    let mut early: HashMap<String, tokio::sync::oneshot::Receiver<Early>> = HashMap::new();
     let mut running = futures::stream::FuturesUnordered::new();
     let listing_failed = loop {
         tokio::select! {
@@ -945,12 +950,15 @@ async fn backup_apps(
                         {
                             continue;
                         }
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            continue;
+                        };
                         let (tx, rx) = tokio::sync::oneshot::channel();
                         early.insert(f, rx);
                         let item = item.clone();
                         running.push(async move {
                             let _permit = permits.acquire().await.ok();
-                            let _ = tx.send(app(run, kind, roles_ref, item).await);
+                            let _ = tx.send((app(run, kind, roles_ref, item).await, slot));
                         });
                     }
                     listed.extend(page);
@@ -987,21 +995,17 @@ async fn backup_apps(
     run.progress.emit(Event::AppsListed {
         total: app_items.len(),
     });
-    let slots = Arc::new(tokio::sync::Semaphore::new(2 * window));
-    let slots = &slots;
     let apps_in_view = app_items.len().max(1);
     let results = futures::stream::iter(app_items)
         .map(|item| {
             let started = early.remove(&folder(&item));
             async move {
                 if let Some(started) = started {
-                    // Started while the listing went on; what waits on disk of those is
-                    // bounded by how many were started, so it holds no slot.
-                    let result = match started.await {
-                        Ok(result) => result,
-                        Err(_) => (stopped_app(kind, &item), vec![]),
+                    // Started while the listing went on, with its slot.
+                    return match started.await {
+                        Ok((result, slot)) => (result, Some(slot)),
+                        Err(_) => ((stopped_app(kind, &item), vec![]), None),
                     };
-                    return (result, None);
                 }
                 let asks = whole_from_parent(run, &item).is_none();
                 let slot = match asks {
