@@ -636,6 +636,7 @@ pub async fn backup(
             full,
             spool: spool_dir.path(),
             progress,
+            clock,
         };
         let writer_ref = &mut writer;
         let apps = async move {
@@ -889,6 +890,8 @@ struct AppRun<'a> {
     full: bool,
     spool: &'a Path,
     progress: &'a ProgressSink,
+    /// When the run began (for the phases logged at debug level).
+    clock: std::time::Instant,
 }
 
 type AppResult = (Item, Vec<TreeEntry>);
@@ -995,6 +998,7 @@ async fn backup_apps(
     run.progress.emit(Event::AppsListed {
         total: app_items.len(),
     });
+    phase_ended(run.clock, "apps listed");
     let apps_in_view = app_items.len().max(1);
     let results = futures::stream::iter(app_items)
         .map(|item| {
