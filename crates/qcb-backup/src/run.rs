@@ -597,8 +597,14 @@ pub async fn backup(
             let mut plain: Vec<&'static ComponentKind> =
                 kinds.iter().copied().filter(|k| k.name != "apps").collect();
             plain.sort_by_key(|k| k.name == "collections");
+            // A run without collections drops the receiver now: the apps' side then sees
+            // nobody waits for their members and does not gather them.
+            let members_rx = plain
+                .iter()
+                .any(|k| k.name == "collections")
+                .then_some(members_rx);
             let task = AbortOnDrop(tokio::spawn(async move {
-                let (mut spaces_rx, mut members_rx) = (Some(spaces_rx), Some(members_rx));
+                let (mut spaces_rx, mut members_rx) = (Some(spaces_rx), members_rx);
                 let (client, tenant_id) = (&client, tenant_id.as_str());
                 let (reuse, progress) = (&previous.reuse, &progress);
                 let kinds: Vec<_> = plain
@@ -990,7 +996,10 @@ async fn backup_apps(
             None,
         );
     }
-    let _ = members.send(crate::collect::members_by_collection(&listed));
+    // Only a run that reads collections waits for their members.
+    if !members.is_closed() {
+        let _ = members.send(crate::collect::members_by_collection(&listed));
+    }
     let mut app_items = listed;
     app_items.sort_by_cached_key(folder);
     // An app listed twice (a page boundary moving under the listing) is backed up once.
