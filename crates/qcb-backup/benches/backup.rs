@@ -7,7 +7,8 @@
 //!    bound (each tier's requests ÷ its allowed rate at this time scale; the largest is the
 //!    bound: the 1842 exports at tier 2), and the API calls it made;
 //! 2. an incremental backup after 2% of the apps changed: API calls and wall time as fractions
-//!    of the full run's;
+//!    of the full run's, against two floors: its CPU spread over every core, and the
+//!    repository writer alone storing the same files again unchanged (nothing read or asked);
 //! 3. a plain sequential export loop, one app at a time (export, download, write to a file),
 //!    as scripts and Qlik's automation templates do it, over the same apps: our speed-up;
 //! 4. one app grown to 2 GiB (`QCB_BENCH_BIG_GIB`, 0 to skip) and backed up: peak memory
@@ -111,6 +112,8 @@ struct Phase {
     emulator_cpu: Duration,
     /// How long exports took to be ready, as the client learned it.
     ready_after: Option<Duration>,
+    /// The snapshot the run wrote (none for the sequential loop).
+    snapshot: Option<qcb_repo::SnapshotInfo>,
 }
 
 fn vm_hwm_kib() -> u64 {
@@ -464,7 +467,65 @@ async fn run_backup(
         cpu,
         emulator_cpu,
         ready_after: c.ready_after(),
+        snapshot: out.snapshot,
     })
+}
+
+/// The least the repository writer takes to store a snapshot like `snapshot` when nothing in
+/// it changed: every file of it written again as a new snapshot with it as the parent, from
+/// its path, size and time alone (no file is opened, no request made). This is what
+/// rustic_core's archiver costs per entry on this machine, which an incremental run pays for
+/// every file it keeps. The snapshot is forgotten afterwards, so later runs take their parent
+/// as before. Returns the files and the time.
+async fn writer_alone(
+    repo: &Arc<Repo>,
+    snapshot: Option<qcb_repo::SnapshotInfo>,
+) -> Result<(u64, Duration), BoxError> {
+    let snapshot = snapshot.ok_or("the incremental run wrote no snapshot")?;
+    let repo = repo.clone();
+    tokio::task::spawn_blocking(move || -> Result<(u64, Duration), BoxError> {
+        let files: Vec<qcb_repo::NodeInfo> = repo
+            .ls(&snapshot, "", true)?
+            .into_iter()
+            .filter(|n| n.kind == qcb_repo::NodeKind::File)
+            .collect();
+        let mut tree = qcb_repo::SnapshotTree::default();
+        for n in files {
+            let mtime = n.mtime.ok_or_else(|| format!("{} has no time", n.path))?;
+            let path = n.path.clone();
+            tree.push(qcb_repo::TreeEntry::stream(
+                n.path,
+                n.size,
+                mtime,
+                move || {
+                    Err(std::io::Error::other(format!(
+                        "{path} was opened: it should have been taken from the parent"
+                    )))
+                },
+            ));
+        }
+        let entries = tree.len() as u64;
+        let meta = qcb_repo::SnapshotMeta {
+            host: snapshot.host.clone(),
+            tags: vec!["bench-writer-floor".into()],
+            time: chrono::Utc::now(),
+            parent: Some(snapshot.id.clone()),
+        };
+        let started = Instant::now();
+        let out = repo.write_snapshot(tree, meta)?;
+        let took = started.elapsed();
+        repo.forget_snapshots(std::slice::from_ref(&out.snapshot))?;
+        if out.opened > 0 || !out.failures.is_empty() || out.entries != entries {
+            return Err(format!(
+                "the writer opened {} of {entries} files that were all in the parent ({} failed)",
+                out.opened,
+                out.failures.len()
+            )
+            .into());
+        }
+        Ok((entries, took))
+    })
+    .await?
 }
 
 /// One app at a time: export, download, write to a file.
@@ -513,6 +574,7 @@ async fn sequential(
         cpu,
         emulator_cpu,
         ready_after: c.ready_after(),
+        snapshot: None,
     })
 }
 
@@ -524,6 +586,9 @@ struct Report {
     touched: usize,
     full: Phase,
     incremental: Phase,
+    /// The repository writer alone storing the incremental snapshot's files again, every one
+    /// unchanged: how many, and how long it took.
+    writer_floor: (u64, Duration),
     sequential: Phase,
     sequential_apps: usize,
     big: Option<(u64, Phase)>,
@@ -576,6 +641,8 @@ async fn run(s: &Settings) -> Result<Report, BoxError> {
         .into());
     }
 
+    let writer_floor = writer_alone(&repo, incremental.snapshot.clone()).await?;
+
     let sequential_apps = if s.quick { 100 } else { apps.len() };
     let loop_dir = tmp.path().join("loop");
     std::fs::create_dir_all(&loop_dir)?;
@@ -598,6 +665,7 @@ async fn run(s: &Settings) -> Result<Report, BoxError> {
         touched: touched.len(),
         full,
         incremental,
+        writer_floor,
         sequential,
         sequential_apps,
         big,
@@ -736,6 +804,21 @@ fn print_report(s: &Settings, r: &Report) {
     ratio(
         "  incremental wall ÷ that CPU floor",
         inc_wall / inc_cpu_floor.max(f64::EPSILON),
+        "",
+    );
+    // The repository writer alone, storing the same files unchanged (no request, nothing
+    // read): rustic_core's archiver handles every entry one by one, so an incremental run
+    // cannot end sooner than this after its last entry is known.
+    let (floor_files, floor) = r.writer_floor;
+    let floor = floor.as_secs_f64();
+    ratio(
+        &format!("  writer alone, its {floor_files} files unchanged ({floor:.2} s) ÷ full wall"),
+        floor / full_wall,
+        "",
+    );
+    ratio(
+        "  incremental wall ÷ the writer alone",
+        inc_wall / floor.max(f64::EPSILON),
         "",
     );
     ratio(

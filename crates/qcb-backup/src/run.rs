@@ -798,7 +798,14 @@ pub async fn backup(
     phase("snapshot written");
     drop(spool_dir);
     let outcome = match written {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            tracing::debug!(
+                "{} entries stored, {} of them read (the others taken from the parent as they were)",
+                outcome.entries,
+                outcome.opened
+            );
+            outcome
+        }
         Err(e) => {
             progress.emit(Event::Finished {
                 status: RunStatus::Failed,
